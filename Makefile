@@ -1,0 +1,31 @@
+# The README's two commands. Everything installs into .venv; torch's CPU build goes in first so
+# nothing downstream pulls a multi-GB CUDA build.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+RUN    ?= runs/demo
+
+export RAY_AUTH_MODE ?= disabled
+export RAY_USAGE_STATS_ENABLED ?= 0
+
+.PHONY: setup run test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: setup
+	$(VENV)/bin/autorecipe run $(RUN)
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench_log.py --write BENCHMARKS.md
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis
