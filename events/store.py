@@ -1,0 +1,362 @@
+"""The durable event store: one writer, segment files, group commit.
+
+Guarantees, in the order they are enforced on append:
+  1. an event id already in the log is not stored again (its original position is returned);
+  2. a stale expected stream version refuses the whole batch, naming the stream;
+  3. offsets and stream versions are assigned here, at commit, gap-free;
+  4. the batch is written and fsynced before `append` returns: an acknowledged event is durable.
+
+Opening a store recovers it: every segment is verified, a torn tail is cut off (its bytes are
+kept beside the segment as `.torn-<offset>`), and corruption followed by valid records is
+refused with `CorruptLog`, deleting nothing.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import msgspec
+
+from events.envelope import NewEvent, Record, encode_record
+from events.reader import Filter, LogReader
+from events.segments import (
+    HEADER_SIZE,
+    CorruptLog,
+    check_header,
+    encode_frame,
+    list_segments,
+    scan,
+    segment_header,
+    segment_name,
+    valid_frame_after,
+)
+
+DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024
+
+
+class WrongExpectedVersion(Exception):
+    def __init__(self, stream: str, expected: int, actual: int, event_id: str):
+        self.stream, self.expected, self.actual, self.event_id = stream, expected, actual, event_id
+        super().__init__(
+            f"stream {stream!r}: expected version {expected}, but it is at {actual} "
+            f"(event {event_id}); the batch was refused and nothing was stored"
+        )
+
+
+class LogWriteFailed(Exception):
+    """Writing or syncing a batch failed; the batch was not acknowledged. After a failed sync the
+    store refuses further appends until reopened (the page cache can no longer be trusted)."""
+
+
+class LogLocked(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    event_id: str
+    offset: int
+    stream_version: int
+    duplicate: bool  # already in the log before this append
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    acks: list[Ack]
+    committed: list[Record]  # the records this append stored, in offset order
+
+
+class _IndexView(msgspec.Struct, gc=False):
+    """The fields recovery needs; msgspec skips the rest of the record without building it."""
+
+    offset: int
+    stream: str
+    stream_version: int
+    event_id: str
+
+
+_index_decoder = msgspec.msgpack.Decoder(_IndexView)
+
+
+class EventStore:
+    """Open with `EventStore(run_dir / "log")`; one process at a time (an exclusive file lock)."""
+
+    def __init__(self, log_dir: str | Path, segment_bytes: int = DEFAULT_SEGMENT_BYTES, fsync: bool = True):
+        self.log_dir = Path(log_dir)
+        self.segment_bytes = segment_bytes
+        self.fsync = fsync
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.log_dir / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise LogLocked(f"{self.log_dir} is open for writing by another process") from None
+        self._ids: dict[str, int] = {}
+        self._versions: dict[str, int] = {}
+        self._next_offset = 0
+        self._failed: str | None = None
+        self._fd: int | None = None
+        self._active_base = 0
+        self._active_size = 0
+        self.recovered_tail: Path | None = None
+        self._recover()
+        self._reader = LogReader(self.log_dir)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def next_offset(self) -> int:
+        return self._next_offset
+
+    def stream_version(self, stream: str) -> int:
+        """The stream's last version, or -1 (NO_STREAM) if it has no events."""
+        return self._versions.get(stream, -1)
+
+    def offset_of(self, event_id: str) -> int | None:
+        return self._ids.get(event_id)
+
+    # -- append ------------------------------------------------------------------------------
+
+    def append(self, batch: Sequence[NewEvent]) -> AppendResult:
+        result = self.append_many([batch])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def append_many(self, batches: Sequence[Sequence[NewEvent]]) -> list[AppendResult | WrongExpectedVersion]:
+        """Group commit: each batch is accepted or refused as a whole; all accepted batches are
+        written with one write and one fsync, then acknowledged together."""
+        if self._failed:
+            raise LogWriteFailed(f"{self.log_dir}: an earlier write failed ({self._failed}); reopen the store")
+        results: list = []
+        frames: list[bytes] = []
+        records: list[Record] = []
+        pending: dict[str, Ack] = {}
+        versions: dict[str, int] = {}
+        offset = self._next_offset
+        now = time.time_ns()
+        for batch in batches:
+            plan = self._plan(batch, pending, versions, offset, now)
+            if isinstance(plan, WrongExpectedVersion):
+                results.append(plan)
+                continue
+            acks, new, new_versions = plan
+            for rec, ack in zip(new, (a for a in acks if not a.duplicate)):
+                frames.append(encode_frame(rec.offset, encode_record(rec)))
+                pending[rec.event_id] = ack
+            versions.update(new_versions)
+            records.extend(new)
+            offset += len(new)
+            results.append((acks, new))
+        if frames:
+            self._write(b"".join(frames), records[0].offset)
+            self._ids.update((i, a.offset) for i, a in pending.items())
+            self._versions.update(versions)
+            self._next_offset = offset
+        return [r if isinstance(r, Exception) else AppendResult(r[0], r[1]) for r in results]
+
+    def _plan(self, batch, pending: dict[str, Ack], versions_pending: dict[str, int], offset: int, now: int):
+        acks: list[Ack] = []
+        new: list[Record] = []
+        versions: dict[str, int] = {}
+        mine: dict[str, Ack] = {}
+        for ev in batch:
+            prior = mine.get(ev.event_id) or pending.get(ev.event_id) or self._stored_ack(ev.event_id)
+            if prior is not None:
+                acks.append(Ack(ev.event_id, prior.offset, prior.stream_version, True))
+                continue
+            current = versions.get(ev.stream, versions_pending.get(ev.stream, self._versions.get(ev.stream, -1)))
+            if ev.expected_version is not None and ev.expected_version != current:
+                return WrongExpectedVersion(ev.stream, ev.expected_version, current, ev.event_id)
+            version = current + 1
+            versions[ev.stream] = version
+            rec = Record(
+                offset=offset + len(new),
+                stream=ev.stream,
+                stream_version=version,
+                event_id=ev.event_id,
+                producer=ev.producer,
+                causation_id=ev.causation_id,
+                wall_time_ns=ev.wall_time_ns or now,
+                event=ev.event,
+            )
+            new.append(rec)
+            ack = Ack(ev.event_id, rec.offset, version, False)
+            mine[ev.event_id] = ack
+            acks.append(ack)
+        return acks, new, versions
+
+    def _stored_ack(self, event_id: str) -> Ack | None:
+        """The position of an event already in the log (a retried append). Rare, so read it back."""
+        offset = self._ids.get(event_id)
+        if offset is None:
+            return None
+        records, _ = self._reader.read(offset, 1)
+        return Ack(event_id, offset, records[0].stream_version, True)
+
+    def _write(self, data: bytes, first_offset: int) -> None:
+        if self._active_size > HEADER_SIZE and self._active_size + len(data) > self.segment_bytes:
+            self._roll(first_offset)
+        start = self._active_size
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError as exc:
+            self._undo(start, exc)
+            raise LogWriteFailed(f"{self._active_path()}: write failed at byte {start}: {exc}; "
+                                 "the batch was not stored") from exc
+        try:
+            if self.fsync:
+                os.fdatasync(self._fd)
+        except OSError as exc:
+            self._failed = f"fsync: {exc}"
+            raise LogWriteFailed(f"{self._active_path()}: fsync failed: {exc}; the batch is not "
+                                 "acknowledged and the store refuses appends until reopened") from exc
+        self._active_size = start + len(data)
+
+    def _undo(self, start: int, exc: OSError) -> None:
+        """Cut a partly written batch off again, so the file ends at the last acknowledged frame."""
+        try:
+            os.ftruncate(self._fd, start)
+            os.lseek(self._fd, start, os.SEEK_SET)
+        except OSError:
+            self._failed = f"write: {exc}; could not cut the partial batch off"
+
+    # -- read --------------------------------------------------------------------------------
+
+    def read(self, from_offset: int = 0, limit: int = 1000, stream_prefix: str | None = None,
+             types=None) -> tuple[list[Record], int]:
+        where = Filter(stream_prefix, types) if (stream_prefix or types) else None
+        records, nxt = self._reader.read(from_offset, limit, where)
+        return records, min(nxt, self._next_offset)
+
+    # -- segments ----------------------------------------------------------------------------
+
+    def _active_path(self) -> Path:
+        return self.log_dir / segment_name(self._active_base)
+
+    def _open_active(self, base: int, create: bool) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._active_base = base
+        path = self._active_path()
+        flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
+        self._fd = os.open(path, flags, 0o644)
+        if create:
+            os.write(self._fd, segment_header(base))
+            os.fsync(self._fd)
+            self._sync_dir()
+        self._active_size = os.fstat(self._fd).st_size
+
+    def _roll(self, base: int) -> None:
+        if self.fsync:
+            os.fsync(self._fd)
+        self._open_active(base, create=True)
+
+    def _sync_dir(self) -> None:
+        if not self.fsync:
+            return
+        fd = os.open(self.log_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        segments = list_segments(self.log_dir)
+        if not segments:
+            self._open_active(0, create=True)
+            return
+        expected = segments[0][0]
+        if expected != 0:
+            raise CorruptLog(segments[0][1], 0, 0, "the first segment does not start at offset 0")
+        for i, (base, path) in enumerate(segments):
+            last = i + 1 == len(segments)
+            if base != expected:
+                raise CorruptLog(path, 0, expected, f"segment starts at {base}, the previous one ends before {expected}")
+            buf = path.read_bytes()
+            if last and len(buf) < HEADER_SIZE:  # crashed while creating it
+                path.rename(path.with_name(f"{path.name}.torn-{base}"))
+                self._sync_dir()
+                self._next_offset = expected
+                if i == 0:
+                    self._open_active(0, create=True)
+                    return
+                self._open_active(segments[i - 1][0], create=False)
+                return
+            check_header(buf, path, base)
+            result = scan(buf, HEADER_SIZE, base)
+            if result.problem is not None:
+                if not last or valid_frame_after(buf, result.end, result.next_offset) is not None:
+                    raise CorruptLog(path, result.end, result.next_offset, result.problem)
+                self._cut_tail(path, buf, result.end, result.next_offset)
+            self._index(buf, result.frames, path)
+            expected = result.next_offset
+        self._next_offset = expected
+        self._open_active(segments[-1][0], create=False)
+
+    def _index(self, buf, frames, path: Path) -> None:
+        view = memoryview(buf)
+        ids, versions = self._ids, self._versions
+        for offset, start, end in frames:
+            try:
+                rec = _index_decoder.decode(view[start:end])
+            except msgspec.DecodeError as exc:
+                raise CorruptLog(path, start - 16, offset, f"undecodable record: {exc}") from exc
+            if rec.offset != offset:
+                raise CorruptLog(path, start - 16, offset, f"record says offset {rec.offset}")
+            if rec.event_id in ids:
+                raise CorruptLog(path, start - 16, offset, f"event id {rec.event_id} stored twice")
+            if rec.stream_version != versions.get(rec.stream, -1) + 1:
+                raise CorruptLog(path, start - 16, offset,
+                                 f"stream {rec.stream!r} jumps to version {rec.stream_version}")
+            ids[rec.event_id] = offset
+            versions[rec.stream] = rec.stream_version
+
+    def _cut_tail(self, path: Path, buf: bytes, end: int, next_offset: int) -> None:
+        """Keep the torn bytes beside the segment, then truncate it to its last whole frame."""
+        kept = path.with_name(f"{path.name}.torn-{next_offset}")
+        with open(kept, "wb") as f:
+            f.write(buf[end:])
+            f.flush()
+            os.fsync(f.fileno())
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._sync_dir()
+        self.recovered_tail = kept
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> "EventStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
