@@ -1,0 +1,189 @@
+"""The trials table: one row per trial, its lifecycle, verdict, timings, and the keep decision.
+
+Keep/discard and the best so far are decided here, in log order, under the keep rule that
+`RunStarted` recorded: a valid trial is kept iff it beats the best at the moment its verdict
+was recorded by more than the noise margin. Nothing here reads wall time to decide anything.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from events.envelope import Record
+from events.schema import (
+    BlobRef,
+    KeepRule,
+    TrialCancelled,
+    TrialClaimed,
+    TrialEvaluated,
+    TrialExecuted,
+    TrialLost,
+    TrialProposed,
+    TrialRetried,
+)
+
+# Lifecycle phases of a trial (not its outcome; that is `status`).
+RUNNABLE, CLAIMED, EXECUTED, EVALUATED, LOST, CANCELLED = (
+    "runnable", "claimed", "executed", "evaluated", "lost", "cancelled")
+
+
+class TrialRow(msgspec.Struct, kw_only=True, gc=False):
+    trial_id: str
+    agent: str
+    surface: str
+    parent_id: str | None
+    depth: int
+    hypothesis: str
+    expected_delta: float | None
+    notes: str
+    code: dict[str, BlobRef]
+    diff: BlobRef | None
+    session_id: str | None
+    proposed_offset: int
+    proposed_wall_ns: int
+    phase: str = RUNNABLE
+    attempt: int = 1
+    executor: str | None = None
+    verdict: str | None = None
+    status: str | None = None  # keep | discard | a failure label
+    score: float | None = None
+    metrics: dict[str, float] = {}
+    failed_checks: list[str] = []
+    feedback: str = ""
+    train_s: float | None = None
+    eval_s: float | None = None
+    total_s: float | None = None
+    cpu_s: float = 0.0
+    gpu_s: float = 0.0
+    evaluated_offset: int | None = None
+    evaluated_wall_ns: int | None = None
+    baseline_id: str | None = None  # the best when this verdict was recorded
+    delta_vs_best: float | None = None
+    realized_delta: float | None = None  # score minus the parent's score
+
+
+class BestPoint(msgspec.Struct, array_like=True, gc=False):
+    evaluated: int  # how many trials had a verdict when this one became best
+    offset: int
+    trial_id: str
+    score: float
+
+
+def is_better(score: float | None, best: float | None, rule: KeepRule) -> bool:
+    if score is None or math.isnan(score):
+        return False
+    if best is None:
+        return True
+    if rule.direction == "minimize":
+        return score < best - rule.noise_margin
+    return score > best + rule.noise_margin
+
+
+class Trials:
+    def __init__(self) -> None:
+        self.rows: dict[str, TrialRow] = {}
+        self.keep_rule = KeepRule(metric="score", direction="minimize")
+        self.best_id: str | None = None
+        self.best_history: list[BestPoint] = []
+        self.evaluated = 0
+        self.ignored = 0  # events about unknown trials or stale attempts
+
+    @property
+    def best(self) -> TrialRow | None:
+        return self.rows[self.best_id] if self.best_id else None
+
+    def proposed(self, rec: Record, ev: TrialProposed) -> TrialRow | None:
+        if ev.trial_id in self.rows:
+            self.ignored += 1
+            return None
+        parent = self.rows.get(ev.parent_id) if ev.parent_id else None
+        row = TrialRow(
+            trial_id=ev.trial_id, agent=ev.agent, surface=ev.surface, parent_id=ev.parent_id,
+            depth=parent.depth + 1 if parent else 0, hypothesis=ev.hypothesis,
+            expected_delta=ev.expected_delta, notes=ev.notes, code=ev.code, diff=ev.diff,
+            session_id=ev.session_id, proposed_offset=rec.offset, proposed_wall_ns=rec.wall_time_ns,
+        )
+        self.rows[ev.trial_id] = row
+        return row
+
+    def _current(self, trial_id: str, attempt: int, phases: tuple[str, ...]) -> TrialRow | None:
+        row = self.rows.get(trial_id)
+        if row is None or row.attempt != attempt or row.phase not in phases:
+            self.ignored += 1
+            return None
+        return row
+
+    def claimed(self, rec: Record, ev: TrialClaimed) -> TrialRow | None:
+        row = self._current(ev.trial_id, ev.attempt, (RUNNABLE,))
+        if row:
+            row.phase, row.executor = CLAIMED, ev.executor
+        return row
+
+    def executed(self, rec: Record, ev: TrialExecuted) -> TrialRow | None:
+        row = self._current(ev.trial_id, ev.attempt, (CLAIMED,))
+        if row:
+            row.phase = EXECUTED
+            row.train_s = sum(p.wall_s for p in ev.phases if p.name == "train") or None
+            row.eval_s = sum(p.wall_s for p in ev.phases if p.name == "eval") or None
+            row.total_s = sum(p.wall_s for p in ev.phases)
+            row.cpu_s += sum(p.cpu_s for p in ev.phases)
+            row.gpu_s += ev.gpu_s
+        return row
+
+    def evaluated_(self, rec: Record, ev: TrialEvaluated) -> TrialRow | None:
+        # A verdict may come straight after the proposal (invalid_edit, out_of_surface).
+        row = self._current(ev.trial_id, ev.attempt, (RUNNABLE, CLAIMED, EXECUTED))
+        if row is None:
+            return None
+        row.phase = EVALUATED
+        row.verdict, row.score, row.metrics, row.feedback = ev.verdict, ev.score, ev.metrics, ev.feedback
+        row.failed_checks = [c.name for c in ev.checks if not c.passed]
+        row.evaluated_offset, row.evaluated_wall_ns = rec.offset, rec.wall_time_ns
+        self.evaluated += 1
+        if ev.verdict != "valid":
+            row.status = ev.verdict
+            return row
+        best = self.best
+        row.baseline_id = self.best_id
+        if best is not None and ev.score is not None:
+            row.delta_vs_best = ev.score - best.score
+        parent = self.rows.get(row.parent_id) if row.parent_id else None
+        if parent is not None and parent.verdict == "valid" and None not in (parent.score, ev.score):
+            row.realized_delta = ev.score - parent.score
+        if is_better(ev.score, best.score if best else None, self.keep_rule):
+            row.status = "keep"
+            self.best_id = row.trial_id
+            self.best_history.append(BestPoint(self.evaluated, rec.offset, row.trial_id, ev.score))
+        else:
+            row.status = "discard"
+        return row
+
+    def lost(self, rec: Record, ev: TrialLost) -> TrialRow | None:
+        row = self._current(ev.trial_id, ev.attempt, (CLAIMED, EXECUTED))
+        if row:
+            row.phase = LOST
+        return row
+
+    def retried(self, rec: Record, ev: TrialRetried) -> TrialRow | None:
+        row = self.rows.get(ev.trial_id)
+        retryable = row is not None and (row.phase == LOST or row.verdict == "harness_abort")
+        if not retryable or ev.attempt != row.attempt + 1:
+            self.ignored += 1
+            return None
+        if row.phase == EVALUATED:
+            self.evaluated -= 1  # a harness abort is not a verdict on the recipe
+        row.phase, row.attempt, row.executor = RUNNABLE, ev.attempt, None
+        row.verdict = row.status = row.score = None
+        row.metrics, row.failed_checks, row.feedback = {}, [], ""
+        row.evaluated_offset = row.evaluated_wall_ns = None
+        return row
+
+    def cancelled(self, rec: Record, ev: TrialCancelled) -> TrialRow | None:
+        row = self.rows.get(ev.trial_id)
+        if row is None or row.phase == EVALUATED or row.phase == CANCELLED:
+            self.ignored += 1
+            return None
+        row.phase = CANCELLED
+        return row
