@@ -178,7 +178,8 @@ def generate(trials: int = 50, seed: int = 0, executors: int = 4, agents: int = 
             scores[tid] = score
         yield trial_event(tid, TrialEvaluated(
             trial_id=tid, attempt=attempt, evaluator="evaluator/0", evaluator_version="synthetic-1",
-            verdict=verdict, score=score, metrics={"val_bpb": score} if score is not None else {},
+            verdict=verdict, score=score,
+            metrics={"artifact_bytes": 1.0e6, **({"val_bpb": score} if score is not None else {})},
             checks=[Check(name="artifact_bytes", passed=verdict != "size_blocked", measured=1.0e6, limit=1.0e6)],
             feedback=f"synthetic {verdict}"), "evaluator/0")
         yield new(BudgetCharged(resource="usd", amount=round(train * 0.0003, 6), agent=owner[tid],

@@ -1,0 +1,158 @@
+"""The `autorecipe` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from events import CorruptLog, RunDir, replay
+from events.envelope import record_to_jsonable
+from events.export import autoresearch_tsv, reference_tsv
+from events.reader import Filter
+
+HELP = """\
+autorecipe: specialist agents improve an ML training recipe through a closed, measured loop,
+and every proposal, diff, experiment, score and failure label lands in an append-only event log.
+
+A run is a directory: RUN_DIR/log holds the event log (CRC-checked segments), RUN_DIR/blobs
+the code, diffs, logs and outputs it refers to. Everything else (lineage, leaderboard, budgets)
+is rebuilt from the log, so a run can be audited anywhere you copy it.
+
+\b
+Look at a run:
+  autorecipe replay RUN_DIR              leaderboard, best lineage chain, state digest
+  autorecipe replay RUN_DIR --until 500  the same, as it stood before offset 500
+  autorecipe log RUN_DIR --type trial.evaluated --stream trial/
+  autorecipe export RUN_DIR --tsv -o results.tsv
+
+\b
+Try it without a run of your own:
+  autorecipe synth runs/demo --trials 200 && autorecipe replay runs/demo
+"""
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _run_dir(path: str) -> RunDir:
+    run = RunDir(path)
+    if not run.exists():
+        _fail(f"{path} is not a run directory: there is no {run.log_path}")
+    return run
+
+
+@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="autorecipe")
+def main() -> None:
+    pass
+
+
+@main.command("replay")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--until", type=int, default=None, metavar="N", help="Fold only events with offset < N.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--top", type=int, default=10, show_default=True, help="Leaderboard length.")
+def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int) -> None:
+    """Rebuild every projection of RUN_DIR from its segments.
+
+    Prints the leaderboard, the root→best lineage chain and a digest of the rebuilt state: the
+    same log gives the same digest, on any machine, in any process.
+    """
+    from autorecipe.render import summary_json, summary_text
+
+    _run_dir(run_dir)
+    try:
+        state = replay(run_dir, until=until)
+    except CorruptLog as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(orjson.dumps(summary_json(state, top), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(summary_text(state, top))
+
+
+@main.command("log")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--type", "types", multiple=True, metavar="T", help="Only this event type (repeatable), e.g. trial.evaluated.")
+@click.option("--stream", default=None, metavar="S", help="Only streams starting with S, e.g. trial/ or agent/opt.")
+@click.option("--from", "from_offset", type=int, default=0, show_default=True, help="First offset.")
+@click.option("--limit", type=int, default=None, help="At most this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Whole records as JSON lines.")
+def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offset: int,
+            limit: int | None, as_json: bool) -> None:
+    """Print RUN_DIR's events in log order, one per line."""
+    from autorecipe.render import record_line
+
+    reader = _run_dir(run_dir).reader()
+    where = Filter(stream, types)
+    shown = 0
+    try:
+        for record in reader.iter_records(from_offset):
+            if not where(record):
+                continue
+            if as_json:
+                click.echo(orjson.dumps(record_to_jsonable(record)).decode())
+            else:
+                click.echo(record_line(record))
+            shown += 1
+            if limit is not None and shown >= limit:
+                break
+    except CorruptLog as exc:
+        _fail(str(exc))
+    except BrokenPipeError:
+        sys.stderr.close()
+
+
+@main.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--tsv", "tsv", is_flag=True, required=True, help="Write results as tab-separated values.")
+@click.option("--format", "layout", type=click.Choice(["autoresearch", "reference"]), default="autoresearch",
+              show_default=True,
+              help="autoresearch: commit, score, memory_gb, status, description. "
+                   "reference: the reference system's trial columns for this environment.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File to write (default: stdout).")
+def export_cmd(run_dir: str, tsv: bool, layout: str, output: str | None) -> None:
+    """Export RUN_DIR's evaluated trials as results.tsv, in verdict order."""
+    _run_dir(run_dir)
+    try:
+        state = replay(run_dir)
+    except CorruptLog as exc:
+        _fail(str(exc))
+    body = autoresearch_tsv(state) if layout == "autoresearch" else reference_tsv(state)
+    if output:
+        Path(output).write_text(body)
+        click.echo(f"wrote {output}: {body.count(chr(10)) - 1} trials", err=True)
+    else:
+        click.echo(body, nl=False)
+
+
+@main.command("synth")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--trials", type=int, default=200, show_default=True, help="Trials proposed by the specialists.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--executors", type=int, default=4, show_default=True)
+@click.option("--batch", type=int, default=100, show_default=True, help="Events per durable append.")
+def synth_cmd(run_dir: str, trials: int, seed: int, executors: int, batch: int) -> None:
+    """Write a simulated run to RUN_DIR (it must not hold a log yet).
+
+    The trajectory has a real run's shape (ten specialists, the reference system's outcome mix,
+    retries, LLM exchanges, a stop) and is labelled synthetic in its configuration. The same
+    seed writes the same events, so its replay digest is reproducible.
+    """
+    from events.synthetic import generate, write
+
+    run = RunDir(run_dir)
+    if run.exists() and any(run.log_path.glob("segment-*.log")):
+        _fail(f"{run.log_path} already holds a log; choose a new RUN_DIR")
+    with run.store() as store:
+        n = write(store.append, generate(trials=trials, seed=seed, executors=executors, blobs=run.blobs()), batch)
+    click.echo(f"wrote {n} events to {run.log_path}", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Plain-text and JSON views of a run's state, for the command line."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from events.envelope import Record, event_type_name, record_to_jsonable, to_jsonable
+from events.export import number, text
+from events.projections import RunState, TrialRow, chain
+
+
+def leaderboard(state: RunState, top: int) -> list[TrialRow]:
+    """Valid trials, best first under the run's keep rule."""
+    rule = state.trials.keep_rule
+    valid = [r for r in state.trials.rows.values()
+             if r.verdict == "valid" and r.score is not None and not math.isnan(r.score)]
+    valid.sort(key=lambda r: (r.score if rule.direction == "minimize" else -r.score, r.evaluated_offset))
+    return valid[:top]
+
+
+def statuses(state: RunState) -> dict[str, int]:
+    return dict(Counter(r.status or r.phase for r in state.trials.rows.values()).most_common())
+
+
+def summary_json(state: RunState, top: int) -> dict:
+    best = state.trials.best
+    return to_jsonable({
+        "digest": state.digest(),
+        "events": state.applied,
+        "next_offset": state.next_offset,
+        "run": state.run,
+        "trials": len(state.trials.rows),
+        "statuses": statuses(state),
+        "best": best,
+        "leaderboard": leaderboard(state, top),
+        "best_chain": [r.trial_id for r in chain(state.trials.rows, state.trials.best_id)],
+        "runnable": state.queue.oldest(),
+        "ledger": state.ledger.total,
+        "agents": list(state.agents.by_agent.values()),
+    })
+
+
+def summary_text(state: RunState, top: int) -> str:
+    run, rule = state.run, state.trials.keep_rule
+    metric = rule.metric
+    out = [
+        f"run        {run.run_id or '(no RunStarted)'}  env={run.environment} tier={run.tier} seed={run.seed}",
+        f"keep rule  {rule.direction} {metric}, noise margin {rule.noise_margin:g}",
+        f"events     {state.applied} (next offset {state.next_offset})",
+        f"trials     {len(state.trials.rows)}: " + ", ".join(f"{k} {v}" for k, v in statuses(state).items()),
+    ]
+    if run.stop_requested:
+        out.append(f"stop       requested ({run.stop_requested}, in-flight: {run.in_flight})"
+                   + (f", stopped ({run.stopped})" if run.stopped else ""))
+    spend = state.ledger.total
+    out.append(f"spend      cpu {spend.cpu_s:,.0f} s, gpu {spend.gpu_s:,.0f} s, "
+               f"{spend.tokens:,} tokens in {spend.llm_calls} LLM calls, ${spend.usd:,.2f}")
+    out += ["", f"leaderboard (top {top} valid trials by {metric})",
+            f"  {'#':>3}  {'trial':<10} {'agent':<8} {metric:>12} {'Δ parent':>10}  status   hypothesis"]
+    for i, r in enumerate(leaderboard(state, top), 1):
+        out.append(f"  {i:>3}  {r.trial_id:<10} {r.agent[:8]:<8} {number(r.score):>12} "
+                   f"{number(r.realized_delta, signed=True):>10}  {r.status:<8} {text(r.hypothesis)[:60]}")
+    path = chain(state.trials.rows, state.trials.best_id)
+    out += ["", "best lineage (root → best)"]
+    for depth, r in enumerate(path):
+        out.append(f"  {'  ' * depth}{r.trial_id} [{r.agent}] {number(r.score)}  {text(r.hypothesis)[:70]}")
+    if not path:
+        out.append("  (no kept trial yet)")
+    out += ["", f"digest     {state.digest()}"]
+    return "\n".join(out)
+
+
+def record_line(record: Record) -> str:
+    """One record on one line: offset, stream@version, type, then the payload as compact JSON."""
+    import orjson
+
+    payload = record_to_jsonable(record)["event"]
+    payload.pop("type", None)
+    body = orjson.dumps(payload).decode()
+    return f"{record.offset:>8}  {record.stream}@{record.stream_version}  {event_type_name(record.event)}  {body}"
