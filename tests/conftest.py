@@ -1,0 +1,71 @@
+"""Shared builders: small, explicit events for tests that are about the log, not the loop."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from events import (
+    EventStore,
+    KeepRule,
+    NewEvent,
+    Fingerprint,
+    RunStarted,
+    TrialClaimed,
+    TrialEvaluated,
+    TrialExecuted,
+    TrialProposed,
+    Phase,
+)
+
+_ids = itertools.count()
+
+
+def eid(prefix: str = "e") -> str:
+    return f"{prefix}{next(_ids):08d}"
+
+
+def new(event, stream: str, expected=None, event_id: str | None = None, producer: str = "test") -> NewEvent:
+    return NewEvent(event=event, stream=stream, event_id=event_id or eid(), producer=producer,
+                    expected_version=expected, wall_time_ns=1)
+
+
+def run_started(direction: str = "minimize", margin: float = 0.0) -> RunStarted:
+    return RunStarted(run_id="r", environment="golf-mini", tier="micro", config={"a": 1}, seed=7,
+                      keep_rule=KeepRule(metric="val_bpb", direction=direction, noise_margin=margin),
+                      fingerprint=Fingerprint(hostname="h", platform="p", python="3.11"))
+
+
+def proposed(tid: str, parent: str | None = None, agent: str = "opt") -> TrialProposed:
+    return TrialProposed(trial_id=tid, agent=agent, surface=agent, parent_id=parent, hypothesis=f"idea {tid}",
+                         expected_delta=-0.01)
+
+
+def claimed(tid: str, attempt: int = 1) -> TrialClaimed:
+    return TrialClaimed(trial_id=tid, attempt=attempt, executor="x0")
+
+
+def executed(tid: str, attempt: int = 1, cpu: float = 2.0) -> TrialExecuted:
+    return TrialExecuted(trial_id=tid, attempt=attempt, executor="x0",
+                         phases=[Phase(name="train", exit_code=0, wall_s=cpu, cpu_s=cpu),
+                                 Phase(name="eval", exit_code=0, wall_s=1.0, cpu_s=1.0)])
+
+
+def evaluated(tid: str, score: float | None, verdict: str = "valid", attempt: int = 1) -> TrialEvaluated:
+    return TrialEvaluated(trial_id=tid, attempt=attempt, evaluator="ev", evaluator_version="1",
+                          verdict=verdict, score=score)
+
+
+def lifecycle(tid: str, score: float | None, parent: str | None = None, verdict: str = "valid",
+              agent: str = "opt") -> list[NewEvent]:
+    s = f"trial/{tid}"
+    return [new(proposed(tid, parent, agent), s, -1), new(claimed(tid), s, 0), new(executed(tid), s, 1),
+            new(evaluated(tid, score, verdict), s, 2)]
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = EventStore(tmp_path / "log")
+    yield s
+    s.close()
