@@ -1,0 +1,214 @@
+import errno
+import os
+
+import pytest
+
+from events import (
+    NO_STREAM,
+    CorruptLog,
+    EventStore,
+    LogLocked,
+    LogWriteFailed,
+    WrongExpectedVersion,
+)
+from events.segments import FRAME_OVERHEAD, HEADER_SIZE, list_segments
+
+from tests.conftest import claimed, evaluated, lifecycle, new, proposed
+
+
+def all_records(store):
+    out, nxt = [], 0
+    while True:
+        page, nxt2 = store.read(nxt, limit=7)
+        if not page:
+            return out
+        out += page
+        nxt = nxt2
+
+
+def test_append_assigns_gap_free_offsets_and_stream_versions(store):
+    a = store.append(lifecycle("t1", 1.0))
+    b = store.append(lifecycle("t2", 0.9, parent="t1"))
+    assert [k.offset for k in a.acks + b.acks] == list(range(8))
+    assert [k.stream_version for k in a.acks] == [0, 1, 2, 3]
+    assert [r.offset for r in all_records(store)] == list(range(8))
+    assert store.stream_version("trial/t1") == 3 and store.stream_version("nope") == -1
+
+
+def test_resending_a_batch_stores_nothing_twice(store):
+    batch = lifecycle("t1", 1.0)
+    first = store.append(batch)
+    again = store.append(batch)
+    assert store.next_offset == 4
+    assert [a.offset for a in again.acks] == [a.offset for a in first.acks]
+    assert [a.stream_version for a in again.acks] == [a.stream_version for a in first.acks]
+    assert all(a.duplicate for a in again.acks) and again.committed == []
+    # a batch that repeats an id inside itself stores it once, too
+    ev = new(proposed("t9"), "trial/t9")
+    res = store.append([ev, ev])
+    assert [a.duplicate for a in res.acks] == [False, True] and store.next_offset == 5
+
+
+def test_duplicates_survive_reopen(tmp_path):
+    batch = lifecycle("t1", 1.0)
+    with EventStore(tmp_path / "log") as s:
+        s.append(batch)
+    with EventStore(tmp_path / "log") as s:
+        res = s.append(batch)
+        assert all(a.duplicate for a in res.acks) and s.next_offset == 4
+
+
+def test_stale_expected_version_is_refused_naming_the_stream(store):
+    store.append([new(proposed("t1"), "trial/t1", NO_STREAM)])
+    store.append([new(claimed("t1"), "trial/t1", 0, producer="x0")])
+    with pytest.raises(WrongExpectedVersion, match=r"stream 'trial/t1': expected version 0, but it is at 1"):
+        store.append([new(claimed("t1"), "trial/t1", 0, producer="x1")])
+    assert store.next_offset == 2
+    with pytest.raises(WrongExpectedVersion, match="trial/t2"):
+        store.append([new(proposed("t2"), "trial/t2", 5)])
+
+
+def test_a_refused_batch_stores_none_of_its_events(store):
+    good = new(proposed("a"), "trial/a", NO_STREAM)
+    bad = new(claimed("b"), "trial/b", 3)
+    with pytest.raises(WrongExpectedVersion):
+        store.append([good, bad])
+    assert store.next_offset == 0 and store.offset_of(good.event_id) is None
+
+
+def test_group_commit_accepts_and_refuses_batches_independently(store):
+    r = store.append_many([lifecycle("a", 1.0), [new(claimed("zz"), "trial/zz", 4)], lifecycle("b", 2.0)])
+    assert isinstance(r[1], WrongExpectedVersion)
+    assert [a.offset for a in r[0].acks] == [0, 1, 2, 3] and [a.offset for a in r[2].acks] == [4, 5, 6, 7]
+
+
+def test_expected_versions_chain_within_a_batch(store):
+    res = store.append(lifecycle("t", 1.0))  # expects -1, 0, 1, 2 in one batch
+    assert [a.stream_version for a in res.acks] == [0, 1, 2, 3]
+
+
+def test_reads_filter_by_stream_prefix_and_type(store):
+    store.append(lifecycle("t1", 1.0) + lifecycle("t2", 2.0) + [new(proposed("x"), "agent/opt")])
+    page, nxt = store.read(0, stream_prefix="trial/t2")
+    assert [r.stream for r in page] == ["trial/t2"] * 4 and nxt == 9
+    page, _ = store.read(0, types=["trial.evaluated"])
+    assert [r.event.trial_id for r in page] == ["t1", "t2"]
+    page, nxt = store.read(3, limit=2)
+    assert [r.offset for r in page] == [3, 4] and nxt == 5
+
+
+def test_segments_roll_and_reads_cross_them(tmp_path):
+    with EventStore(tmp_path / "log", segment_bytes=2048) as s:
+        for i in range(40):
+            s.append(lifecycle(f"t{i}", float(i)))
+        assert len(list_segments(s.log_dir)) > 5
+        assert [r.offset for r in all_records(s)] == list(range(160))
+    with EventStore(tmp_path / "log", segment_bytes=2048) as s:  # recovery walks every segment
+        assert s.next_offset == 160 and s.stream_version("trial/t39") == 3
+        s.append(lifecycle("t40", 1.0))
+        assert s.next_offset == 164
+
+
+def test_one_writer_at_a_time(tmp_path):
+    with EventStore(tmp_path / "log"):
+        with pytest.raises(LogLocked):
+            EventStore(tmp_path / "log")
+
+
+def _segment(tmp_path):
+    return list_segments(tmp_path / "log")[-1][1]
+
+
+def test_torn_final_record_is_cut_and_kept_aside(tmp_path):
+    with EventStore(tmp_path / "log") as s:
+        s.append(lifecycle("t1", 1.0))
+    path = _segment(tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-5])  # the last frame lost its last 5 bytes
+    with EventStore(tmp_path / "log") as s:
+        assert s.next_offset == 3
+        assert s.recovered_tail.read_bytes() == whole[_frame_start(whole, 3):-5]
+        s.append(lifecycle("t2", 1.0))
+        assert [r.offset for r in all_records(s)] == list(range(7))
+
+
+def _frame_start(buf: bytes, index: int) -> int:
+    pos = HEADER_SIZE
+    for _ in range(index):
+        pos += FRAME_OVERHEAD + int.from_bytes(buf[pos:pos + 4], "little")
+    return pos
+
+
+@pytest.mark.parametrize("which", ["payload", "length", "crc", "offset"])
+def test_flipped_bit_followed_by_valid_records_refuses_to_open(tmp_path, which):
+    with EventStore(tmp_path / "log") as s:
+        s.append(lifecycle("t1", 1.0) + lifecycle("t2", 2.0))
+    path = _segment(tmp_path)
+    buf = bytearray(path.read_bytes())
+    start = _frame_start(bytes(buf), 2)
+    at = {"length": start + 1, "crc": start + 5, "offset": start + 8, "payload": start + FRAME_OVERHEAD + 10}[which]
+    buf[at] ^= 0x10
+    path.write_bytes(bytes(buf))
+    with pytest.raises(CorruptLog) as info:
+        EventStore(tmp_path / "log")
+    msg = str(info.value)
+    assert path.name in msg and f"byte {start}" in msg and "event offset 2" in msg
+    assert path.read_bytes() == bytes(buf)  # no byte deleted
+    assert list(path.parent.glob("*.torn-*")) == []
+
+
+def test_corruption_in_a_sealed_segment_is_refused(tmp_path):
+    with EventStore(tmp_path / "log", segment_bytes=1024) as s:
+        for i in range(10):
+            s.append(lifecycle(f"t{i}", 1.0))
+    first = list_segments(tmp_path / "log")[0][1]
+    buf = bytearray(first.read_bytes())
+    buf[-3] ^= 1  # the last frame of a segment that has successors
+    first.write_bytes(bytes(buf))
+    with pytest.raises(CorruptLog, match=first.name):
+        EventStore(tmp_path / "log", segment_bytes=1024)
+
+
+def test_a_missing_segment_is_refused(tmp_path):
+    with EventStore(tmp_path / "log", segment_bytes=1024) as s:
+        for i in range(10):
+            s.append(lifecycle(f"t{i}", 1.0))
+    segs = list_segments(tmp_path / "log")
+    segs[1][1].unlink()
+    with pytest.raises(CorruptLog, match="segment starts at"):
+        EventStore(tmp_path / "log", segment_bytes=1024)
+
+
+def test_disk_full_refuses_the_batch_and_keeps_what_was_acknowledged(tmp_path, monkeypatch):
+    s = EventStore(tmp_path / "log")
+    s.append(lifecycle("t1", 1.0))
+    real_write = os.write
+    calls = {"n": 0}
+
+    def full(fd, data):
+        calls["n"] += 1
+        n = real_write(fd, bytes(data)[: len(data) // 2])  # half lands, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(LogWriteFailed, match="No space left"):
+        s.append(lifecycle("t2", 2.0))
+    monkeypatch.setattr(os, "write", real_write)
+    assert s.next_offset == 4
+    s.append(lifecycle("t3", 3.0))  # the partial batch was cut off; appends go on
+    s.close()
+    with EventStore(tmp_path / "log") as again:
+        recs = all_records(again)
+        assert [r.offset for r in recs] == list(range(8))
+        assert {r.event.trial_id for r in recs} == {"t1", "t3"}
+
+
+def test_failed_fsync_poisons_the_store_until_reopened(tmp_path, monkeypatch):
+    s = EventStore(tmp_path / "log")
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    with pytest.raises(LogWriteFailed, match="fsync failed"):
+        s.append(lifecycle("t1", 1.0))
+    monkeypatch.undo()
+    with pytest.raises(LogWriteFailed, match="reopen"):
+        s.append(lifecycle("t2", 1.0))
+    s.close()
