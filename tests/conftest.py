@@ -8,15 +8,15 @@ import pytest
 
 from events import (
     EventStore,
+    Fingerprint,
     KeepRule,
     NewEvent,
-    Fingerprint,
+    Phase,
     RunStarted,
     TrialClaimed,
     TrialEvaluated,
     TrialExecuted,
     TrialProposed,
-    Phase,
 )
 
 _ids = itertools.count()

@@ -13,7 +13,6 @@ from events.envelope import (
     record_to_jsonable,
 )
 from events.schema import EVENT_TYPES, TAGS, Check, Event, TrialEvaluated
-
 from tests.golden.samples import SAMPLES
 
 

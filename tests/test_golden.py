@@ -4,7 +4,6 @@ import pytest
 
 from events.envelope import decode_record
 from events.schema import TAGS
-
 from tests.golden.samples import SAMPLES, golden_path, sample_record
 
 

@@ -2,7 +2,6 @@ import pytest
 
 from events import CorruptLog, EventStore, Filter, LogReader
 from events.segments import list_segments
-
 from tests.conftest import lifecycle
 
 

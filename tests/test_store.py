@@ -12,8 +12,7 @@ from events import (
     WrongExpectedVersion,
 )
 from events.segments import FRAME_OVERHEAD, HEADER_SIZE, list_segments
-
-from tests.conftest import claimed, evaluated, lifecycle, new, proposed
+from tests.conftest import claimed, lifecycle, new, proposed
 
 
 def all_records(store):
@@ -187,7 +186,7 @@ def test_disk_full_refuses_the_batch_and_keeps_what_was_acknowledged(tmp_path, m
 
     def full(fd, data):
         calls["n"] += 1
-        n = real_write(fd, bytes(data)[: len(data) // 2])  # half lands, then the disk is full
+        real_write(fd, bytes(data)[: len(data) // 2])  # half lands, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "write", full)

@@ -13,7 +13,7 @@ from typing import Iterable
 import msgspec
 
 from events.envelope import Record
-from events.projections.agents import AgentStats, Agents
+from events.projections.agents import Agents, AgentStats
 from events.projections.ledger import Ledger, Spend
 from events.projections.queue import Queue
 from events.projections.trials import RUNNABLE, BestPoint, TrialRow, Trials

@@ -10,9 +10,27 @@ from pathlib import Path
 
 from events.envelope import SCHEMA_VERSION, Record, encode_record
 from events.schema import (
-    AgentSessionEnded, AgentSessionStarted, BlobRef, BudgetCharged, Check, Fingerprint, KeepRule,
-    LlmExchanged, Phase, RunStarted, RunStopped, RunStopRequested, TrialCancelled, TrialClaimed,
-    TrialEvaluated, TrialExecuted, TrialLost, TrialProposed, TrialRetried, Usage, tag_of,
+    AgentSessionEnded,
+    AgentSessionStarted,
+    BlobRef,
+    BudgetCharged,
+    Check,
+    Fingerprint,
+    KeepRule,
+    LlmExchanged,
+    Phase,
+    RunStarted,
+    RunStopped,
+    RunStopRequested,
+    TrialCancelled,
+    TrialClaimed,
+    TrialEvaluated,
+    TrialExecuted,
+    TrialLost,
+    TrialProposed,
+    TrialRetried,
+    Usage,
+    tag_of,
 )
 
 BLOB = BlobRef(sha256="ab" * 32, size=123)
