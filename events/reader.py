@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import msgspec
+
 from events.envelope import Record, decode_record, event_type_name
 from events.segments import (
     FRAME_OVERHEAD,
@@ -25,6 +27,7 @@ from events.segments import (
     valid_frame_after,
 )
 
+_fast_decode = msgspec.msgpack.Decoder(Record).decode
 INDEX_EVERY = 256  # one sparse index entry per this many frames
 CHUNK = 1 << 20
 
@@ -90,12 +93,21 @@ class LogReader:
             if nxt is not None and result.next_offset != nxt:
                 raise CorruptLog(seg.path, result.end, result.next_offset,
                                  f"segment ends at offset {result.next_offset}, next segment starts at {nxt}")
+            view = memoryview(buf)
             for offset, start, end in result.frames:
                 if offset < from_offset:
                     continue
                 if until is not None and offset >= until:
                     return
-                yield self._decode(buf, start, end, seg, offset)
+                try:
+                    record = _fast_decode(view[start:end])
+                except msgspec.ValidationError:  # an unknown event type, or damage: the slow path says which
+                    record = self._decode(buf, start, end, seg, offset)
+                except msgspec.DecodeError as exc:
+                    raise CorruptLog(seg.path, start - FRAME_OVERHEAD, offset, f"undecodable record: {exc}") from exc
+                if record.offset != offset:
+                    raise CorruptLog(seg.path, start - FRAME_OVERHEAD, offset, f"record says offset {record.offset}")
+                yield record
 
     # -- bounded: a page at a time, for consumers and actors ----------------------------------
 

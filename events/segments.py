@@ -3,7 +3,7 @@
 A segment is `segment-<base offset, 20 digits>.log`:
 
     header  8s magic  Q base_offset                       (16 bytes)
-    frame   I length  I crc32(length, offset, payload)  Q offset  payload[length]
+    frame   I length  I crc32(offset, payload)  Q offset  payload[length]
     frame   ...
 
 Offsets are global and consecutive across segments. A frame that fails its check is either a
@@ -23,7 +23,6 @@ from pathlib import Path
 MAGIC = b"ARLOG\x00v1"
 SEGMENT_HEADER = struct.Struct("<8sQ")
 FRAME_HEADER = struct.Struct("<IIQ")
-LEN_OFFSET = struct.Struct("<IQ")
 OFFSET = struct.Struct("<Q")
 HEADER_SIZE = SEGMENT_HEADER.size
 FRAME_OVERHEAD = FRAME_HEADER.size
@@ -66,13 +65,11 @@ def segment_header(base_offset: int) -> bytes:
     return SEGMENT_HEADER.pack(MAGIC, base_offset)
 
 
-def frame_crc(length: int, offset: int, payload) -> int:
-    return zlib.crc32(payload, zlib.crc32(LEN_OFFSET.pack(length, offset)))
-
-
 def encode_frame(offset: int, payload: bytes) -> bytes:
-    n = len(payload)
-    return FRAME_HEADER.pack(n, frame_crc(n, offset, payload), offset) + payload
+    # The CRC covers the offset and the payload, which sit next to each other in the frame, so a
+    # reader checks both with one crc32 call. A damaged length moves the covered range: mismatch.
+    tail = OFFSET.pack(offset) + payload
+    return FRAME_HEADER.pack(len(payload), zlib.crc32(tail), offset) + payload
 
 
 @dataclass
@@ -101,6 +98,8 @@ def scan(buf, start: int, next_offset: int, limit: int | None = None) -> Scan:
     frames: list[tuple[int, int, int]] = []
     pos, size = start, len(buf)
     unpack = FRAME_HEADER.unpack_from
+    view = memoryview(buf)
+    crc32 = zlib.crc32
     problem = None
     while pos < size:
         if limit is not None and len(frames) >= limit:
@@ -116,7 +115,7 @@ def scan(buf, start: int, next_offset: int, limit: int | None = None) -> Scan:
         if body + length > size:
             problem = f"frame of {length} bytes runs past the end of the segment"
             break
-        if frame_crc(length, offset, memoryview(buf)[body : body + length]) != crc:
+        if crc32(view[pos + 8 : body + length]) != crc:
             problem = "CRC mismatch"
             break
         if offset != next_offset:
@@ -142,7 +141,7 @@ def valid_frame_after(buf, bad_pos: int, expected_offset: int, search: int = 102
                 length, crc, offset = FRAME_HEADER.unpack_from(buf, pos)
                 body = pos + FRAME_OVERHEAD
                 if 0 < length <= MAX_PAYLOAD and body + length <= size:
-                    if frame_crc(length, offset, view[body : body + length]) == crc:
+                    if zlib.crc32(view[pos + 8 : body + length]) == crc:
                         return pos
             i = buf.find(pattern, i + 1)
     return None

@@ -124,11 +124,17 @@ class Trials:
     def executed(self, rec: Record, ev: TrialExecuted) -> TrialRow | None:
         row = self._current(ev.trial_id, ev.attempt, (CLAIMED,))
         if row:
+            train = evals = total = cpu = 0.0
+            for p in ev.phases:
+                total += p.wall_s
+                cpu += p.cpu_s
+                if p.name == "train":
+                    train += p.wall_s
+                elif p.name == "eval":
+                    evals += p.wall_s
             row.phase = EXECUTED
-            row.train_s = sum(p.wall_s for p in ev.phases if p.name == "train") or None
-            row.eval_s = sum(p.wall_s for p in ev.phases if p.name == "eval") or None
-            row.total_s = sum(p.wall_s for p in ev.phases)
-            row.cpu_s += sum(p.cpu_s for p in ev.phases)
+            row.train_s, row.eval_s, row.total_s = train or None, evals or None, total
+            row.cpu_s += cpu
             row.gpu_s += ev.gpu_s
         return row
 
