@@ -25,7 +25,7 @@ NO_STREAM = -1  # append only if the stream has no events yet
 AnyEvent = Union[EVENT_TYPES]  # type: ignore[valid-type]
 
 
-class Record(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Record(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     offset: int  # global, gap-free, assigned by the single writer at commit
     stream: str  # e.g. "run", "trial/t0007", "agent/opt"
     stream_version: int  # 0-based position within the stream

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from events.projections.state import RunState
 from events.rundir import RunDir
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a bulk fold. Folding allocates hundreds of
+    thousands of acyclic objects, and the collector's repeated scans of them cost about a third
+    of replay's time; reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def replay(run_dir: str | Path, until: int | None = None) -> RunState:
     """Fold the run's records with offset < `until` (all of them by default)."""
     reader = RunDir(run_dir).reader()
-    return RunState().apply_all(reader.iter_records(0, until))
+    with gc_paused():
+        return RunState().apply_all(reader.iter_records(0, until))

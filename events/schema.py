@@ -12,8 +12,9 @@ from typing import Literal
 import msgspec
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="type"):
-    """Base of every payload. The tag (``type`` on the wire) names the event forever."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="type", omit_defaults=True):
+    """Base of every payload. The tag (``type`` on the wire) names the event forever. Fields
+    equal to their default are not written, so a default, once published, never changes."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -38,7 +39,7 @@ Verdict = Literal[
 FAILURE_VERDICTS: tuple[str, ...] = Verdict.__args__[1:]  # type: ignore[attr-defined]
 
 
-class KeepRule(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class KeepRule(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """A valid trial is kept iff its score beats the best so far by more than `noise_margin`."""
 
     metric: str
@@ -46,7 +47,7 @@ class KeepRule(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     noise_margin: float = 0.0
 
 
-class Fingerprint(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Fingerprint(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """Where a run (or an actor incarnation) ran: enough to tell two machines apart later."""
 
     hostname: str
@@ -59,12 +60,12 @@ class Fingerprint(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     env_vars: dict[str, str] = {}
 
 
-class BlobRef(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class BlobRef(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     sha256: str
     size: int
 
 
-class Phase(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Phase(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """One harness phase as the executor measured it from outside the recipe's process."""
 
     name: str  # smoke, train, eval, pack, ...
@@ -77,7 +78,7 @@ class Phase(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     peak_rss_bytes: int | None = None
 
 
-class Check(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Check(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """One legality or budget check with the evidence an agent needs to act on it."""
 
     name: str
@@ -87,7 +88,7 @@ class Check(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     limit: float | None = None
 
 
-class Usage(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Usage(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     input_tokens: int = 0
     cached_input_tokens: int = 0
     output_tokens: int = 0
