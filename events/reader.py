@@ -16,20 +16,10 @@ from typing import Iterable, Iterator
 import msgspec
 
 from events.envelope import Record, decode_record, event_type_name
-from events.segments import (
-    FRAME_OVERHEAD,
-    HEADER_SIZE,
-    CorruptLog,
-    Scan,
-    check_header,
-    list_segments,
-    scan,
-    valid_frame_after,
-)
+from events.segments import HEADER_SIZE, CorruptLog, Walk, check_header, list_segments
 
 _fast_decode = msgspec.msgpack.Decoder(Record).decode
 INDEX_EVERY = 256  # one sparse index entry per this many frames
-CHUNK = 1 << 20
 
 
 @dataclass
@@ -75,41 +65,13 @@ class LogReader:
                 self._segments.append(_Segment(base, path))
         self._segments.sort(key=lambda s: s.base)
 
-    # -- bulk: whole segments, for replay -----------------------------------------------------
-
     def iter_records(self, from_offset: int = 0, until: int | None = None) -> Iterator[Record]:
-        """Every record with from_offset <= offset < until, in order."""
-        self.refresh()
-        for i, seg in enumerate(self._segments):
-            nxt = self._segments[i + 1].base if i + 1 < len(self._segments) else None
-            if nxt is not None and nxt <= from_offset:
-                continue
-            if until is not None and seg.base >= until:
+        """Every record with from_offset <= offset < until, in order: replay's path. Memory stays
+        at one chunk however large the segments are."""
+        for record in self._scan(from_offset):
+            if until is not None and record.offset >= until:
                 return
-            buf = seg.path.read_bytes()
-            check_header(buf, seg.path, seg.base)
-            result = scan(buf, HEADER_SIZE, seg.base)
-            self._settle(buf, result, seg, last=nxt is None)
-            if nxt is not None and result.next_offset != nxt:
-                raise CorruptLog(seg.path, result.end, result.next_offset,
-                                 f"segment ends at offset {result.next_offset}, next segment starts at {nxt}")
-            view = memoryview(buf)
-            for offset, start, end in result.frames:
-                if offset < from_offset:
-                    continue
-                if until is not None and offset >= until:
-                    return
-                try:
-                    record = _fast_decode(view[start:end])
-                except msgspec.ValidationError:  # an unknown event type, or damage: the slow path says which
-                    record = self._decode(buf, start, end, seg, offset)
-                except msgspec.DecodeError as exc:
-                    raise CorruptLog(seg.path, start - FRAME_OVERHEAD, offset, f"undecodable record: {exc}") from exc
-                if record.offset != offset:
-                    raise CorruptLog(seg.path, start - FRAME_OVERHEAD, offset, f"record says offset {record.offset}")
-                yield record
-
-    # -- bounded: a page at a time, for consumers and actors ----------------------------------
+            yield record
 
     def read(
         self,
@@ -120,89 +82,69 @@ class LogReader:
     ) -> tuple[list[Record], int]:
         """Up to `limit` matching records at or after `from_offset`, and the offset to ask for
         next. Scans at most `max_scan` records, so a narrow filter cannot make one call unbounded."""
-        self.refresh()
         out: list[Record] = []
         next_offset, scanned = from_offset, 0
-        for i in range(self._segment_index(from_offset), len(self._segments)):
-            following = self._segments[i + 1].base if i + 1 < len(self._segments) else None
-            for record in self._records(self._segments[i], next_offset, following):
-                scanned += 1
-                next_offset = record.offset + 1
-                if where is None or where(record):
-                    out.append(record)
-                if len(out) >= limit or scanned >= max_scan:
-                    return out, next_offset
-            if following is not None:
-                next_offset = max(next_offset, following)
+        for record in self._scan(from_offset):
+            scanned += 1
+            next_offset = record.offset + 1
+            if where is None or where(record):
+                out.append(record)
+            if len(out) >= limit or scanned >= max_scan:
+                break
         return out, next_offset
-
-    def _records(self, seg: _Segment, from_offset: int, following: int | None) -> Iterator[Record]:
-        """Records of one segment from `from_offset`, read a chunk at a time via the sparse index."""
-        cursor, pos = seg.seek(from_offset)
-        fd = os.open(seg.path, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            if size < HEADER_SIZE and following is None:
-                return  # a segment the writer has only just created
-            check_header(os.pread(fd, HEADER_SIZE, 0), seg.path, seg.base)
-            while pos < size:
-                buf = os.pread(fd, min(CHUNK, size - pos), pos)
-                result = scan(buf, 0, cursor)
-                if not result.frames and result.problem:
-                    buf = os.pread(fd, size - pos, pos)  # a frame longer than a chunk, or damage
-                    result = scan(buf, 0, cursor, limit=1)
-                    if not result.frames:
-                        self._settle(buf, result, seg, last=following is None, base_pos=pos)
-                        return
-                for offset, start, end in result.frames:
-                    seg.remember(offset, pos + start - FRAME_OVERHEAD)
-                    if offset >= from_offset:
-                        yield self._decode(buf, start, end, seg, offset, pos)
-                cursor, pos = result.next_offset, pos + result.end
-        finally:
-            os.close(fd)
-        if following is not None and cursor != following:
-            raise CorruptLog(seg.path, pos, cursor,
-                             f"segment ends before offset {cursor}, the next one starts at {following}")
 
     def end_offset(self) -> int:
         """The offset the next appended record will get, as the files show it now."""
-        self.refresh()
-        if not self._segments:
-            return 0
-        seg = self._segments[-1]
-        offset0, pos = seg.seek(1 << 62)
-        buf = seg.path.read_bytes()
-        if len(buf) < HEADER_SIZE:
-            return seg.base
-        result = scan(buf, pos, offset0)
-        return result.next_offset
+        for _ in self._scan(1 << 62):
+            pass
+        return self._end
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _segment_index(self, offset: int) -> int:
+    def _scan(self, from_offset: int) -> Iterator[Record]:
+        self.refresh()
+        self._end = 0
         if not self._segments:
-            return 0
-        bases = [s.base for s in self._segments]
-        return max(bisect.bisect_right(bases, offset) - 1, 0)
-
-    @staticmethod
-    def _settle(buf, result: Scan, seg: _Segment, last: bool, base_pos: int = 0) -> None:
-        """Decide what a scan that stopped on a bad frame means."""
-        if result.problem is None:
             return
-        follower = valid_frame_after(buf, result.end, result.next_offset)
-        if follower is not None or not last:
-            raise CorruptLog(seg.path, base_pos + result.end, result.next_offset, result.problem)
-        # else: the end of the newest segment is still being written (or torn): not yet
+        first = max(bisect.bisect_right([s.base for s in self._segments], from_offset) - 1, 0)
+        for i in range(first, len(self._segments)):
+            following = self._segments[i + 1].base if i + 1 < len(self._segments) else None
+            yield from self._records(self._segments[i], from_offset, following)
 
-    @staticmethod
-    def _decode(buf, start: int, end: int, seg: _Segment, offset: int, base_pos: int = 0) -> Record:
-        where = base_pos + start - FRAME_OVERHEAD
+    def _records(self, seg: _Segment, from_offset: int, following: int | None) -> Iterator[Record]:
+        """Records of one segment from `from_offset`, found through the sparse index."""
+        cursor, pos = seg.seek(from_offset)
+        fd = os.open(seg.path, os.O_RDONLY)
         try:
-            record = decode_record(memoryview(buf)[start:end])
-        except ValueError as exc:
-            raise CorruptLog(seg.path, where, offset, f"undecodable record: {exc}") from exc
-        if record.offset != offset:
-            raise CorruptLog(seg.path, where, offset, f"record says offset {record.offset}")
-        return record
+            if os.fstat(fd).st_size < HEADER_SIZE and following is None:
+                self._end = seg.base
+                return  # a segment the writer has only just created
+            check_header(os.pread(fd, HEADER_SIZE, 0), seg.path, seg.base)
+            walk = Walk(fd, pos, cursor)
+            for offset, view, start, end, at in walk:
+                seg.remember(offset, at)
+                if offset < from_offset:
+                    continue
+                try:
+                    record = _fast_decode(view[start:end])
+                except msgspec.DecodeError:  # an unknown event type, or damage: the slow path says which
+                    record = _decode_slow(view[start:end], seg, offset, at)
+                if record.offset != offset:
+                    raise CorruptLog(seg.path, at, offset, f"record says offset {record.offset}")
+                yield record
+        finally:
+            os.close(fd)
+        if walk.problem and (walk.follower or following is not None):
+            raise CorruptLog(seg.path, walk.position, walk.cursor, walk.problem)
+        # else a problem is the end of the newest segment, still being written (or torn): not yet
+        if following is not None and walk.cursor != following:
+            raise CorruptLog(seg.path, walk.position, walk.cursor,
+                             f"segment ends before offset {walk.cursor}, the next one starts at {following}")
+        self._end = walk.cursor
+
+
+def _decode_slow(data, seg: _Segment, offset: int, at: int) -> Record:
+    try:
+        return decode_record(data)
+    except ValueError as exc:
+        raise CorruptLog(seg.path, at, offset, f"undecodable record: {exc}") from exc

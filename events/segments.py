@@ -14,11 +14,13 @@ nothing is deleted. This is the distinction a naive "truncate at the first bad f
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 MAGIC = b"ARLOG\x00v1"
 SEGMENT_HEADER = struct.Struct("<8sQ")
@@ -27,6 +29,7 @@ OFFSET = struct.Struct("<Q")
 HEADER_SIZE = SEGMENT_HEADER.size
 FRAME_OVERHEAD = FRAME_HEADER.size
 MAX_PAYLOAD = 64 * 1024 * 1024
+CHUNK = 1 << 20  # bytes read at a time: memory stays flat whatever the segment size
 _NAME = re.compile(r"^segment-(\d{20})\.log$")
 
 
@@ -52,7 +55,8 @@ def parse_segment_name(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def list_segments(log_dir: Path) -> list[tuple[int, Path]]:
+def list_segments(log_dir: str | Path) -> list[tuple[int, Path]]:
+    log_dir = Path(log_dir)
     found = []
     for p in log_dir.iterdir() if log_dir.exists() else ():
         base = parse_segment_name(p.name)
@@ -145,3 +149,48 @@ def valid_frame_after(buf, bad_pos: int, expected_offset: int, search: int = 102
                         return pos
             i = buf.find(pattern, i + 1)
     return None
+
+
+class Walk:
+    """Iterate the frames of an open segment from byte `position` (whose frame has offset
+    `cursor`), reading a chunk at a time. Yields (offset, chunk view, payload start, payload end,
+    frame position). When iteration ends, `position`/`cursor` say where it stopped, `problem`
+    why (None: a clean end), and `follower` whether a valid frame comes after the bad one."""
+
+    def __init__(self, fd: int, position: int, cursor: int):
+        self.fd, self.position, self.cursor = fd, position, cursor
+        self.size = os.fstat(fd).st_size
+        self.problem: str | None = None
+        self.follower = False
+
+    def __iter__(self) -> Iterator[tuple[int, memoryview, int, int, int]]:
+        fd, size = self.fd, self.size
+        while self.position < size:
+            pos = self.position
+            buf = os.pread(fd, min(CHUNK, size - pos), pos)
+            result = scan(buf, 0, self.cursor)
+            if not result.frames and result.problem:
+                buf = os.pread(fd, _frame_size(buf, size - pos), pos)  # one long frame, or damage
+                result = scan(buf, 0, self.cursor, limit=1)
+                if not result.frames:
+                    self.problem = result.problem
+                    rest = os.pread(fd, size - pos, pos)
+                    self.follower = valid_frame_after(rest, 0, self.cursor) is not None
+                    return
+            view = memoryview(buf)
+            for offset, start, end in result.frames:
+                yield offset, view, start, end, pos + start - FRAME_OVERHEAD
+            self.cursor, self.position = result.next_offset, pos + result.end
+
+    def torn_bytes(self) -> bytes:
+        return os.pread(self.fd, self.size - self.position, self.position)
+
+
+def _frame_size(buf: bytes, remaining: int) -> int:
+    """How much to read for the frame at the start of `buf`: all of it if its length is
+    plausible, else everything that is left (to tell a torn tail from corruption)."""
+    if len(buf) >= FRAME_OVERHEAD:
+        length = int.from_bytes(buf[:4], "little")
+        if 0 < length <= MAX_PAYLOAD and FRAME_OVERHEAD + length <= remaining:
+            return FRAME_OVERHEAD + length
+    return remaining

@@ -28,13 +28,12 @@ from events.reader import Filter, LogReader
 from events.segments import (
     HEADER_SIZE,
     CorruptLog,
+    Walk,
     check_header,
     encode_frame,
     list_segments,
-    scan,
     segment_header,
     segment_name,
-    valid_frame_after,
 )
 
 DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024
@@ -278,57 +277,54 @@ class EventStore:
         if not segments:
             self._open_active(0, create=True)
             return
-        expected = segments[0][0]
-        if expected != 0:
-            raise CorruptLog(segments[0][1], 0, 0, "the first segment does not start at offset 0")
+        expected = 0
         for i, (base, path) in enumerate(segments):
             last = i + 1 == len(segments)
             if base != expected:
-                raise CorruptLog(path, 0, expected, f"segment starts at {base}, the previous one ends before {expected}")
-            buf = path.read_bytes()
-            if last and len(buf) < HEADER_SIZE:  # crashed while creating it
+                raise CorruptLog(path, 0, expected, f"segment starts at offset {base}, expected {expected}")
+            if last and path.stat().st_size < HEADER_SIZE:  # crashed while creating it
                 path.rename(path.with_name(f"{path.name}.torn-{base}"))
                 self._sync_dir()
                 self._next_offset = expected
-                if i == 0:
-                    self._open_active(0, create=True)
-                    return
-                self._open_active(segments[i - 1][0], create=False)
+                self._open_active(segments[i - 1][0] if i else 0, create=i == 0)
                 return
-            check_header(buf, path, base)
-            result = scan(buf, HEADER_SIZE, base)
-            if result.problem is not None:
-                if not last or valid_frame_after(buf, result.end, result.next_offset) is not None:
-                    raise CorruptLog(path, result.end, result.next_offset, result.problem)
-                self._cut_tail(path, buf, result.end, result.next_offset)
-            self._index(buf, result.frames, path)
-            expected = result.next_offset
+            expected = self._index_segment(path, base, last)
         self._next_offset = expected
         self._open_active(segments[-1][0], create=False)
 
-    def _index(self, buf, frames, path: Path) -> None:
-        view = memoryview(buf)
+    def _index_segment(self, path: Path, base: int, last: bool) -> int:
+        """Verify one segment and index its records; returns the offset after its last one."""
         ids, versions = self._ids, self._versions
-        for offset, start, end in frames:
-            try:
-                rec = _index_decoder.decode(view[start:end])
-            except msgspec.DecodeError as exc:
-                raise CorruptLog(path, start - 16, offset, f"undecodable record: {exc}") from exc
-            if rec.offset != offset:
-                raise CorruptLog(path, start - 16, offset, f"record says offset {rec.offset}")
-            if rec.event_id in ids:
-                raise CorruptLog(path, start - 16, offset, f"event id {rec.event_id} stored twice")
-            if rec.stream_version != versions.get(rec.stream, -1) + 1:
-                raise CorruptLog(path, start - 16, offset,
-                                 f"stream {rec.stream!r} jumps to version {rec.stream_version}")
-            ids[rec.event_id] = offset
-            versions[rec.stream] = rec.stream_version
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            check_header(os.pread(fd, HEADER_SIZE, 0), path, base)
+            walk = Walk(fd, HEADER_SIZE, base)
+            for offset, view, start, end, at in walk:
+                try:
+                    rec = _index_decoder.decode(view[start:end])
+                except msgspec.DecodeError as exc:
+                    raise CorruptLog(path, at, offset, f"undecodable record: {exc}") from exc
+                if rec.offset != offset:
+                    raise CorruptLog(path, at, offset, f"record says offset {rec.offset}")
+                if rec.event_id in ids:
+                    raise CorruptLog(path, at, offset, f"event id {rec.event_id} stored twice")
+                if rec.stream_version != versions.get(rec.stream, -1) + 1:
+                    raise CorruptLog(path, at, offset, f"stream {rec.stream!r} jumps to version {rec.stream_version}")
+                ids[rec.event_id] = offset
+                versions[rec.stream] = rec.stream_version
+            if walk.problem is not None:
+                if walk.follower or not last:
+                    raise CorruptLog(path, walk.position, walk.cursor, walk.problem)
+                self._cut_tail(path, walk.torn_bytes(), walk.position, walk.cursor)
+        finally:
+            os.close(fd)
+        return walk.cursor
 
-    def _cut_tail(self, path: Path, buf: bytes, end: int, next_offset: int) -> None:
+    def _cut_tail(self, path: Path, torn: bytes, end: int, next_offset: int) -> None:
         """Keep the torn bytes beside the segment, then truncate it to its last whole frame."""
         kept = path.with_name(f"{path.name}.torn-{next_offset}")
         with open(kept, "wb") as f:
-            f.write(buf[end:])
+            f.write(torn)
             f.flush()
             os.fsync(f.fileno())
         fd = os.open(path, os.O_WRONLY)
