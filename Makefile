@@ -2,7 +2,7 @@
 # nothing downstream pulls a multi-GB CUDA build.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-RUN    ?= runs/demo
+RUN    ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
@@ -18,8 +18,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# Until the loop lands, the main job is a simulated run, audited with the same commands a real
+# run gets (see README: where the project stands).
 run: setup
-	$(VENV)/bin/autorecipe run $(RUN)
+	$(VENV)/bin/autorecipe synth $(RUN) --trials 200
+	$(VENV)/bin/autorecipe replay $(RUN)
+	$(VENV)/bin/autorecipe export $(RUN) --tsv -o $(RUN)/results.tsv
 
 test: setup
 	$(VENV)/bin/pytest -q
