@@ -2,7 +2,8 @@
 # nothing downstream pulls a multi-GB CUDA build.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-RUN    ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+STAMP  := $(shell date +%Y%m%d-%H%M%S)
+RUN    ?= runs/demo-$(STAMP)
 
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
