@@ -13,7 +13,6 @@ refused with `CorruptLog`, deleting nothing.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import time
@@ -84,7 +83,8 @@ _index_decoder = msgspec.msgpack.Decoder(_IndexView)
 
 
 class EventStore:
-    """Open with `EventStore(run_dir / "log")`; one process at a time (an exclusive file lock)."""
+    """Open with `EventStore(run_dir / "log")`. One process at a time (an exclusive file lock),
+    one thread at a time: the single writer that assigns offsets."""
 
     def __init__(self, log_dir: str | Path, segment_bytes: int = DEFAULT_SEGMENT_BYTES, fsync: bool = True):
         self.log_dir = Path(log_dir)
@@ -352,7 +352,3 @@ class EventStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def is_disk_full(exc: BaseException) -> bool:
-    cause = exc.__cause__
-    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -146,3 +146,25 @@ def test_the_same_seed_writes_the_same_log(tmp_path):
     assert replay(tmp_path / "a").digest() == replay(tmp_path / "b").digest()
     seg = "log/segment-00000000000000000000.log"
     assert (tmp_path / "a" / seg).read_bytes() == (tmp_path / "b" / seg).read_bytes()
+
+
+def test_an_event_type_from_a_newer_version_is_skipped_by_replay(tmp_path):
+    from events import Event
+
+    class TrialPruned(Event, frozen=True, tag="trial.pruned"):
+        trial_id: str
+
+    with EventStore(tmp_path / "log") as store:
+        events = list(generate(trials=10, seed=4))
+        write(store.append, iter(events[:20]))
+        store.append([NewEvent(event=TrialPruned(trial_id="t000001"), stream="future/t000001",
+                               event_id="from-the-future", producer="newer")])
+        write(store.append, iter(events[20:]))
+    with EventStore(tmp_path / "log") as store:  # recovery indexes it like any other
+        assert store.offset_of("from-the-future") == 20
+    records = list(LogReader(tmp_path / "log").iter_records())
+    assert records[20].type == "trial.pruned" and records[20].event.type == "trial.pruned"
+    state = replay(tmp_path)
+    assert state.applied == len(events) + 1
+    without = RunState().apply_all(r for r in records if r.offset != 20)
+    assert without.snapshot().trials == state.snapshot().trials
