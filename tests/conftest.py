@@ -69,3 +69,13 @@ def store(tmp_path):
     s = EventStore(tmp_path / "log")
     yield s
     s.close()
+
+
+def read_all(store, page: int = 1000) -> list:
+    """Every record of an open store, a page at a time (the consumer's loop)."""
+    out, nxt = [], 0
+    while True:
+        records, nxt = store.read(nxt, limit=page)
+        if not records:
+            return out
+        out += records

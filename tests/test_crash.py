@@ -14,6 +14,7 @@ import pytest
 from events import EventStore, Record, TrialProposed
 from events.envelope import encode_record
 from events.segments import FRAME_OVERHEAD, HEADER_SIZE, encode_frame, list_segments
+from tests.conftest import read_all
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 KILLS = 60
@@ -86,12 +87,7 @@ def test_every_acknowledged_event_survives_sigkill(tmp_path):
             drop_unsynced_tail(log_dir, max(acked.values(), default=-1) + 1, rng)
         with EventStore(log_dir, segment_bytes=1 << 20) as store:
             torn += store.recovered_tail is not None
-            records, nxt = [], 0
-            while True:
-                page, nxt = store.read(nxt, limit=5000)
-                if not page:
-                    break
-                records += page
+            records = read_all(store, page=5000)
             offsets = [r.offset for r in records]
             assert offsets == list(range(len(records))), "offsets are not contiguous"
             ids = [r.event_id for r in records]

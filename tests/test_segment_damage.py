@@ -12,6 +12,7 @@ from events import CorruptLog, EventStore, LogReader
 from events.envelope import encode_record
 from events.segments import list_segments
 from events.synthetic import generate, write
+from tests.conftest import read_all
 
 _pristine = None
 
@@ -63,9 +64,4 @@ def test_damaged_logs_give_a_prefix_or_a_refusal(tmp_path_factory, damage, which
 
 def _open_and_read(log_dir):
     with EventStore(log_dir, fsync=False) as store:
-        records, nxt = [], 0
-        while True:
-            page, nxt = store.read(nxt, limit=1000)
-            if not page:
-                return records
-            records += page
+        return read_all(store)

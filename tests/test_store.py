@@ -12,17 +12,11 @@ from events import (
     WrongExpectedVersion,
 )
 from events.segments import FRAME_OVERHEAD, HEADER_SIZE, list_segments
-from tests.conftest import claimed, lifecycle, new, proposed
+from tests.conftest import claimed, lifecycle, new, proposed, read_all
 
 
 def all_records(store):
-    out, nxt = [], 0
-    while True:
-        page, nxt2 = store.read(nxt, limit=7)
-        if not page:
-            return out
-        out += page
-        nxt = nxt2
+    return read_all(store, page=7)
 
 
 def test_append_assigns_gap_free_offsets_and_stream_versions(store):
