@@ -1,0 +1,263 @@
+"""Run one harness phase as a contained subprocess and measure it from outside.
+
+What is enforced, and where:
+- everywhere: its own process group (the watchdog sends TERM, then KILL, to all of it); rlimits
+  on address space, file size and CPU seconds; fixed thread counts; wall and CPU time measured by
+  this process (os.wait4), never reported by the recipe; output captured with a size cap, keeping
+  the head and the tail (where tracebacks are);
+- as root on Linux (CI and the executors here): a new network namespace with no interfaces (no
+  network at all), a private mount namespace with fresh tmpfs over /tmp, /var/tmp and /dev/shm
+  (a work dir under one of them is bound back alone), folders nobody may enter (such as /root)
+  covered so that only the interpreter inside stays reachable, and an unprivileged uid (nobody),
+  so the process limit holds and nothing but the work dir's writable folders can be written.
+  Held-out data lives in root-only folders (mode 0700).
+- elsewhere (not root, or no namespaces): the rlimits and measurements only; `Run.isolation`
+  says which.
+
+Audit reports (attempted opens of protected paths, sockets, process spawns) arrive on a pipe
+named by AUTORECIPE_REPORT_FD, written by the harness's audit hook; the recipe cannot retract
+what was already reported.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_BIND = 0x4000, 0x40000, 0x2, 0x4, 0x1000
+O_PATH = getattr(os, "O_PATH", 0o10000000)
+NOBODY = 65534
+TERM_GRACE_S = 2.0
+PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+@dataclass(frozen=True)
+class Limits:
+    kill_after_s: float  # wall-clock watchdog
+    cpu_kill_s: float | None = None  # RLIMIT_CPU
+    address_space: int | None = 4 * 1024**3
+    file_size: int | None = 256 * 1024**2
+    processes: int | None = 64
+    log_bytes: int = 1024**2
+    threads: int = 1
+    isolate: bool = True
+
+
+@dataclass
+class Run:
+    exit_code: int | None
+    signal: int | None
+    wall_s: float
+    cpu_s: float
+    peak_rss_bytes: int
+    killed_by_watchdog: bool
+    log: bytes
+    log_dropped: int
+    reports: list[str] = field(default_factory=list)
+    isolation: str = "none"
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    n = str(threads)
+    return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
+            "NUMEXPR_NUM_THREADS": n, "VECLIB_MAXIMUM_THREADS": n, "AUTORECIPE_THREADS": n}
+
+
+_isolation: bool | None = None
+
+
+def isolation_available() -> bool:
+    """Whether this machine lets us make namespaces and drop to nobody (probed once, in a child)."""
+    global _isolation
+    if _isolation is None:
+        if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+            _isolation = False
+        else:
+            probe = ("import ctypes,os,sys;l=ctypes.CDLL(None,use_errno=True);"
+                     f"sys.exit(0 if l.unshare({CLONE_NEWNS | CLONE_NEWNET})==0 else 1)")
+            done = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30)
+            _isolation = done.returncode == 0
+    return _isolation
+
+
+def closed_ancestors(paths: list[str]) -> list[tuple[str, str]]:
+    """(folder, entry) pairs, outermost first: folders on the way to `paths` that nobody may not
+    enter (e.g. a Python under /root), and the entry inside each that the trial needs."""
+    out: list[tuple[str, str]] = []
+    for path in paths:
+        parts = Path(os.path.realpath(path)).parts
+        for i in range(1, len(parts) - 1):
+            folder = str(Path(*parts[: i + 1]))
+            if not os.stat(folder).st_mode & 0o001 and (folder, parts[i + 1]) not in out:
+                out.append((folder, parts[i + 1]))
+    return out
+
+
+def _expose(libc, openings: list[tuple[str, str]]) -> None:
+    """Cover each closed folder with an empty, enterable tmpfs and bind back only the entry the
+    trial needs: the trial reaches its interpreter, and nothing else that was in there."""
+    for folder, entry in openings:
+        inner = os.path.join(folder, entry)
+        fd = os.open(inner, O_PATH)
+        is_dir = os.path.isdir(inner)
+        if libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755") != 0:
+            raise OSError(ctypes.get_errno(), f"mount tmpfs on {folder}")
+        if is_dir:
+            os.mkdir(inner)
+        else:
+            open(inner, "w").close()
+        if libc.mount(f"/proc/self/fd/{fd}".encode(), inner.encode(), None, MS_BIND | MS_REC, None) != 0:
+            raise OSError(ctypes.get_errno(), f"bind {inner}")
+        os.close(fd)
+
+
+def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, str]]):
+    """The child's last steps before exec. Runs after fork: no allocation-heavy work, no locks."""
+
+    def apply() -> None:
+        if isolate:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "unshare")
+            libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
+            _expose(libc, openings)
+            for tmp in PRIVATE_TMP:
+                if os.path.isdir(tmp):
+                    inside = (cwd + "/").startswith(tmp + "/")
+                    fd = os.open(cwd, O_PATH) if inside else -1
+                    libc.mount(b"tmpfs", tmp.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=1777")
+                    if inside:  # a work dir under /tmp comes back alone, without its neighbours
+                        os.makedirs(cwd)
+                        libc.mount(f"/proc/self/fd/{fd}".encode(), cwd.encode(), None, MS_BIND | MS_REC, None)
+                        os.close(fd)
+        for res, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_FSIZE, limits.file_size),
+                           (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_CORE, 0)):
+            if value is not None:
+                resource.setrlimit(res, (value, value))
+        if limits.cpu_kill_s is not None:
+            soft = max(1, int(limits.cpu_kill_s))
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+        if isolate:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+
+    return apply
+
+
+class _Drain(threading.Thread):
+    """Reads a pipe to the end: keeps the first `cap` bytes and the last `cap // 4`."""
+
+    def __init__(self, fd: int, cap: int):
+        super().__init__(daemon=True)
+        self.fd, self.cap = fd, cap
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def run(self) -> None:
+        keep_tail = self.cap // 4
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            room = self.cap - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+                chunk = chunk[room:]
+            if chunk:
+                self.tail += chunk
+                if len(self.tail) > keep_tail:
+                    self.dropped += len(self.tail) - keep_tail
+                    del self.tail[: len(self.tail) - keep_tail]
+        os.close(self.fd)
+
+    def text(self) -> bytes:
+        if not self.tail:
+            return bytes(self.head)
+        marker = f"\n[... {self.dropped:,} bytes of output dropped ...]\n".encode() if self.dropped else b""
+        return bytes(self.head) + marker + bytes(self.tail)
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits) -> Run:
+    """Run `argv` in `cwd` under `limits`; returns what was measured. Never raises for anything
+    the child does; raises only if the child could not be started."""
+    isolate = limits.isolate and isolation_available()
+    out_r, out_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "TMPDIR": str(cwd / "tmp"),
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
+                **thread_env(limits.threads), **env, "AUTORECIPE_REPORT_FD": str(rep_w)}
+    openings = closed_ancestors([sys.base_prefix, sys.prefix, os.path.realpath(sys.executable), str(cwd),
+                                 os.path.realpath(argv[0])]) if isolate else []
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+        start_new_session=True, pass_fds=(rep_w,), preexec_fn=_contain(limits, str(cwd), isolate, openings),
+        close_fds=True,
+    )
+    os.close(out_w)
+    os.close(rep_w)
+    output, reports = _Drain(out_r, limits.log_bytes), _Drain(rep_r, 64 * 1024)
+    output.start()
+    reports.start()
+    killed = False
+    status = rusage = None
+    while status is None:
+        pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            status, rusage = st, ru
+            break
+        elapsed = time.monotonic() - start
+        if not killed and elapsed > limits.kill_after_s:
+            killed = True
+            _signal_group(proc.pid, signal.SIGTERM)
+            term_at = time.monotonic()
+            while time.monotonic() - term_at < TERM_GRACE_S:
+                pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    status, rusage = st, ru
+                    break
+                time.sleep(0.02)
+            if status is None:
+                _signal_group(proc.pid, signal.SIGKILL)
+            continue
+        select.select([], [], [], 0.01)
+    wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    _signal_group(proc.pid, signal.SIGKILL)  # whatever the recipe left behind in its group
+    output.join(timeout=5)
+    reports.join(timeout=5)
+    code = proc.returncode
+    return Run(
+        exit_code=code if code >= 0 else None,
+        signal=-code if code < 0 else None,
+        wall_s=wall,
+        cpu_s=rusage.ru_utime + rusage.ru_stime,
+        peak_rss_bytes=rusage.ru_maxrss * 1024,
+        killed_by_watchdog=killed,
+        log=output.text(),
+        log_dropped=output.dropped,
+        reports=[line for line in reports.text().decode(errors="replace").splitlines() if line],
+        isolation="namespaces+nobody" if isolate else "rlimits",
+    )
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

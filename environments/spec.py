@@ -1,0 +1,126 @@
+"""What an environment is: the recipe being improved, the harness that runs it, the budgets, the
+specialists and their surfaces, the data it needs and who judges it.
+
+A user writes one of these for their own recipe (README: "Add your own environment"). Paths in a
+spec are relative to the spec's `root` folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Seconds a phase may take, measured by the executor. Past `seconds` the phase is over
+    budget; at `seconds * kill_factor` the watchdog kills it."""
+
+    seconds: float
+    kill_factor: float = 1.25
+    measure: str = "cpu"  # "cpu" (child user+sys, robust on shared machines) or "wall"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One harness phase. `argv` is run in the trial's work dir with `{python}`, `{seed}` and
+    `{repeat}` substituted; `repeats` cold processes run one after another (seeded 0..n-1)."""
+
+    name: str  # smoke, train, eval, pack, ...
+    argv: tuple[str, ...]
+    repeats: int = 1
+    optional: bool = False  # a failure here does not stop later phases
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str  # micro, standard, full
+    budgets: dict[str, Budget]  # phase name -> budget
+    repeats: dict[str, int] = field(default_factory=dict)  # phase name -> cold processes
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for every phase
+    limits: dict[str, float] = field(default_factory=dict)  # environment-specific caps (bytes, gate, ...)
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory_bytes: int = 2 * 1024**3
+    threads: int = 1  # OMP/MKL/OpenBLAS/torch threads, fixed by the harness
+
+
+@dataclass(frozen=True)
+class Surface:
+    """What one specialist may change: whole files, or named regions inside them (between
+    `# region NAME` and `# endregion NAME` comments)."""
+
+    files: tuple[str, ...]
+    regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Specialist:
+    name: str
+    surface: Surface
+    brief: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A SEARCH/REPLACE edit on one recipe file, the format LLM agents use too."""
+
+    path: str
+    search: str
+    replace: str
+
+
+@dataclass(frozen=True)
+class Technique:
+    """A parameterized idea for the offline proposer: one edit per parameter value."""
+
+    name: str
+    specialist: str
+    hypothesis: str  # may use {value}
+    edits: tuple[Edit, ...]  # search/replace may use {value}
+    values: tuple[str, ...] = ("",)
+    expected_delta: float | None = None
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    name: str
+    description: str
+    root: Path
+    recipe_files: tuple[str, ...]  # editable, relative to root/recipe
+    harness_files: tuple[str, ...]  # re-staged for every trial, relative to root/harness
+    phases: tuple[Phase, ...]
+    tiers: dict[str, Tier]
+    resources: Resources
+    specialists: tuple[Specialist, ...]
+    metric: str
+    direction: str  # minimize | maximize
+    evaluator: str  # importable "module:function"
+    prepare: Callable[[Path], None]  # fills a data dir; idempotent
+    train_data: tuple[str, ...]  # files of the data dir a trial may see; nothing else is staged
+    outputs: tuple[str, ...] = ()  # files under out/ that the executor stores as blobs (globs)
+    techniques: tuple[Technique, ...] = ()
+    noise_margin: float = 0.0
+
+    def tier(self, name: str) -> Tier:
+        try:
+            return self.tiers[name]
+        except KeyError:
+            raise KeyError(f"{self.name} has no tier {name!r}; it has {', '.join(self.tiers)}") from None
+
+    def recipe_path(self, rel: str) -> Path:
+        return self.root / "recipe" / rel
+
+    def baseline_code(self) -> dict[str, bytes]:
+        return {rel: self.recipe_path(rel).read_bytes() for rel in self.recipe_files}
+
+    def specialist(self, name: str) -> Specialist:
+        for s in self.specialists:
+            if s.name == name:
+                return s
+        raise KeyError(f"{self.name} has no specialist {name!r}")
