@@ -101,8 +101,8 @@ class EnvironmentSpec:
     metric: str
     direction: str  # minimize | maximize
     evaluator: str  # importable "module:function"
-    prepare: Callable[[Path], None]  # fills a data dir; idempotent
-    train_data: tuple[str, ...]  # files of the data dir a trial may see; nothing else is staged
+    prepare: Callable[..., dict]  # prepare(folder, cache, log) -> what was made; idempotent
+    train_data: tuple[str, ...]  # files of the prepared train/ folder a trial sees; nothing else is staged
     outputs: tuple[str, ...] = ()  # files under out/ that the executor stores as blobs (globs)
     techniques: tuple[Technique, ...] = ()
     noise_margin: float = 0.0

@@ -125,12 +125,13 @@ class Trials:
         row = self._current(ev.trial_id, ev.attempt, (CLAIMED,))
         if row:
             train = evals = total = cpu = 0.0
-            for p in ev.phases:
+            for p in ev.phases:  # repeated phases are named "train:0", "train:1", ...
                 total += p.wall_s
                 cpu += p.cpu_s
-                if p.name == "train":
+                kind = p.name.partition(":")[0]
+                if kind == "train":
                     train += p.wall_s
-                elif p.name == "eval":
+                elif kind == "eval":
                     evals += p.wall_s
             row.phase = EXECUTED
             row.train_s, row.eval_s, row.total_s = train or None, evals or None, total

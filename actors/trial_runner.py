@@ -1,0 +1,114 @@
+"""Run one trial attempt: stage a private work dir, run the harness phases in the sandbox,
+store what came out as blobs, and describe it as a `TrialExecuted` event. Plain Python, no Ray:
+the executor actor, `autorecipe trial` and the tests all call `run_trial`. It measures; it never
+scores.
+
+Work dir layout (only out/ and tmp/ are writable by the trial):
+    recipe/   the trial's recipe files, from the proposal's blobs
+    harness/  a fresh copy of the environment's harness, every attempt
+    data/     copies of the prepared train files; held-out data is never here
+    out/      what the harness writes; declared outputs become blobs
+    tmp/      TMPDIR
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from actors.sandbox import NOBODY, Limits, isolation_available, run
+from environments.spec import EnvironmentSpec
+from events import BlobStore, Phase, TrialExecuted
+
+COMMON_HARNESS = Path(__file__).resolve().parent.parent / "environments" / "common"
+STARTUP_SLACK_S = 3.0  # interpreter start-up is not the recipe's fault; the budget check still counts it
+
+
+@dataclass(frozen=True)
+class TrialPaths:
+    data: Path  # the environment's prepared folder (train/ and heldout/)
+    scratch: Path  # where work dirs are made
+    protected: tuple[Path, ...] = ()  # further paths a trial must never touch (run dir, ...)
+
+
+def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name: str) -> Path:
+    work = paths.scratch / name
+    if work.exists():
+        shutil.rmtree(work)
+    for sub in ("recipe", "harness", "data", "out", "tmp"):
+        (work / sub).mkdir(parents=True, mode=0o755)
+    os.chmod(work, 0o755)
+    for rel, data in code.items():
+        target = (work / "recipe" / rel).resolve()
+        if not str(target).startswith(str((work / "recipe").resolve()) + os.sep):
+            raise ValueError(f"recipe path {rel!r} leaves the recipe folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    for rel in spec.harness_files:
+        shutil.copy2(spec.root / "harness" / rel, work / "harness" / rel)
+    shutil.copy2(COMMON_HARNESS / "audit.py", work / "harness" / "audit.py")
+    for rel in spec.train_data:
+        shutil.copy2(paths.data / "train" / rel, work / "data" / rel)
+    for root, dirs, files in os.walk(work):
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    if isolation_available():
+        for sub in ("out", "tmp"):
+            os.chown(work / sub, NOBODY, NOBODY)
+    return work
+
+
+def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], paths: TrialPaths, blobs: BlobStore,
+              trial_id: str, attempt: int = 1, executor: str = "local", keep_work: bool = False,
+              log=lambda msg: None) -> TrialExecuted:
+    tier = spec.tier(tier_name)
+    work = stage(spec, code, paths, f"{trial_id}-a{attempt}")
+    protected = os.pathsep.join(str(p) for p in (paths.data / "heldout", *paths.protected))
+    phases: list[Phase] = []
+    outputs = {}
+    try:
+        for phase in spec.phases:
+            budget = tier.budgets[phase.name]
+            repeats = tier.repeats.get(phase.name, phase.repeats)
+            failed = False
+            for r in range(repeats):
+                label = f"{phase.name}:{r}" if repeats > 1 else phase.name
+                argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
+                limits = Limits(
+                    kill_after_s=budget.seconds * budget.kill_factor + STARTUP_SLACK_S,
+                    cpu_kill_s=budget.seconds * budget.kill_factor + STARTUP_SLACK_S if budget.measure == "cpu" else None,
+                    address_space=spec.resources.memory_bytes,
+                    threads=spec.resources.threads,
+                )
+                done = run(argv, work, {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
+                                        **tier.env}, limits)
+                measured = done.cpu_s if budget.measure == "cpu" else done.wall_s
+                phases.append(Phase(
+                    name=label, exit_code=done.exit_code, wall_s=round(done.wall_s, 6), cpu_s=round(done.cpu_s, 6),
+                    budget_s=budget.seconds, timed_out=done.killed_by_watchdog or measured > budget.seconds,
+                    signal=done.signal, peak_rss_bytes=done.peak_rss_bytes,
+                ))
+                outputs[f"logs/{label}"] = blobs.put(done.log)
+                if done.reports:
+                    outputs[f"audit/{label}"] = blobs.put(("\n".join(done.reports) + "\n").encode())
+                log(f"{trial_id} {label}: exit {done.exit_code} signal {done.signal} "
+                    f"cpu {done.cpu_s:.2f}s wall {done.wall_s:.2f}s ({done.isolation})")
+                if done.exit_code != 0 and not phase.optional:
+                    failed = True
+                    break
+            if failed:
+                break
+        for f in sorted((work / "out").iterdir()):
+            if f.is_file() and any(fnmatch.fnmatch(f.name, pat) for pat in spec.outputs):
+                outputs[f"out/{f.name}"] = blobs.put(f.read_bytes())
+    finally:
+        if not keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    return TrialExecuted(
+        trial_id=trial_id, attempt=attempt, executor=executor, phases=phases, outputs=outputs,
+        measurements={"cpu_s": round(sum(p.cpu_s for p in phases), 6), "wall_s": round(sum(p.wall_s for p in phases), 6)},
+    )

@@ -1,0 +1,32 @@
+"""One trial on this machine, without Ray: prepare, run in the sandbox, evaluate."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from actors.trial_runner import TrialPaths, run_trial
+from environments.data import data_root
+from environments.spec import EnvironmentSpec
+from events import BlobStore, TrialEvaluated, TrialExecuted
+
+
+def evaluator_of(spec: EnvironmentSpec):
+    module, _, name = spec.evaluator.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def prepared_data(spec: EnvironmentSpec, root: Path | None = None, log=print) -> Path:
+    root = root or data_root()
+    folder = root / spec.name
+    spec.prepare(folder, root / "downloads", log)
+    return folder
+
+
+def local_trial(spec: EnvironmentSpec, tier: str, code: dict[str, bytes], blobs: BlobStore, scratch: Path,
+                data: Path, trial_id: str = "t0", keep_work: bool = False,
+                log=lambda m: None) -> tuple[TrialExecuted, TrialEvaluated]:
+    executed = run_trial(spec, tier, code, TrialPaths(data=data, scratch=scratch), blobs, trial_id,
+                         keep_work=keep_work, log=log)
+    evaluated = evaluator_of(spec)(executed, blobs, data, spec.tier(tier))
+    return executed, evaluated

@@ -1,0 +1,105 @@
+"""What every evaluator shares: reading a trial's recorded outputs, the crash excerpt, the
+legality checks from the sandbox's audit reports, and the verdict event itself.
+
+An evaluator is a pure function of a `TrialExecuted` event, the blobs it names, the
+environment's held-out data and the tier: no clock, no randomness, no network. Re-evaluating
+recorded outputs gives the same verdict, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from events import BlobStore, Check, TrialEvaluated, TrialExecuted
+
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
+_SCORE_LINE = re.compile(r"(val_bpb|accuracy|score|core_metric|cpu_s|train_s)\s*[:=]\s*[-+0-9.eE]+", re.I)
+
+# What each audit report kind means, for the verdict and the agent.
+VIOLATIONS = {
+    "read_protected": "read held-out or protected data",
+    "write_outside": "wrote outside out/ and tmp/",
+    "edit_harness": "changed harness, recipe or data files during the run",
+    "network": "used the network",
+    "spawn": "started another process",
+}
+
+
+@dataclass(frozen=True)
+class Crash:
+    exception: str  # "ValueError: shapes (32,64) and (10,) not aligned"
+    frame: str  # deepest frame inside the recipe, "recipe/x.py:42 in train" ("" if none)
+
+    def describe(self) -> str:
+        return f"{self.exception} at {self.frame}" if self.frame else self.exception
+
+
+def crash_from_log(log: str) -> Crash | None:
+    """The last Python traceback in `log`: its exception and the deepest frame in the recipe."""
+    start = log.rfind("Traceback (most recent call last):")
+    if start < 0:
+        return None
+    frames: list[str] = []
+    exception = ""
+    for line in log[start:].splitlines()[1:]:
+        m = _FRAME.match(line)
+        if m:
+            where = f"{_short(m['path'])}:{m['line']}" + (f" in {m['func']}" if m["func"] else "")
+            frames.append(where)
+        elif line and not line.startswith((" ", "\t")):
+            exception = line.strip()
+            break
+    recipe = [f for f in frames if f.startswith("recipe/")]
+    return Crash(exception=exception or "unknown error", frame=(recipe or frames or [""])[-1])
+
+
+def _short(path: str) -> str:
+    i = path.find("/recipe/")
+    if i >= 0:
+        return path[i + 1:]
+    i = path.find("/harness/")
+    return path[i + 1:] if i >= 0 else path
+
+
+def log_text(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:
+    ref = executed.outputs.get(f"logs/{phase}")
+    return blobs.get(ref).decode(errors="replace") if ref else ""
+
+
+def audit_reports(executed: TrialExecuted, blobs: BlobStore) -> list[tuple[str, dict]]:
+    out = []
+    for name, ref in executed.outputs.items():
+        if name.startswith("audit/"):
+            for line in blobs.get(ref).decode(errors="replace").splitlines():
+                try:
+                    out.append((name[6:], json.loads(line)))
+                except ValueError:
+                    out.append((name[6:], {"kind": "garbled", "detail": line[:200]}))
+    return out
+
+
+def legality_checks(executed: TrialExecuted, blobs: BlobStore, forbidden: tuple[str, ...]) -> list[Check]:
+    """One check per kind of forbidden behaviour, with the first offending detail as evidence."""
+    reports = audit_reports(executed, blobs)
+    checks = []
+    for kind in forbidden:
+        hits = [(phase, r) for phase, r in reports if r.get("kind") == kind]
+        evidence = f"{len(hits)} attempt(s), first in {hits[0][0]}: {hits[0][1].get('detail', '')}" if hits else ""
+        checks.append(Check(name=f"no_{kind}", passed=not hits, evidence=evidence, measured=float(len(hits)), limit=0.0))
+    return checks
+
+
+def self_report_check(executed: TrialExecuted, blobs: BlobStore) -> Check:
+    """Score-like lines the recipe printed are never read; say so, so nobody is misled."""
+    n = sum(len(_SCORE_LINE.findall(log_text(executed, blobs, p.name))) for p in executed.phases)
+    return Check(name="self_reported_scores_ignored", passed=True, measured=float(n),
+                 evidence=f"the recipe printed {n} score-like line(s); the evaluator measures instead" if n else "")
+
+
+def verdict(executed: TrialExecuted, evaluator: str, version: str, verdict: str, feedback: str,
+            checks: list[Check], score: float | None = None, metrics: dict[str, float] | None = None) -> TrialEvaluated:
+    return TrialEvaluated(trial_id=executed.trial_id, attempt=executed.attempt, evaluator=evaluator,
+                          evaluator_version=version, verdict=verdict, score=score, metrics=metrics or {},
+                          checks=checks, feedback=feedback)
