@@ -196,6 +196,8 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits) -> Run:
     """Run `argv` in `cwd` under `limits`; returns what was measured. Never raises for anything
     the child does; raises only if the child could not be started."""
     isolate = limits.isolate and isolation_available()
+    if isolate and not os.stat(cwd).st_mode & 0o001:
+        raise ValueError(f"work dir {cwd} must be enterable by the sandbox user (mode 0755)")
     out_r, out_w = os.pipe()
     rep_r, rep_w = os.pipe()
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "TMPDIR": str(cwd / "tmp"),

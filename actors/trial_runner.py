@@ -25,7 +25,7 @@ from environments.spec import EnvironmentSpec
 from events import BlobStore, Phase, TrialExecuted
 
 COMMON_HARNESS = Path(__file__).resolve().parent.parent / "environments" / "common"
-STARTUP_SLACK_S = 3.0  # interpreter start-up is not the recipe's fault; the budget check still counts it
+STARTUP_SLACK_S = 1.0  # interpreter start-up is not the recipe's fault; the budget check still counts it
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ def evaluator_of(spec: EnvironmentSpec):
     return getattr(importlib.import_module(module), name)
 
 
-def prepared_data(spec: EnvironmentSpec, root: Path | None = None, log=print) -> Path:
+def prepared_data(spec: EnvironmentSpec, root: Path | None = None, cache: Path | None = None, log=print) -> Path:
+    """The environment's prepared data folder, preparing it first if needed."""
     root = root or data_root()
     folder = root / spec.name
-    spec.prepare(folder, root / "downloads", log)
+    spec.prepare(folder, cache or data_root() / "downloads", log)
     return folder
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from environments.airbench_mini.techniques import TECHNIQUES
 from environments.data import prepare_once
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
 
@@ -34,7 +35,7 @@ SPEC = EnvironmentSpec(
         Phase("train", ("{python}", "harness/run_seed.py", "--seed", "{seed}")),
     ),
     tiers={
-        "micro": Tier("micro", {"smoke": Budget(10), "train": Budget(5)}, repeats={"train": 3},
+        "micro": Tier("micro", {"smoke": Budget(5), "train": Budget(2)}, repeats={"train": 3},
                       limits={"gate": 0.965}),
         "standard": Tier("standard", {"smoke": Budget(10), "train": Budget(10)}, repeats={"train": 10},
                          limits={"gate": 0.970}),
@@ -55,5 +56,6 @@ SPEC = EnvironmentSpec(
     prepare=_prepare,
     train_data=("train.npz", "test_images.npy"),
     outputs=("pred_*.npy",),
+    techniques=TECHNIQUES,
     noise_margin=0.005,
 )

@@ -1,0 +1,91 @@
+import os
+import sys
+import time
+
+import pytest
+
+from actors.sandbox import Limits, isolation_available, run
+
+PY = sys.executable
+AS_ROOT = os.geteuid() == 0 and sys.platform.startswith("linux")
+
+
+@pytest.fixture
+def work(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "out").mkdir()
+    os.chmod(tmp_path, 0o755)
+    if isolation_available():
+        for d in ("tmp", "out"):
+            os.chown(tmp_path / d, 65534, 65534)
+    return tmp_path
+
+
+def py(code: str, work, **limits):
+    return run([PY, "-c", code], work, {}, Limits(**{"kill_after_s": 20, **limits}))
+
+
+def test_measures_cpu_and_exit_code(work):
+    r = py("import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\nraise SystemExit(7)", work)
+    assert r.exit_code == 7 and r.signal is None and 0.45 < r.cpu_s < 1.5 and r.wall_s >= r.cpu_s * 0.8
+
+
+def test_watchdog_kills_the_whole_process_group(work):
+    (work / "out" / "grandchild.py").write_text("import time\ntime.sleep(3)\nopen('out/grandchild-alive', 'w')\n")
+    marker = work / "out" / "grandchild-alive"
+    code = "import subprocess, sys, time\nsubprocess.Popen([sys.executable, 'out/grandchild.py'])\ntime.sleep(60)"
+    t = time.monotonic()
+    r = py(code, work, kill_after_s=1)
+    assert r.killed_by_watchdog and r.signal is not None and time.monotonic() - t < 5
+    time.sleep(3.5)
+    assert not marker.exists(), "a grandchild outlived the watchdog"
+
+
+def test_cpu_limit_kills_a_spinning_recipe(work):
+    r = py("while True: pass", work, kill_after_s=30, cpu_kill_s=1)
+    assert r.signal is not None and r.cpu_s < 3
+
+
+def test_output_is_capped_keeping_head_and_tail(work):
+    r = py("print('FIRST')\nfor i in range(200000): print('x' * 50)\nprint('LAST')", work,
+           log_bytes=64 * 1024)
+    assert r.log.startswith(b"FIRST") and r.log.rstrip().endswith(b"LAST")
+    assert r.log_dropped > 5_000_000 and len(r.log) < 100 * 1024 and b"bytes of output dropped" in r.log
+
+
+def test_file_size_limit(work):
+    r = py("open('out/big', 'wb').write(b'x' * (4 * 1024 * 1024))", work, file_size=1024 * 1024)
+    assert r.exit_code != 0 and (work / "out" / "big").stat().st_size <= 1024 * 1024
+
+
+def test_address_space_limit(work):
+    r = py("x = bytearray(8 * 1024**3)", work, address_space=1024**3)
+    assert r.exit_code != 0 and b"MemoryError" in r.log
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="namespaces and the uid drop need root on Linux")
+def test_isolation_as_root(work, tmp_path_factory):
+    assert isolation_available(), "root on Linux but no namespaces: trials would run unisolated"
+    secret = tmp_path_factory.mktemp("secret")
+    os.chmod(secret, 0o700)
+    (secret / "labels").write_text("42")
+    code = f"""
+import os, socket
+print("uid", os.getuid())
+for what, fn in [("net", lambda: socket.create_connection(("127.0.0.1", 22), timeout=1)),
+                 ("secret", lambda: open({str(secret / 'labels')!r}).read()),
+                 ("outside", lambda: open({str(work.parent / 'escaped')!r}, "w"))]:
+    try:
+        fn(); print(what, "ALLOWED")
+    except OSError as e:
+        print(what, "refused", type(e).__name__)
+open("/tmp/private-scratch", "w").write("x")
+open("out/ok", "w").write("fine")
+"""
+    r = py(code, work)
+    log = r.log.decode()
+    assert r.exit_code == 0, log
+    assert "uid 65534" in log and "ALLOWED" not in log and log.count("refused") == 3, log
+    assert (work / "out" / "ok").read_text() == "fine"
+    assert not os.path.exists("/tmp/private-scratch") and not (work.parent / "escaped").exists()
+    assert r.isolation == "namespaces+nobody"
