@@ -29,6 +29,13 @@ Look at a run:
   autorecipe export RUN_DIR --tsv -o results.tsv
 
 \b
+Environments (what is improved) and single trials:
+  autorecipe envs                        tiers, budgets, specialists
+  autorecipe prepare airbench-mini       fetch and verify its data (registries only)
+  autorecipe trial airbench-mini         one sandboxed trial of the baseline, and its verdict
+  autorecipe calibrate airbench-mini     re-measure the baseline on this machine
+
+\b
 Try it without a run of your own:
   autorecipe synth runs/demo --trials 200 && autorecipe replay runs/demo
 """
@@ -153,6 +160,15 @@ def synth_cmd(run_dir: str, trials: int, seed: int, executors: int, batch: int) 
         n = write(store.append, generate(trials=trials, seed=seed, executors=executors, blobs=run.blobs()), batch)
     click.echo(f"wrote {n} events to {run.log_path}", err=True)
 
+
+def _register_env_commands() -> None:
+    from autorecipe.cli_envs import calibrate_cmd, envs_cmd, prepare_cmd, trial_cmd
+
+    for cmd in (envs_cmd, prepare_cmd, trial_cmd, calibrate_cmd):
+        main.add_command(cmd)
+
+
+_register_env_commands()
 
 if __name__ == "__main__":
     main()

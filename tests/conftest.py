@@ -64,6 +64,20 @@ def lifecycle(tid: str, score: float | None, parent: str | None = None, verdict:
             new(evaluated(tid, score, verdict), s, 2)]
 
 
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory):
+    """One prepared data root for the whole session (downloads cached as usual)."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def airbench_data(data_root):
+    from autorecipe.local_trial import prepared_data
+    from environments.registry import get
+
+    return prepared_data(get("airbench-mini"), root=data_root, log=lambda m: None)
+
+
 @pytest.fixture
 def store(tmp_path):
     s = EventStore(tmp_path / "log")

@@ -20,10 +20,9 @@ SPEC = get("airbench-mini")
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(airbench_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("airbench")
-    data = prepared_data(SPEC, root=root / "data", log=lambda m: None)
-    return {"data": data, "blobs": BlobStore(root / "blobs"), "scratch": root / "work"}
+    return {"data": airbench_data, "blobs": BlobStore(root / "blobs"), "scratch": root / "work"}
 
 
 def trial(env, code, tier="micro", **kw):

