@@ -75,6 +75,9 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
             budget = tier.budgets[phase.name]
             repeats = tier.repeats.get(phase.name, phase.repeats)
             failed = False
+            for rel in phase.heldout:  # the processes that trained are gone: only now may it appear
+                shutil.copy2(paths.data / "heldout" / rel, work / "data" / rel)
+                os.chmod(work / "data" / rel, 0o644)
             for r in range(repeats):
                 label = f"{phase.name}:{r}" if repeats > 1 else phase.name
                 argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
@@ -85,7 +88,7 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
                     threads=spec.resources.threads,
                 )
                 done = run(argv, work, {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
-                                        **tier.env}, limits)
+                                        "AUTORECIPE_BUDGET_S": str(budget.seconds), **tier.env}, limits)
                 measured = done.cpu_s if budget.measure == "cpu" else done.wall_s
                 phases.append(Phase(
                     name=label, exit_code=done.exit_code, wall_s=round(done.wall_s, 6), cpu_s=round(done.cpu_s, 6),
@@ -100,6 +103,8 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
                 if done.exit_code != 0 and not phase.optional:
                     failed = True
                     break
+            for rel in phase.heldout:
+                (work / "data" / rel).unlink(missing_ok=True)
             if failed:
                 break
         for f in sorted((work / "out").iterdir()):

@@ -6,7 +6,7 @@ import importlib
 
 from environments.spec import EnvironmentSpec
 
-_MODULES = {"airbench-mini": "environments.airbench_mini"}
+_MODULES = {"golf-mini": "environments.golf_mini", "airbench-mini": "environments.airbench_mini"}
 
 
 def names() -> list[str]:

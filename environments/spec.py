@@ -31,6 +31,7 @@ class Phase:
     argv: tuple[str, ...]
     repeats: int = 1
     optional: bool = False  # a failure here does not stop later phases
+    heldout: tuple[str, ...] = ()  # held-out files staged into data/ for this phase only (eval)
 
 
 @dataclass(frozen=True)

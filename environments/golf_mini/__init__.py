@@ -1,0 +1,63 @@
+"""golf-mini: the Parameter Golf shape on CPU. The best val bits-per-byte of a small byte-level
+GPT on held-out Shakespeare, from an artifact (LZMA-packed code + compressed model) under a
+decimal byte cap, with train and eval CPU budgets measured by the executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from environments.data import prepare_once
+from environments.golf_mini.techniques import TECHNIQUES
+from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
+
+ROOT = Path(__file__).parent
+RECIPE = "train_gpt_mini.py"
+
+
+def _prepare(folder: Path, cache: Path, log=print) -> dict:
+    from environments.golf_mini.prepare import build
+
+    return prepare_once(folder, lambda tmp: build(tmp, cache, log), log)
+
+
+def _surface(region: str) -> Surface:
+    return Surface(files=(RECIPE,), regions=(region,))
+
+
+def _tier(name, smoke, train, evals, cap, val_tokens):
+    return Tier(name, {"smoke": Budget(smoke), "train": Budget(train), "pack": Budget(10), "eval": Budget(evals)},
+                env={"AUTORECIPE_VAL_TOKENS": str(val_tokens)}, limits={"artifact_bytes": cap})
+
+
+SPEC = EnvironmentSpec(
+    name="golf-mini",
+    description="minimize val bits per byte on held-out Shakespeare under an artifact byte cap and CPU budgets",
+    root=ROOT,
+    recipe_files=(RECIPE,),
+    harness_files=("golf_train.py", "golf_pack.py", "golf_eval.py"),
+    phases=(
+        Phase("smoke", ("{python}", "harness/golf_train.py", "--smoke")),
+        Phase("train", ("{python}", "harness/golf_train.py")),
+        Phase("pack", ("{python}", "harness/golf_pack.py")),
+        Phase("eval", ("{python}", "harness/golf_eval.py"), heldout=("val_000.bin",)),
+    ),
+    tiers={
+        "micro": _tier("micro", smoke=8, train=6, evals=6, cap=23_500, val_tokens=16_384),
+        "standard": _tier("standard", smoke=10, train=60, evals=30, cap=230_000, val_tokens=131_072),
+        "full": _tier("full", smoke=10, train=300, evals=120, cap=400_000, val_tokens=0),
+    },
+    resources=Resources(cpus=1, threads=1, memory_bytes=4 * 1024**3),
+    specialists=(
+        Specialist("arch", _surface("arch"), "Block structure, width, depth, heads, MLP, embeddings."),
+        Specialist("opt", _surface("opt"), "Optimizer, learning rate, warmdown, batch size, weight decay."),
+        Specialist("quant", _surface("quant"), "Export: bits per weight, scales, compressor. Everything serves the byte cap."),
+    ),
+    metric="val_bpb",
+    direction="minimize",
+    evaluator="evaluators.golf:evaluate",
+    prepare=_prepare,
+    train_data=("train_000.bin",),
+    outputs=("model.bin", "code.xz", "eval.json"),
+    techniques=TECHNIQUES,
+    noise_margin=0.002,
+)

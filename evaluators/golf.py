@@ -1,0 +1,117 @@
+"""The golf-mini evaluator: bits per byte from the eval driver's nats over the held-out bytes;
+bytes recomputed from the stored artifact blobs; legality from the audit and the probes.
+
+Priority, first match wins:
+  1. disqualified        a forbidden behaviour was reported (held-out data, network, writes
+                         outside the work dir, harness edits, extra processes)
+  2. preflight_crash     the smoke run (3 steps, export) failed
+  3. train_budget_overrun  the train phase used more CPU than its budget
+  4. crash               train, pack or eval failed, or their outputs are missing
+  5. size_blocked        packed code + compressed model > the decimal byte cap (overflow as evidence)
+  6. eval_budget_overrun the eval phase used more CPU than its budget
+  7. disqualified        a probe failed: distributions not normalized, or not causal
+  8. valid               score = val_bpb (lower is better)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from environments.spec import Tier
+from evaluators.verdict import VIOLATIONS, crash_from_log, legality_checks, log_text, self_report_check, verdict
+from events import BlobStore, Check, TrialEvaluated, TrialExecuted
+
+NAME, VERSION = "golf-mini", "1"
+FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
+NORMALIZATION_TOL, CAUSALITY_TOL = 1e-3, 1e-4
+
+
+def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
+    checks = legality_checks(executed, blobs, FORBIDDEN)
+    broken = [c for c in checks if not c.passed]
+    if broken:
+        what = "; ".join(f"{VIOLATIONS[c.name[3:]]} ({c.evidence})" for c in broken)
+        return verdict(executed, NAME, VERSION, "disqualified", f"Disqualified: {what}.", checks)
+    phases = {p.name: p for p in executed.phases}
+
+    smoke = phases.get("smoke")
+    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
+        why = _failure(executed, blobs, "smoke")
+        checks.append(Check(name="smoke", passed=False, evidence=why))
+        return verdict(executed, NAME, VERSION, "preflight_crash",
+                       f"The smoke run (3 steps and an export) failed: {why}. No full run was spent.", checks)
+    checks.append(Check(name="smoke", passed=True))
+
+    train = phases.get("train")
+    if train is not None and train.timed_out:
+        checks.append(_budget_check(train))
+        return verdict(executed, NAME, VERSION, "train_budget_overrun",
+                       f"Training ran over budget: {checks[-1].evidence}. Keep the self-stop on the CPU clock.", checks)
+
+    for name in ("train", "pack", "eval"):
+        p = phases.get(name)
+        if p is None or (p.exit_code != 0 and not p.timed_out):
+            why = _failure(executed, blobs, name)
+            checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
+            return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)
+    missing = [f for f in ("model.bin", "code.xz") if f"out/{f}" not in executed.outputs]
+    if missing:
+        return verdict(executed, NAME, VERSION, "crash", f"Crash: no {', '.join(missing)} was written.", checks)
+
+    code_bytes = executed.outputs["out/code.xz"].size
+    model_bytes = executed.outputs["out/model.bin"].size
+    total, cap = code_bytes + model_bytes, int(tier.limits["artifact_bytes"])
+    checks.append(Check(name="artifact_bytes", passed=total <= cap, measured=float(total), limit=float(cap),
+                        evidence=f"{total:,} bytes = code {code_bytes:,} + model {model_bytes:,}; cap {cap:,}"
+                                 + (f"; over by {total - cap:,}" if total > cap else f"; {cap - total:,} to spare")))
+    metrics = {"artifact_bytes": float(total), "code_bytes": float(code_bytes), "model_bytes": float(model_bytes),
+               "train_s": train.cpu_s}
+    if total > cap:
+        return verdict(executed, NAME, VERSION, "size_blocked",
+                       f"Size blocked: the artifact is {total - cap:,} bytes over the {cap:,}-byte cap "
+                       f"(code {code_bytes:,}, model {model_bytes:,}). Cut bytes: fewer parameters, fewer bits, "
+                       "or a better compressor.", checks, metrics=metrics)
+
+    evals = phases["eval"]
+    if evals.timed_out:
+        checks.append(_budget_check(evals))
+        return verdict(executed, NAME, VERSION, "eval_budget_overrun",
+                       f"Evaluation ran over budget: {checks[-1].evidence}.", checks, metrics=metrics)
+    if "out/eval.json" not in executed.outputs:
+        return verdict(executed, NAME, VERSION, "crash", "Crash: the eval driver wrote no results.", checks)
+    result = json.loads(blobs.get(executed.outputs["out/eval.json"]))
+    norm, causal = result["normalization_error"], result["causality_diff"]
+    checks.append(Check(name="normalized", passed=norm <= NORMALIZATION_TOL, measured=norm, limit=NORMALIZATION_TOL,
+                        evidence=f"max |logsumexp| {norm:.2e} at 64 positions"))
+    checks.append(Check(name="causal", passed=causal <= CAUSALITY_TOL, measured=causal, limit=CAUSALITY_TOL,
+                        evidence=f"max change before a perturbed suffix {causal:.2e} over 8 windows"))
+    checks.append(self_report_check(executed, blobs))
+    bpb = result["nats"] / math.log(2) / result["scored_tokens"]
+    metrics |= {"val_bpb": bpb, "eval_s": evals.cpu_s, "scored_bytes": float(result["scored_tokens"])}
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        return verdict(executed, NAME, VERSION, "disqualified",
+                       "Disqualified: " + "; ".join(f"{c.name} failed ({c.evidence})" for c in failed) + ".",
+                       checks, metrics=metrics)
+    return verdict(executed, NAME, VERSION, "valid",
+                   f"Valid: {bpb:.4f} bits per byte over {result['scored_tokens']:,} held-out bytes; "
+                   f"artifact {total:,} of {cap:,} bytes; train {train.cpu_s:.1f} s, eval {evals.cpu_s:.1f} s CPU.",
+                   checks, score=bpb, metrics=metrics)
+
+
+def _budget_check(p) -> Check:
+    return Check(name=f"{p.name}_budget", passed=False, measured=p.cpu_s, limit=p.budget_s,
+                 evidence=f"{p.cpu_s:.2f} s CPU > {p.budget_s:.0f} s budget" + (" (killed by the watchdog)" if p.signal else ""))
+
+
+def _failure(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:
+    p = next((p for p in executed.phases if p.name == phase), None)
+    if p is None:
+        return "it did not run"
+    crash = crash_from_log(log_text(executed, blobs, phase))
+    if crash:
+        return crash.describe()
+    tail = log_text(executed, blobs, phase).strip().splitlines()[-1:] or [""]
+    return f"exit code {p.exit_code}, signal {p.signal}: {tail[0][:200]}"
