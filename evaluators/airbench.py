@@ -55,8 +55,8 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     over = [p for p in runs if p is not None and p.timed_out]
     for p in over:
         checks.append(Check(name=f"budget_{p.name}", passed=False, measured=p.cpu_s, limit=p.budget_s,
-                            evidence=f"{p.name}: {p.cpu_s:.2f} s CPU > {p.budget_s:.2f} s budget"
-                                     + (" (killed by the watchdog)" if p.signal else "")))
+                            evidence=f"{p.name}: {p.cpu_s:.2f} s CPU ({p.wall_s:.2f} s wall) against a "
+                                     f"{p.budget_s:.2f} s CPU budget" + (", killed by the watchdog" if p.signal else "")))
     if over:
         return verdict(executed, NAME, VERSION, "train_budget_overrun",
                        f"Over the per-seed budget: {checks[-1].evidence}. Cut work per seed.", checks)

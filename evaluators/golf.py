@@ -103,7 +103,8 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
 
 def _budget_check(p) -> Check:
     return Check(name=f"{p.name}_budget", passed=False, measured=p.cpu_s, limit=p.budget_s,
-                 evidence=f"{p.cpu_s:.2f} s CPU > {p.budget_s:.0f} s budget" + (" (killed by the watchdog)" if p.signal else ""))
+                 evidence=f"{p.cpu_s:.2f} s CPU ({p.wall_s:.2f} s wall) against a {p.budget_s:.0f} s CPU budget"
+                          + (", killed by the watchdog" if p.signal else ""))
 
 
 def _failure(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:

@@ -53,6 +53,10 @@ class GPT(nn.Module):
         self.embed = nn.Embedding(VOCAB, dim)
         self.pos = nn.Parameter(torch.zeros(context, dim))
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(layers))
+        nn.init.normal_(self.embed.weight, std=0.02)  # tied with the head: small logits at the start
+        for block in self.blocks:
+            nn.init.zeros_(block.proj.weight)  # each block starts as the identity
+            nn.init.zeros_(block.down.weight)
 
     def forward(self, idx):
         x = self.embed(idx) + self.pos[: idx.shape[1]]
