@@ -44,7 +44,7 @@ SPEC = EnvironmentSpec(
     tiers={
         "micro": _tier("micro", smoke=8, train=6, evals=6, cap=23_500, val_tokens=16_384),
         "standard": _tier("standard", smoke=10, train=60, evals=30, cap=188_000, val_tokens=0),
-        "full": _tier("full", smoke=10, train=300, evals=120, cap=430_000, val_tokens=0)  # cap not yet calibrated,
+        "full": _tier("full", smoke=10, train=300, evals=120, cap=430_000, val_tokens=0),  # cap: an estimate until calibrated
     },
     resources=Resources(cpus=1, threads=1, memory_bytes=4 * 1024**3),
     specialists=(
