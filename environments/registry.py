@@ -6,7 +6,11 @@ import importlib
 
 from environments.spec import EnvironmentSpec
 
-_MODULES = {"golf-mini": "environments.golf_mini", "airbench-mini": "environments.airbench_mini"}
+_MODULES = {
+    "golf-mini": "environments.golf_mini",
+    "chat-mini": "environments.chat_mini",
+    "airbench-mini": "environments.airbench_mini",
+}
 
 
 def names() -> list[str]:

@@ -86,6 +86,14 @@ def golf_data(data_root):
     return prepared_data(get("golf-mini"), root=data_root, log=lambda m: None)
 
 
+@pytest.fixture(scope="session")
+def chat_data(data_root):
+    from autorecipe.local_trial import prepared_data
+    from environments.registry import get
+
+    return prepared_data(get("chat-mini"), root=data_root, log=lambda m: None)
+
+
 @pytest.fixture
 def store(tmp_path):
     s = EventStore(tmp_path / "log")

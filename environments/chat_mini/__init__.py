@@ -1,0 +1,59 @@
+"""chat-mini: the NanoChat-D12 shape on CPU. Maximize CORE-mini (centered accuracy on three
+task families built from held-out Shakespeare) of a GPT at fixed depth 4, trained for a horizon
+set in tokens per parameter, under a CPU cap of about 4x the baseline's training time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from environments.data import prepare_once
+from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
+
+ROOT = Path(__file__).parent
+
+
+def _prepare(folder: Path, cache: Path, log=print) -> dict:
+    from environments.chat_mini.prepare import build
+
+    return prepare_once(folder, lambda tmp: build(tmp, cache, log), log)
+
+
+def _tier(name, train, evals, items):
+    return Tier(name, {"smoke": Budget(10), "train": Budget(train), "eval": Budget(evals)},
+                env={"AUTORECIPE_TASK_ITEMS": str(items)}, limits={"depth": 4})
+
+
+SPEC = EnvironmentSpec(
+    name="chat-mini",
+    description="maximize CORE-mini at fixed depth 4, horizon in tokens per parameter, CPU cap ~4x the baseline",
+    root=ROOT,
+    recipe_files=("model.py", "optim.py", "train.py"),
+    harness_files=("chat_train.py", "chat_eval.py"),
+    phases=(
+        Phase("smoke", ("{python}", "harness/chat_train.py", "--smoke")),
+        Phase("train", ("{python}", "harness/chat_train.py")),
+        Phase("eval", ("{python}", "harness/chat_eval.py"), heldout=("tasks.jsonl",)),
+    ),
+    tiers={
+        "micro": _tier("micro", train=12, evals=10, items=50),
+        "standard": _tier("standard", train=180, evals=60, items=0),
+        "full": _tier("full", train=900, evals=120, items=0),
+    },
+    resources=Resources(cpus=1, threads=1, memory_bytes=4 * 1024**3),
+    specialists=(
+        Specialist("arch", Surface(files=("model.py",)), "Within depth 4: aspect, heads, MLP, embeddings, norms."),
+        Specialist("opt", Surface(files=("optim.py",)), "Optimizer family, learning rate, betas, weight decay."),
+        Specialist("data", Surface(files=("train.py",), regions=("data",)), "Batch size, sequence length, packing."),
+        Specialist("sched", Surface(files=("train.py",), regions=("sched",)),
+                   "Horizon (tokens per parameter), warmup, warmdown, final LR fraction."),
+        Specialist("sys", Surface(files=("train.py",), regions=("sys",)),
+                   "Same model, faster CPU execution; the thread count is fixed by the harness."),
+    ),
+    metric="core",
+    direction="maximize",
+    evaluator="evaluators.chat:evaluate",
+    prepare=_prepare,
+    train_data=("train_000.bin",),
+    outputs=("core.json",),
+    noise_margin=0.01,
+)

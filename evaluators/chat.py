@@ -1,0 +1,78 @@
+"""The chat-mini evaluator: CORE-mini from the eval driver's counts, centered per task by its
+random baseline and averaged, as nanochat's CORE is.
+
+Priority, first match wins:
+  1. disqualified          a forbidden behaviour was reported (held-out tasks, network, ...)
+  2. preflight_crash       the smoke run (3 steps, a checkpoint) failed
+  3. train_budget_overrun  training used more CPU than the cap
+  4. crash                 train or eval failed, or wrote no results
+  5. disqualified          the checkpoint's depth is not the fixed depth
+  6. valid                 score = CORE-mini (higher is better)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from environments.chat_mini.prepare import RANDOM_BASELINE
+from environments.spec import Tier
+from evaluators.golf import _budget_check, _failure
+from evaluators.verdict import VIOLATIONS, legality_checks, self_report_check, verdict
+from events import BlobStore, Check, TrialEvaluated, TrialExecuted
+
+NAME, VERSION = "chat-mini", "1"
+FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
+
+
+def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
+    checks = legality_checks(executed, blobs, FORBIDDEN)
+    broken = [c for c in checks if not c.passed]
+    if broken:
+        what = "; ".join(f"{VIOLATIONS[c.name[3:]]} ({c.evidence})" for c in broken)
+        return verdict(executed, NAME, VERSION, "disqualified", f"Disqualified: {what}.", checks)
+    phases = {p.name: p for p in executed.phases}
+    smoke = phases.get("smoke")
+    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
+        why = _failure(executed, blobs, "smoke")
+        checks.append(Check(name="smoke", passed=False, evidence=why))
+        return verdict(executed, NAME, VERSION, "preflight_crash",
+                       f"The smoke run (3 steps and a checkpoint) failed: {why}. No full run was spent.", checks)
+    checks.append(Check(name="smoke", passed=True))
+    train = phases.get("train")
+    if train is not None and train.timed_out:
+        checks.append(_budget_check(train))
+        return verdict(executed, NAME, VERSION, "train_budget_overrun",
+                       f"Training ran over the cap: {checks[-1].evidence}. Shorten the horizon or speed up steps.",
+                       checks)
+    for name in ("train", "eval"):
+        p = phases.get(name)
+        if p is None or p.exit_code != 0:
+            why = _failure(executed, blobs, name)
+            checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
+            return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)
+    if "out/core.json" not in executed.outputs:
+        return verdict(executed, NAME, VERSION, "crash", "Crash: the eval driver wrote no results.", checks)
+    result = json.loads(blobs.get(executed.outputs["out/core.json"]))
+    depth, fixed = result["depth"], int(tier.limits["depth"])
+    checks.append(Check(name="depth", passed=depth == fixed and result["config"]["depth"] == fixed,
+                        measured=float(depth), limit=float(fixed),
+                        evidence=f"checkpoint has {depth} blocks (config says {result['config']['depth']}); fixed at {fixed}"))
+    metrics = {"train_s": train.cpu_s, "eval_s": phases["eval"].cpu_s}
+    centered = []
+    for task, rb in RANDOM_BASELINE.items():
+        counts = result["tasks"].get(task, {"n": 0, "correct": 0})
+        acc = counts["correct"] / counts["n"] if counts["n"] else 0.0
+        metrics[f"{task}_acc"] = acc
+        centered.append((acc - rb) / (1 - rb))
+        metrics[f"{task}_centered"] = centered[-1]
+    core = sum(centered) / len(centered)
+    metrics["core"] = core
+    checks.append(self_report_check(executed, blobs))
+    if not checks[-2].passed:
+        return verdict(executed, NAME, VERSION, "disqualified", f"Disqualified: {checks[-2].evidence}.", checks,
+                       metrics=metrics)
+    detail = ", ".join(f"{t} {metrics[f'{t}_acc']:.3f}" for t in RANDOM_BASELINE)
+    return verdict(executed, NAME, VERSION, "valid",
+                   f"Valid: CORE-mini {core:.4f} ({detail}); train {train.cpu_s:.1f} s CPU of a "
+                   f"{train.budget_s:.0f} s cap.", checks, score=core, metrics=metrics)
