@@ -18,8 +18,19 @@ def names() -> list[str]:
 
 
 def get(name: str) -> EnvironmentSpec:
+    """A known environment by name, or your own as "package.module:ATTRIBUTE"."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            spec = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise KeyError(f"cannot load environment {name!r}: {exc}") from None
+        if not isinstance(spec, EnvironmentSpec):
+            raise KeyError(f"{name} is a {type(spec).__name__}, not an EnvironmentSpec")
+        return spec
     try:
         module = _MODULES[name]
     except KeyError:
-        raise KeyError(f"unknown environment {name!r}; known: {', '.join(_MODULES)}") from None
+        raise KeyError(f"unknown environment {name!r}; known: {', '.join(_MODULES)}, "
+                       "or your own as package.module:SPEC") from None
     return importlib.import_module(module).SPEC

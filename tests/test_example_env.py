@@ -1,0 +1,32 @@
+"""The README's "add your own environment" example works as written."""
+
+from autorecipe.local_trial import local_trial, prepared_data
+from environments.edits import apply_edits
+from environments.registry import get
+from environments.spec import Edit
+from events import BlobStore
+
+
+def test_the_example_environment_runs_and_rewards_a_better_recipe(tmp_path):
+    spec = get("examples.polyfit:SPEC")
+    data = prepared_data(spec, root=tmp_path / "data", log=lambda m: None)
+    blobs = BlobStore(tmp_path / "blobs")
+    _, base = local_trial(spec, "micro", spec.baseline_code(), blobs, tmp_path / "work", data)
+    better = apply_edits(spec.baseline_code(), [Edit("fit.py", "DEGREE = 1", "DEGREE = 5")])
+    _, ev = local_trial(spec, "micro", better, blobs, tmp_path / "work", data, trial_id="t1")
+    assert base.verdict == ev.verdict == "valid"
+    assert ev.score < base.score / 5
+    broken = apply_edits(spec.baseline_code(), [Edit("fit.py", "DEGREE = 1", "DEGREE = = 1")])
+    _, bad = local_trial(spec, "micro", broken, blobs, tmp_path / "work", data, trial_id="t2")
+    assert bad.verdict == "preflight_crash" and "SyntaxError" in bad.feedback
+
+
+def test_unknown_or_malformed_environment_names_say_what_is_wrong():
+    import pytest
+
+    with pytest.raises(KeyError, match="package.module:SPEC"):
+        get("nope")
+    with pytest.raises(KeyError, match="cannot load"):
+        get("examples.nothing:SPEC")
+    with pytest.raises(KeyError, match="not an EnvironmentSpec"):
+        get("examples.polyfit:ROOT")
