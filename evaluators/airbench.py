@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from environments.spec import Tier
-from evaluators.verdict import VIOLATIONS, crash_from_log, legality_checks, log_text, self_report_check, verdict
+from evaluators.verdict import VIOLATIONS, legality_checks, phase_failure, self_report_check, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "airbench-mini", "1"
@@ -46,7 +46,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
 
     smoke = phases.get("smoke")
     smoke_ok = smoke is not None and smoke.exit_code == 0 and not smoke.timed_out
-    checks.append(Check(name="smoke", passed=smoke_ok, evidence="" if smoke_ok else _failure(executed, blobs, "smoke")))
+    checks.append(Check(name="smoke", passed=smoke_ok, evidence="" if smoke_ok else phase_failure(executed, blobs, "smoke")))
     if not smoke_ok:
         return verdict(executed, NAME, VERSION, "preflight_crash",
                        f"The smoke run (seed 0, one epoch) failed: {checks[-1].evidence}. No full run was spent.", checks)
@@ -68,7 +68,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
             problem = f"seed {s} never ran (an earlier seed failed)"
             break
         if p.exit_code != 0:
-            problem = f"seed {s}: {_failure(executed, blobs, name)}"
+            problem = f"seed {s}: {phase_failure(executed, blobs, name)}"
             break
         pred = _predictions(executed, blobs, s, len(labels))
         if isinstance(pred, str):
@@ -96,19 +96,6 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     return verdict(executed, NAME, VERSION, "valid",
                    f"Valid: {metrics['cpu_s']:.3f} s CPU per seed (wall {metrics['wall_s']:.3f} s); "
                    f"{checks[-2].evidence}.", checks, score=metrics["cpu_s"], metrics=metrics)
-
-
-def _failure(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:
-    p = next((p for p in executed.phases if p.name == phase), None)
-    if p is None:
-        return "it did not run"
-    if p.timed_out:
-        return f"ran {p.cpu_s:.2f} s CPU / {p.wall_s:.2f} s wall, over its {p.budget_s:.0f} s budget"
-    crash = crash_from_log(log_text(executed, blobs, phase))
-    if crash:
-        return crash.describe()
-    tail = log_text(executed, blobs, phase).strip().splitlines()[-1:] or [""]
-    return f"exit code {p.exit_code}, signal {p.signal}: {tail[0][:200]}"
 
 
 def _predictions(executed: TrialExecuted, blobs: BlobStore, seed: int, n: int):

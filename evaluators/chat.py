@@ -17,8 +17,14 @@ from pathlib import Path
 
 from environments.chat_mini.prepare import RANDOM_BASELINE
 from environments.spec import Tier
-from evaluators.golf import _budget_check, _failure
-from evaluators.verdict import VIOLATIONS, legality_checks, self_report_check, verdict
+from evaluators.verdict import (
+    VIOLATIONS,
+    budget_check,
+    legality_checks,
+    phase_failure,
+    self_report_check,
+    verdict,
+)
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "chat-mini", "1"
@@ -34,21 +40,21 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     phases = {p.name: p for p in executed.phases}
     smoke = phases.get("smoke")
     if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
-        why = _failure(executed, blobs, "smoke")
+        why = phase_failure(executed, blobs, "smoke")
         checks.append(Check(name="smoke", passed=False, evidence=why))
         return verdict(executed, NAME, VERSION, "preflight_crash",
                        f"The smoke run (3 steps and a checkpoint) failed: {why}. No full run was spent.", checks)
     checks.append(Check(name="smoke", passed=True))
     train = phases.get("train")
     if train is not None and train.timed_out:
-        checks.append(_budget_check(train))
+        checks.append(budget_check(train))
         return verdict(executed, NAME, VERSION, "train_budget_overrun",
                        f"Training ran over the cap: {checks[-1].evidence}. Shorten the horizon or speed up steps.",
                        checks)
     for name in ("train", "eval"):
         p = phases.get(name)
         if p is None or p.exit_code != 0:
-            why = _failure(executed, blobs, name)
+            why = phase_failure(executed, blobs, name)
             checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
             return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)
     if "out/core.json" not in executed.outputs:

@@ -20,7 +20,14 @@ import math
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import VIOLATIONS, crash_from_log, legality_checks, log_text, self_report_check, verdict
+from evaluators.verdict import (
+    VIOLATIONS,
+    budget_check,
+    legality_checks,
+    phase_failure,
+    self_report_check,
+    verdict,
+)
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "golf-mini", "1"
@@ -38,7 +45,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
 
     smoke = phases.get("smoke")
     if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
-        why = _failure(executed, blobs, "smoke")
+        why = phase_failure(executed, blobs, "smoke")
         checks.append(Check(name="smoke", passed=False, evidence=why))
         return verdict(executed, NAME, VERSION, "preflight_crash",
                        f"The smoke run (3 steps and an export) failed: {why}. No full run was spent.", checks)
@@ -46,14 +53,14 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
 
     train = phases.get("train")
     if train is not None and train.timed_out:
-        checks.append(_budget_check(train))
+        checks.append(budget_check(train))
         return verdict(executed, NAME, VERSION, "train_budget_overrun",
                        f"Training ran over budget: {checks[-1].evidence}. Keep the self-stop on the CPU clock.", checks)
 
     for name in ("train", "pack", "eval"):
         p = phases.get(name)
         if p is None or (p.exit_code != 0 and not p.timed_out):
-            why = _failure(executed, blobs, name)
+            why = phase_failure(executed, blobs, name)
             checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
             return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)
     missing = [f for f in ("model.bin", "code.xz") if f"out/{f}" not in executed.outputs]
@@ -76,7 +83,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
 
     evals = phases["eval"]
     if evals.timed_out:
-        checks.append(_budget_check(evals))
+        checks.append(budget_check(evals))
         return verdict(executed, NAME, VERSION, "eval_budget_overrun",
                        f"Evaluation ran over budget: {checks[-1].evidence}.", checks, metrics=metrics)
     if "out/eval.json" not in executed.outputs:
@@ -99,20 +106,3 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
                    f"Valid: {bpb:.4f} bits per byte over {result['scored_tokens']:,} held-out bytes; "
                    f"artifact {total:,} of {cap:,} bytes; train {train.cpu_s:.1f} s, eval {evals.cpu_s:.1f} s CPU.",
                    checks, score=bpb, metrics=metrics)
-
-
-def _budget_check(p) -> Check:
-    return Check(name=f"{p.name}_budget", passed=False, measured=p.cpu_s, limit=p.budget_s,
-                 evidence=f"{p.cpu_s:.2f} s CPU ({p.wall_s:.2f} s wall) against a {p.budget_s:.0f} s CPU budget"
-                          + (", killed by the watchdog" if p.signal else ""))
-
-
-def _failure(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:
-    p = next((p for p in executed.phases if p.name == phase), None)
-    if p is None:
-        return "it did not run"
-    crash = crash_from_log(log_text(executed, blobs, phase))
-    if crash:
-        return crash.describe()
-    tail = log_text(executed, blobs, phase).strip().splitlines()[-1:] or [""]
-    return f"exit code {p.exit_code}, signal {p.signal}: {tail[0][:200]}"

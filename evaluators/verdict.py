@@ -98,6 +98,27 @@ def self_report_check(executed: TrialExecuted, blobs: BlobStore) -> Check:
                  evidence=f"the recipe printed {n} score-like line(s); the evaluator measures instead" if n else "")
 
 
+def phase_failure(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:
+    """Why a phase failed, for the verdict: the crash excerpt if there is one, else how it ended."""
+    p = next((p for p in executed.phases if p.name == phase), None)
+    if p is None:
+        return "it did not run"
+    if p.timed_out:
+        return f"ran {p.cpu_s:.2f} s CPU / {p.wall_s:.2f} s wall, over its {p.budget_s:.0f} s budget"
+    crash = crash_from_log(log_text(executed, blobs, phase))
+    if crash:
+        return crash.describe()
+    tail = log_text(executed, blobs, phase).strip().splitlines()[-1:] or [""]
+    return f"exit code {p.exit_code}, signal {p.signal}: {tail[0][:200]}"
+
+
+def budget_check(p) -> Check:
+    """A failed budget check for phase `p`, with both clocks in the evidence."""
+    return Check(name=f"{p.name}_budget", passed=False, measured=p.cpu_s, limit=p.budget_s,
+                 evidence=f"{p.cpu_s:.2f} s CPU ({p.wall_s:.2f} s wall) against a {p.budget_s:.0f} s CPU budget"
+                          + (", killed by the watchdog" if p.signal else ""))
+
+
 def verdict(executed: TrialExecuted, evaluator: str, version: str, verdict: str, feedback: str,
             checks: list[Check], score: float | None = None, metrics: dict[str, float] | None = None) -> TrialEvaluated:
     return TrialEvaluated(trial_id=executed.trial_id, attempt=executed.attempt, evaluator=evaluator,
