@@ -20,14 +20,7 @@ import math
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import (
-    VIOLATIONS,
-    budget_check,
-    legality_checks,
-    phase_failure,
-    self_report_check,
-    verdict,
-)
+from evaluators.verdict import budget_check, early_verdict, phase_failure, self_report_check, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "golf-mini", "1"
@@ -36,26 +29,11 @@ NORMALIZATION_TOL, CAUSALITY_TOL = 1e-3, 1e-4
 
 
 def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
-    checks = legality_checks(executed, blobs, FORBIDDEN)
-    broken = [c for c in checks if not c.passed]
-    if broken:
-        what = "; ".join(f"{VIOLATIONS[c.name[3:]]} ({c.evidence})" for c in broken)
-        return verdict(executed, NAME, VERSION, "disqualified", f"Disqualified: {what}.", checks)
+    early, checks = early_verdict(executed, blobs, NAME, VERSION, FORBIDDEN, "3 steps and an export",
+                                  "Keep the self-stop on the CPU clock.")
+    if early:
+        return early
     phases = {p.name: p for p in executed.phases}
-
-    smoke = phases.get("smoke")
-    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
-        why = phase_failure(executed, blobs, "smoke")
-        checks.append(Check(name="smoke", passed=False, evidence=why))
-        return verdict(executed, NAME, VERSION, "preflight_crash",
-                       f"The smoke run (3 steps and an export) failed: {why}. No full run was spent.", checks)
-    checks.append(Check(name="smoke", passed=True))
-
-    train = phases.get("train")
-    if train is not None and train.timed_out:
-        checks.append(budget_check(train))
-        return verdict(executed, NAME, VERSION, "train_budget_overrun",
-                       f"Training ran over budget: {checks[-1].evidence}. Keep the self-stop on the CPU clock.", checks)
 
     for name in ("train", "pack", "eval"):
         p = phases.get(name)
@@ -63,6 +41,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
             why = phase_failure(executed, blobs, name)
             checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
             return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)
+    train = phases["train"]
     missing = [f for f in ("model.bin", "code.xz") if f"out/{f}" not in executed.outputs]
     if missing:
         return verdict(executed, NAME, VERSION, "crash", f"Crash: no {', '.join(missing)} was written.", checks)

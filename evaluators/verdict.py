@@ -124,3 +124,29 @@ def verdict(executed: TrialExecuted, evaluator: str, version: str, verdict: str,
     return TrialEvaluated(trial_id=executed.trial_id, attempt=executed.attempt, evaluator=evaluator,
                           evaluator_version=version, verdict=verdict, score=score, metrics=metrics or {},
                           checks=checks, feedback=feedback)
+
+
+def early_verdict(executed: TrialExecuted, blobs: BlobStore, evaluator: str, version: str,
+                  forbidden: tuple[str, ...], smoke: str, overrun_advice: str) -> tuple[TrialEvaluated | None, list[Check]]:
+    """The first three steps every single-run environment shares, in priority order:
+    a forbidden behaviour (disqualified), a failed smoke run (preflight_crash), training over
+    its budget (train_budget_overrun). Returns the verdict if one applies, and the checks so far."""
+    checks = legality_checks(executed, blobs, forbidden)
+    broken = [c for c in checks if not c.passed]
+    if broken:
+        what = "; ".join(f"{VIOLATIONS[c.name[3:]]} ({c.evidence})" for c in broken)
+        return verdict(executed, evaluator, version, "disqualified", f"Disqualified: {what}.", checks), checks
+    phases = {p.name: p for p in executed.phases}
+    first = phases.get("smoke")
+    if first is None or first.exit_code != 0 or first.timed_out:
+        why = phase_failure(executed, blobs, "smoke")
+        checks.append(Check(name="smoke", passed=False, evidence=why))
+        return verdict(executed, evaluator, version, "preflight_crash",
+                       f"The smoke run ({smoke}) failed: {why}. No full run was spent.", checks), checks
+    checks.append(Check(name="smoke", passed=True))
+    train = phases.get("train")
+    if train is not None and train.timed_out:
+        checks.append(budget_check(train))
+        return verdict(executed, evaluator, version, "train_budget_overrun",
+                       f"Training ran over budget: {checks[-1].evidence}. {overrun_advice}", checks), checks
+    return None, checks
