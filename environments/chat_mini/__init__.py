@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from environments.chat_mini.techniques import TECHNIQUES
 from environments.data import prepare_once
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
 
@@ -55,5 +56,6 @@ SPEC = EnvironmentSpec(
     prepare=_prepare,
     train_data=("train_000.bin",),
     outputs=("core.json",),
+    techniques=TECHNIQUES,
     noise_margin=0.01,
 )
