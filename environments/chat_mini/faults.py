@@ -13,7 +13,7 @@ FAULTS: dict[str, tuple[str, tuple[Edit, ...], str]] = {
     "preflight_crash": ("preflight_crash", (Edit(M, "import torch\n", "import torch\nimport nanochat_mini_missing\n"),),
                         "ModuleNotFoundError"),
     "train_budget_overrun": ("train_budget_overrun", (Edit(T, "TARGET_PARAM_DATA_RATIO = {\"micro\": 2,",
-                                                           "TARGET_PARAM_DATA_RATIO = {\"micro\": 40,"),), "cap"),
+                                                           "TARGET_PARAM_DATA_RATIO = {\"micro\": 40,"),), "budget"),
     "depth_changed": ("disqualified", (Edit(M, "Block(dim) for _ in range(depth))", "Block(dim) for _ in range(depth - 1))"),),
                       "3 blocks"),
     "read_tasks": ("disqualified", (Edit(T, "    torch.set_num_threads(THREADS)\n",
