@@ -78,7 +78,8 @@ class Edit:
 
 @dataclass(frozen=True)
 class Technique:
-    """A parameterized idea for the offline proposer: one edit per parameter value."""
+    """A parameterized idea for the offline proposer: one edit per parameter value. `{value}` in
+    the hypothesis and the edits is replaced literally (no str.format: recipes are full of braces)."""
 
     name: str
     specialist: str

@@ -36,7 +36,7 @@ SPEC = EnvironmentSpec(
         Phase("eval", ("{python}", "harness/chat_eval.py"), heldout=("tasks.jsonl",)),
     ),
     tiers={
-        "micro": _tier("micro", train=12, evals=10, items=50),
+        "micro": _tier("micro", train=40, evals=20, items=0),
         "standard": _tier("standard", train=180, evals=60, items=0),
         "full": _tier("full", train=900, evals=120, items=0),
     },

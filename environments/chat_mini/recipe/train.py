@@ -16,7 +16,7 @@ SEQ = M.CONTEXT
 # endregion data
 
 # region sched
-TARGET_PARAM_DATA_RATIO = {"micro": 2, "standard": 6, "full": 12}[M.TIER]
+TARGET_PARAM_DATA_RATIO = {"micro": 6, "standard": 6, "full": 12}[M.TIER]
 WARMUP_FRAC = 0.02
 WARMDOWN_FRAC = 0.3
 FINAL_LR_FRAC = 0.0
