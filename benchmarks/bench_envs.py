@@ -25,7 +25,7 @@ from environments import registry  # noqa: E402
 from environments.edits import apply_edits  # noqa: E402
 from events import BlobStore  # noqa: E402
 
-MARK_START, MARK_END = "<!-- bench_envs:{tier}:start -->", "<!-- bench_envs:{tier}:end -->"
+MARK_START, MARK_END = "<!-- bench_envs:{tier}:{env}:start -->", "<!-- bench_envs:{tier}:{env}:end -->"
 
 
 def known_good(name: str) -> dict:
@@ -57,8 +57,8 @@ def _extra(ev) -> str:
     return ""
 
 
-def report(rows: list[tuple], tier: str, command: str) -> str:
-    out = [MARK_START.format(tier=tier), f"## Environments, {tier} tier (`benchmarks/bench_envs.py`)", "",
+def report(rows: list[tuple], tier: str, env: str, command: str) -> str:
+    out = [MARK_START.format(tier=tier, env=env), f"## {env}, {tier} tier (`benchmarks/bench_envs.py`)", "",
            f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this 2-core machine. Command: `{command}`", "",
            "| environment | recipe | verdict | score | vs baseline | note | trial wall time |", "|---|---|---|---:|---:|---|---:|"]
     base = {}
@@ -68,12 +68,12 @@ def report(rows: list[tuple], tier: str, command: str) -> str:
         delta = "" if label == "baseline" or ev.score is None or base.get(name) is None else f"{ev.score - base[name]:+.4f}"
         score = "" if ev.score is None else f"{spec.metric} {ev.score:.4f}"
         out.append(f"| {name} | {label} | {ev.verdict} | {score} | {delta} | {_extra(ev)} | {wall:.0f} s |")
-    out += ["", MARK_END.format(tier=tier)]
+    out += ["", MARK_END.format(tier=tier, env=env)]
     return "\n".join(out)
 
 
-def write_section(path: Path, section: str, tier: str) -> None:
-    start, end = MARK_START.format(tier=tier), MARK_END.format(tier=tier)
+def write_section(path: Path, section: str, tier: str, env: str) -> None:
+    start, end = MARK_START.format(tier=tier, env=env), MARK_END.format(tier=tier, env=env)
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if start in text:
         text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S)
@@ -88,16 +88,15 @@ def main() -> None:
     parser.add_argument("--tier", default="standard")
     parser.add_argument("--write", metavar="FILE")
     args = parser.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
-        for name in args.env or registry.names():
-            rows += measure(name, args.tier, Path(tmp))
-    command = "python benchmarks/bench_envs.py" + "".join(f" --env {e}" for e in args.env or []) + \
-        f" --tier {args.tier}" + (f" --write {args.write}" if args.write else "")
-    section = report(rows, args.tier, command)
-    print(section)
-    if args.write:
-        write_section(Path(args.write), section, args.tier)
+    for name in args.env or registry.names():
+        with tempfile.TemporaryDirectory(prefix="bench-envs-") as tmp:
+            rows = measure(name, args.tier, Path(tmp))
+        command = f"python benchmarks/bench_envs.py --env {name} --tier {args.tier}" + \
+            (f" --write {args.write}" if args.write else "")
+        section = report(rows, args.tier, name, command)
+        print(section)
+        if args.write:  # one section per environment, so one can be re-measured alone
+            write_section(Path(args.write), section, args.tier, name)
 
 
 if __name__ == "__main__":
