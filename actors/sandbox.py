@@ -104,21 +104,23 @@ def closed_ancestors(paths: list[str]) -> list[tuple[str, str]]:
 
 
 def _expose(libc, openings: list[tuple[str, str]]) -> None:
-    """Cover each closed folder with an empty, enterable tmpfs and bind back only the entry the
-    trial needs: the trial reaches its interpreter, and nothing else that was in there."""
+    """Cover each closed folder with an empty, enterable tmpfs and bind back only the entries the
+    trial needs: the trial reaches its interpreter and its work dir, and nothing else in there."""
+    folders: dict[str, list[str]] = {}
     for folder, entry in openings:
-        inner = os.path.join(folder, entry)
-        fd = os.open(inner, O_PATH)
-        is_dir = os.path.isdir(inner)
+        folders.setdefault(folder, []).append(entry)
+    for folder, entries in folders.items():  # outermost first, as closed_ancestors lists them
+        keep = [(os.path.join(folder, e), os.open(os.path.join(folder, e), O_PATH)) for e in entries]
         if libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755") != 0:
             raise OSError(ctypes.get_errno(), f"mount tmpfs on {folder}")
-        if is_dir:
-            os.mkdir(inner)
-        else:
-            open(inner, "w").close()
-        if libc.mount(f"/proc/self/fd/{fd}".encode(), inner.encode(), None, MS_BIND | MS_REC, None) != 0:
-            raise OSError(ctypes.get_errno(), f"bind {inner}")
-        os.close(fd)
+        for inner, fd in keep:
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.mkdir(inner)
+            else:
+                open(inner, "w").close()
+            if libc.mount(f"/proc/self/fd/{fd}".encode(), inner.encode(), None, MS_BIND | MS_REC, None) != 0:
+                raise OSError(ctypes.get_errno(), f"bind {inner}")
+            os.close(fd)
 
 
 def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, str]]):
