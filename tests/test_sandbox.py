@@ -89,3 +89,18 @@ open("out/ok", "w").write("fine")
     assert (work / "out" / "ok").read_text() == "fine"
     assert not os.path.exists("/tmp/private-scratch") and not (work.parent / "escaped").exists()
     assert r.isolation == "namespaces+nobody"
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="namespaces and the uid drop need root on Linux")
+def test_a_work_dir_inside_a_closed_folder_is_reachable_and_alone(tmp_path_factory):
+    closed = tmp_path_factory.mktemp("closed")
+    (closed / "neighbour-secret").write_text("x")
+    work = closed / "work"
+    for d in ("out", "tmp"):
+        (work / d).mkdir(parents=True)
+        os.chown(work / d, 65534, 65534)
+    os.chmod(work, 0o755)
+    os.chmod(closed, 0o700)
+    r = py(f"import os\nprint(sorted(os.listdir({str(closed)!r})))\nopen('out/ok', 'w').write('fine')", work)
+    assert r.exit_code == 0, r.log
+    assert r.log.decode().strip() == "['work']" and (work / "out" / "ok").read_text() == "fine"
