@@ -74,9 +74,16 @@ def prepare_once(folder: Path, build: Callable[[Path], dict], log: Callable[[str
     try:
         record = build(tmp)
         (tmp / MARKER).write_text(json.dumps(record, indent=2, sort_keys=True))
-        if folder.exists():  # an old, unfinished attempt
+        if folder.exists() and prepared(folder) is None:  # an old, unfinished attempt
             shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            done = prepared(folder)  # another process (an executor on this node) finished first
+            if done is None:
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+            return done
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -30,3 +30,27 @@ def test_unknown_or_malformed_environment_names_say_what_is_wrong():
         get("examples.nothing:SPEC")
     with pytest.raises(KeyError, match="not an EnvironmentSpec"):
         get("examples.polyfit:ROOT")
+
+
+def test_two_preparations_racing_leave_one_complete_folder(tmp_path):
+    import threading
+
+    from environments.data import prepare_once, prepared
+
+    started = threading.Barrier(2)
+
+    def build(out):
+        started.wait(timeout=10)  # both are building at once
+        (out / "train").mkdir()
+        (out / "train" / "x").write_text("x")
+        return {"n": 1}
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(prepare_once(tmp_path / "env", build, lambda m: None)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [{"n": 1}, {"n": 1}] and prepared(tmp_path / "env") == {"n": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["env"]
