@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,23 @@ def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name
         for sub in ("out", "tmp"):
             os.chown(work / sub, NOBODY, NOBODY)
     return work
+
+
+def read_output(path: Path) -> bytes | None:
+    """A file the trial wrote, or None if it is anything else: a symlink (to /etc/shadow, say) or a
+    hard link is never followed by this root process."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    finally:
+        os.close(fd)
 
 
 def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], paths: TrialPaths, blobs: BlobStore,
@@ -110,8 +128,10 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
             if failed:
                 break
         for f in sorted((work / "out").iterdir()):
-            if f.is_file() and any(fnmatch.fnmatch(f.name, pat) for pat in spec.outputs):
-                outputs[f"out/{f.name}"] = blobs.put(f.read_bytes())
+            if any(fnmatch.fnmatch(f.name, pat) for pat in spec.outputs):
+                data = read_output(f)
+                if data is not None:
+                    outputs[f"out/{f.name}"] = blobs.put(data)
     finally:
         if not keep_work:
             shutil.rmtree(work, ignore_errors=True)

@@ -104,3 +104,15 @@ def test_a_work_dir_inside_a_closed_folder_is_reachable_and_alone(tmp_path_facto
     r = py(f"import os\nprint(sorted(os.listdir({str(closed)!r})))\nopen('out/ok', 'w').write('fine')", work)
     assert r.exit_code == 0, r.log
     assert r.log.decode().strip() == "['work']" and (work / "out" / "ok").read_text() == "fine"
+
+
+def test_outputs_never_follow_links(tmp_path):
+    from actors.trial_runner import read_output
+
+    secret = tmp_path / "secret"
+    secret.write_text("root only")
+    (tmp_path / "link").symlink_to(secret)
+    os.link(secret, tmp_path / "hard")
+    (tmp_path / "plain").write_text("ok")
+    assert read_output(tmp_path / "link") is None and read_output(tmp_path / "hard") is None
+    assert read_output(tmp_path / "plain") == b"ok"
