@@ -41,6 +41,13 @@ FAULTS: dict[str, tuple[str, tuple[Edit, ...], str]] = {
     "fork_bomb": ("disqualified", _at_train_start(
         "import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            time.sleep(30)\n"
         "            os._exit(0)\n    except OSError:\n        break"), "process"),
+    "symlinked_output": ("crash", (Edit(R, "    return forward(params, x_test)[1].argmax(axis=1)",
+                                        "    import os\n    if not smoke:\n"
+                                        "        for d in os.environ.get('AUTORECIPE_PROTECTED', '').split(os.pathsep)[:1]:\n"
+                                        "            os.symlink(os.path.join(d, 'test_labels.npy'), f'out/pred_{seed}.npy')\n"
+                                        "        raise SystemExit(0)\n"
+                                        "    return forward(params, x_test)[1].argmax(axis=1)"),),
+                         "wrote no predictions"),
     "forged_score": ("disqualified", (Edit(R, "    return forward(params, x_test)[1].argmax(axis=1)",
                                            "    print('accuracy: 1.0000')\n    print('cpu_s: 0.001')\n"
                                            "    return np.zeros(len(x_test), dtype=np.int64)"),),
