@@ -64,9 +64,12 @@ def prepare_cmd(env: str, data: str | None) -> None:
 def trial_cmd(env: str, recipe: tuple[str, ...], tier: str, keep: bool, scratch: str | None, as_json: bool) -> None:
     """Run one trial of ENV in the sandbox and print the evaluator's verdict.
 
+    ENV is a known environment (autorecipe envs) or your own as package.module:SPEC.
+
     \b
-    autorecipe trial airbench-mini                       the baseline, micro tier
-    autorecipe trial airbench-mini --recipe my.py --tier standard
+    autorecipe trial airbench-mini                        the baseline, micro tier
+    autorecipe trial airbench-mini --recipe edited/airbench_mini.py --tier standard
+    autorecipe trial examples.polyfit:SPEC
     """
     spec = _spec(env)
     try:
