@@ -123,7 +123,15 @@ def _expose(libc, openings: list[tuple[str, str]]) -> None:
             os.close(fd)
 
 
-def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, str]]):
+def needed_paths(cwd: str, argv0: str) -> list[str]:
+    """What a trial must still reach once /tmp and closed folders are covered: its work dir, its
+    interpreter and the environment (venv) it runs in."""
+    paths = [cwd, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             os.path.dirname(os.path.realpath(argv0))]
+    return list(dict.fromkeys(os.path.realpath(p) for p in paths))
+
+
+def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, str]], needed: list[str]):
     """The child's last steps before exec. Runs after fork: no allocation-heavy work, no locks."""
 
     def apply() -> None:
@@ -134,14 +142,15 @@ def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, 
             libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
             _expose(libc, openings)
             for tmp in PRIVATE_TMP:
-                if os.path.isdir(tmp):
-                    inside = (cwd + "/").startswith(tmp + "/")
-                    fd = os.open(cwd, O_PATH) if inside else -1
-                    libc.mount(b"tmpfs", tmp.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=1777")
-                    if inside:  # a work dir under /tmp comes back alone, without its neighbours
-                        os.makedirs(cwd)
-                        libc.mount(f"/proc/self/fd/{fd}".encode(), cwd.encode(), None, MS_BIND | MS_REC, None)
-                        os.close(fd)
+                if not os.path.isdir(tmp):
+                    continue
+                inside = [(p, os.open(p, O_PATH)) for p in needed if (p + "/").startswith(tmp + "/")]
+                libc.mount(b"tmpfs", tmp.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=1777")
+                for path, fd in inside:  # the work dir, or a venv, under /tmp comes back without its neighbours
+                    os.makedirs(path, exist_ok=True)
+                    if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None) != 0:
+                        raise OSError(ctypes.get_errno(), f"bind {path}")
+                    os.close(fd)
         for res, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_FSIZE, limits.file_size),
                            (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_CORE, 0)):
             if value is not None:
@@ -205,12 +214,12 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits) -> Run:
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "TMPDIR": str(cwd / "tmp"),
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
                 **thread_env(limits.threads), **env, "AUTORECIPE_REPORT_FD": str(rep_w)}
-    openings = closed_ancestors([sys.base_prefix, sys.prefix, os.path.realpath(sys.executable), str(cwd),
-                                 os.path.realpath(argv[0])]) if isolate else []
+    needed = needed_paths(str(cwd), argv[0]) if isolate else []
+    openings = closed_ancestors(needed) if isolate else []
     start = time.monotonic()
     proc = subprocess.Popen(
         argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
-        start_new_session=True, pass_fds=(rep_w,), preexec_fn=_contain(limits, str(cwd), isolate, openings),
+        start_new_session=True, pass_fds=(rep_w,), preexec_fn=_contain(limits, str(cwd), isolate, openings, needed),
         close_fds=True,
     )
     os.close(out_w)
