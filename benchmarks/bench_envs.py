@@ -29,7 +29,7 @@ MARK_START, MARK_END = "<!-- bench_envs:{tier}:{env}:start -->", "<!-- bench_env
 
 
 def known_good(name: str) -> dict:
-    module = registry._MODULES[name] + ".techniques"
+    module = registry.package(name) + ".techniques"
     try:
         return importlib.import_module(module).KNOWN_GOOD
     except ModuleNotFoundError:

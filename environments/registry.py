@@ -17,6 +17,11 @@ def names() -> list[str]:
     return list(_MODULES)
 
 
+def package(name: str) -> str:
+    """The package of a known environment (its faults and techniques modules live there)."""
+    return _MODULES[name]
+
+
 def get(name: str) -> EnvironmentSpec:
     """A known environment by name, or your own as "package.module:ATTRIBUTE"."""
     if ":" in name:

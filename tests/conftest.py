@@ -71,27 +71,23 @@ def data_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def airbench_data(data_root):
-    from autorecipe.local_trial import prepared_data
-    from environments.registry import get
+def harness(data_root, tmp_path_factory):
+    """harness(name): an environment ready for trials, made once per session."""
+    from tests.envs import Harness
 
-    return prepared_data(get("airbench-mini"), root=data_root, log=lambda m: None)
+    made = {}
+
+    def get(name: str) -> Harness:
+        if name not in made:
+            made[name] = Harness(name, data_root, tmp_path_factory.mktemp(name))
+        return made[name]
+
+    return get
 
 
 @pytest.fixture(scope="session")
-def golf_data(data_root):
-    from autorecipe.local_trial import prepared_data
-    from environments.registry import get
-
-    return prepared_data(get("golf-mini"), root=data_root, log=lambda m: None)
-
-
-@pytest.fixture(scope="session")
-def chat_data(data_root):
-    from autorecipe.local_trial import prepared_data
-    from environments.registry import get
-
-    return prepared_data(get("chat-mini"), root=data_root, log=lambda m: None)
+def airbench_data(harness):
+    return harness("airbench-mini").data
 
 
 @pytest.fixture
