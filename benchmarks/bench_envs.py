@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autorecipe.local_trial import local_trial, prepared_data  # noqa: E402
+from benchmarks.markdown import write_section  # noqa: E402
 from environments import registry  # noqa: E402
 from environments.edits import apply_edits  # noqa: E402
 from events import BlobStore  # noqa: E402
@@ -72,16 +72,6 @@ def report(rows: list[tuple], tier: str, env: str, command: str) -> str:
     return "\n".join(out)
 
 
-def write_section(path: Path, section: str, tier: str, env: str) -> None:
-    start, end = MARK_START.format(tier=tier, env=env), MARK_END.format(tier=tier, env=env)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", action="append", help="environment (repeatable; default: all)")
@@ -96,7 +86,8 @@ def main() -> None:
         section = report(rows, args.tier, name, command)
         print(section)
         if args.write:  # one section per environment, so one can be re-measured alone
-            write_section(Path(args.write), section, args.tier, name)
+            write_section(Path(args.write), section, MARK_START.format(tier=args.tier, env=name),
+                          MARK_END.format(tier=args.tier, env=name))
 
 
 if __name__ == "__main__":

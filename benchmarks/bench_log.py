@@ -24,6 +24,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.markdown import write_section  # noqa: E402
+
 MARK_START, MARK_END = "<!-- bench_log:start -->", "<!-- bench_log:end -->"
 
 
@@ -181,15 +185,6 @@ def report(appends: list[dict], write: dict, opened: dict, replayed: dict, comma
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nFigures measured by `benchmarks/`; each section names the command that produced it.\n"
-    if MARK_START in text:
-        text = re.sub(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000, help="size of the big run (default 1,000,000)")
@@ -225,9 +220,8 @@ def main() -> None:
     section = report(appends, write, opened, replayed, command)
     print(section)
     if args.write:
-        write_section(Path(args.write), section)
+        write_section(Path(args.write), section, MARK_START, MARK_END)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     main()
