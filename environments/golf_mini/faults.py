@@ -20,7 +20,7 @@ FAULTS: dict[str, tuple[str, tuple[Edit, ...], str]] = {
     "preflight_crash": ("preflight_crash", (Edit(R, "MLP_MULT = 2", "MLP_MULT = = 2"),), "SyntaxError"),
     "size_blocked": ("size_blocked", (Edit(R, EXPORT, "    return zlib.compress(buf.getvalue(), 9) + bytes(5000)\n"),),
                      "over the"),
-    "train_budget_overrun": ("train_budget_overrun", (Edit(R, "if used >= 1.0 or", "if used >= 3.0 or"),), "budget"),
+    "train_budget_overrun": ("train_budget_overrun", (Edit(R, "if used >= 1.0 or", "if used >= 1e9 or"),), "budget"),
     "eval_budget_overrun": ("eval_budget_overrun", (Edit(R, "def load(blob: bytes):\n",
                                                          "def load(blob: bytes):\n    end = time.process_time() + 8\n"
                                                          "    while time.process_time() < end:\n        pass\n"),),

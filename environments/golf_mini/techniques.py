@@ -4,12 +4,13 @@ from environments.spec import Edit, Technique
 
 R = "train_gpt_mini.py"
 
-# Measured at the micro tier, where the baseline's bpb varies by about +-0.05 from run to run
-# (training stops on the CPU clock); each of these gains 0.1 or more.
+# Each beats the baseline at the micro tier, where training is capped at 300 steps and so
+# repeats exactly (tests/test_env_contract.py). They do not carry over to the standard tier,
+# where training is time-capped and a higher LR diverges over 50 s (BENCHMARKS.md).
 KNOWN_GOOD: dict[str, tuple[Edit, ...]] = {
-    "smaller_batch": (Edit(R, "BATCH = 16", "BATCH = 8"),),
-    "smaller_batch_higher_lr": (Edit(R, "BATCH = 16", "BATCH = 8"), Edit(R, "LR = 3e-3", "LR = 6e-3")),
-    "narrow_mlp_smaller_batch": (Edit(R, "BATCH = 16", "BATCH = 8"), Edit(R, "MLP_MULT = 2", "MLP_MULT = 1")),
+    "higher_lr": (Edit(R, "LR = 3e-3", "LR = 8e-3"),),
+    "higher_lr_more_steps": (Edit(R, "LR = 3e-3", "LR = 6e-3"), Edit(R, '{"micro": 300,', '{"micro": 400,')),
+    "higher_lr_weight_decay": (Edit(R, "LR = 3e-3", "LR = 6e-3"), Edit(R, "WEIGHT_DECAY = 0.0", "WEIGHT_DECAY = 0.1")),
 }
 
 TECHNIQUES = (

@@ -70,7 +70,8 @@ class GPT(nn.Module):
 
 # region opt
 LR = 3e-3
-WARMDOWN = 0.3  # fraction of the time budget spent decaying the LR to zero
+WARMDOWN = 0.3  # fraction of the run (steps or time, whichever ends it) spent decaying the LR to zero
+ITERATIONS = {"micro": 300, "standard": 1_000_000, "full": 10_000_000}[TIER]  # and a time cap, as upstream
 BATCH = 16
 WEIGHT_DECAY = 0.0
 # endregion opt
@@ -101,8 +102,9 @@ def load(blob: bytes):
 
 
 def train(tokens: np.ndarray, max_seconds: float, seed: int = 0, smoke: bool = False):
-    """Train until `max_seconds` of this process's CPU time have passed (the wallclock-aware
-    self-stop of the upstream recipe, on the clock the harness measures)."""
+    """Train for ITERATIONS steps or until `max_seconds` of this process's CPU time have passed,
+    whichever comes first (upstream's iterations and wallclock-aware self-stop, on the clock the
+    harness measures)."""
     start = time.process_time()
     torch.manual_seed(seed)
     torch.set_num_threads(int(os.environ.get("AUTORECIPE_THREADS", "1")))
@@ -112,7 +114,7 @@ def train(tokens: np.ndarray, max_seconds: float, seed: int = 0, smoke: bool = F
     rng = np.random.default_rng(seed)
     ctx, step = CONFIG["context"], 0
     while True:
-        used = (time.process_time() - start) / max_seconds
+        used = max((time.process_time() - start) / max_seconds, step / ITERATIONS)
         if used >= 1.0 or (smoke and step >= 3):
             break
         lr_scale = min(1.0, (1.0 - used) / WARMDOWN) if WARMDOWN > 0 else 1.0
