@@ -9,6 +9,7 @@ records what was made from what.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -88,3 +89,14 @@ def prepare_once(folder: Path, build: Callable[[Path], dict], log: Callable[[str
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return record
+
+
+def prepared_by(module: str) -> Callable[..., dict]:
+    """A spec's `prepare`: `module.build(tmp, cache, log)` run once, through `prepare_once`. The
+    module is imported only when data is prepared (it may need numpy or a download)."""
+
+    def prepare(folder: Path, cache: Path, log: Callable[[str], None] = print) -> dict:
+        build = importlib.import_module(module).build
+        return prepare_once(folder, lambda tmp: build(tmp, cache, log), log)
+
+    return prepare

@@ -7,17 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from environments.airbench_mini.techniques import TECHNIQUES
-from environments.data import prepare_once
+from environments.data import prepared_by
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
 
 ROOT = Path(__file__).parent
 RECIPE = "airbench_mini.py"
 
-
-def _prepare(folder: Path, cache: Path, log=print) -> dict:
-    from environments.airbench_mini.prepare import build
-
-    return prepare_once(folder, lambda tmp: build(tmp, cache, log), log)
 
 
 def _surface(region: str) -> Surface:
@@ -53,7 +48,7 @@ SPEC = EnvironmentSpec(
     metric="cpu_s",
     direction="minimize",
     evaluator="evaluators.airbench:evaluate",
-    prepare=_prepare,
+    prepare=prepared_by("environments.airbench_mini.prepare"),
     train_data=("train.npz", "test_images.npy"),
     outputs=("pred_*.npy",),
     techniques=TECHNIQUES,

@@ -7,16 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from environments.chat_mini.techniques import TECHNIQUES
-from environments.data import prepare_once
+from environments.data import prepared_by
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
 
 ROOT = Path(__file__).parent
 
-
-def _prepare(folder: Path, cache: Path, log=print) -> dict:
-    from environments.chat_mini.prepare import build
-
-    return prepare_once(folder, lambda tmp: build(tmp, cache, log), log)
 
 
 def _tier(name, train, evals, items):
@@ -53,7 +48,7 @@ SPEC = EnvironmentSpec(
     metric="core",
     direction="maximize",
     evaluator="evaluators.chat:evaluate",
-    prepare=_prepare,
+    prepare=prepared_by("environments.chat_mini.prepare"),
     train_data=("train_000.bin",),
     outputs=("core.json",),
     techniques=TECHNIQUES,

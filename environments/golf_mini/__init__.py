@@ -6,18 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from environments.data import prepare_once
+from environments.data import prepared_by
 from environments.golf_mini.techniques import TECHNIQUES
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
 
 ROOT = Path(__file__).parent
 RECIPE = "train_gpt_mini.py"
 
-
-def _prepare(folder: Path, cache: Path, log=print) -> dict:
-    from environments.golf_mini.prepare import build
-
-    return prepare_once(folder, lambda tmp: build(tmp, cache, log), log)
 
 
 def _surface(region: str) -> Surface:
@@ -55,7 +50,7 @@ SPEC = EnvironmentSpec(
     metric="val_bpb",
     direction="minimize",
     evaluator="evaluators.golf:evaluate",
-    prepare=_prepare,
+    prepare=prepared_by("environments.golf_mini.prepare"),
     train_data=("train_000.bin",),
     outputs=("model.bin", "code.xz", "eval.json"),
     techniques=TECHNIQUES,
