@@ -108,6 +108,7 @@ class EnvironmentSpec:
     outputs: tuple[str, ...] = ()  # files under out/ that the executor stores as blobs (globs)
     techniques: tuple[Technique, ...] = ()
     noise_margin: float = 0.0
+    timed_score: bool = False  # the score is a measured time: one trial is a noisy sample of it
 
     def tier(self, name: str) -> Tier:
         try:

@@ -43,8 +43,13 @@ def test_each_fault_gets_exactly_its_status_and_evidence(harness, name, fault):
 @pytest.mark.parametrize("name,edit", cases("techniques", "KNOWN_GOOD"))
 def test_known_good_edits_beat_the_baseline(harness, name, edit):
     env = harness(name)
-    _, base = env.baseline
-    _, ev = env.trial(env.edited(table(name, "techniques", "KNOWN_GOOD")[edit]), trial_id=edit)
+    code = env.edited(table(name, "techniques", "KNOWN_GOOD")[edit])
+    if env.spec.timed_score:  # a time is a noisy sample: compare medians of interleaved trials
+        pairs = [(env.trial(env.spec.baseline_code(), trial_id=f"b{i}")[1], env.trial(code, trial_id=f"e{i}")[1])
+                 for i in range(5)]
+        base, ev = (sorted((p[k] for p in pairs), key=lambda e: e.score)[len(pairs) // 2] for k in (0, 1))
+    else:  # training is step-capped and seeded: one trial each is exact
+        base, ev = env.baseline[1], env.trial(code, trial_id=edit)[1]
     assert ev.verdict == "valid", ev.feedback
     margin = env.spec.noise_margin
     better = ev.score < base.score - margin if env.spec.direction == "minimize" else ev.score > base.score + margin

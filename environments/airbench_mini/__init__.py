@@ -53,4 +53,5 @@ SPEC = EnvironmentSpec(
     outputs=("pred_*.npy",),
     techniques=TECHNIQUES,
     noise_margin=0.005,
+    timed_score=True,
 )
