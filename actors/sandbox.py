@@ -36,6 +36,7 @@ from pathlib import Path
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_BIND = 0x4000, 0x40000, 0x2, 0x4, 0x1000
 O_PATH = getattr(os, "O_PATH", 0o10000000)
+PR_SET_PDEATHSIG = 1
 NOBODY = 65534
 TERM_GRACE_S = 2.0
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
@@ -65,6 +66,7 @@ class Run:
     log_dropped: int
     reports: list[str] = field(default_factory=list)
     isolation: str = "none"
+    cancelled: bool = False  # stopped because should_stop() said so
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -162,6 +164,12 @@ def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, 
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
+        # Die with the process that watches us (an executor killed mid-trial leaves no orphan
+        # training on). Set last: a change of uid clears it.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the watcher died before the line above
+            os._exit(137)
 
     return apply
 
@@ -203,9 +211,11 @@ class _Drain(threading.Thread):
         return bytes(self.head) + marker + bytes(self.tail)
 
 
-def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits) -> Run:
+def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_stop=None) -> Run:
     """Run `argv` in `cwd` under `limits`; returns what was measured. Never raises for anything
-    the child does; raises only if the child could not be started."""
+    the child does; raises only if the child could not be started. `should_stop()` is asked a
+    few times a second; when it says yes, the child is stopped as the watchdog would and the
+    result says `cancelled`."""
     isolate = limits.isolate and isolation_available()
     if isolate and not os.stat(cwd).st_mode & 0o001:
         raise ValueError(f"work dir {cwd} must be enterable by the sandbox user (mode 0755)")
@@ -227,7 +237,8 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits) -> Run:
     output, reports = _Drain(out_r, limits.log_bytes), _Drain(rep_r, 64 * 1024)
     output.start()
     reports.start()
-    killed = False
+    killed = cancelled = False
+    polls = 0
     status = rusage = None
     while status is None:
         pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
@@ -235,7 +246,10 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits) -> Run:
             status, rusage = st, ru
             break
         elapsed = time.monotonic() - start
-        if not killed and elapsed > limits.kill_after_s:
+        if not killed and should_stop is not None and polls % 25 == 0 and should_stop():
+            cancelled = True
+        polls += 1
+        if not killed and (elapsed > limits.kill_after_s or cancelled):
             killed = True
             _signal_group(proc.pid, signal.SIGTERM)
             term_at = time.monotonic()
@@ -261,7 +275,8 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits) -> Run:
         wall_s=wall,
         cpu_s=rusage.ru_utime + rusage.ru_stime,
         peak_rss_bytes=rusage.ru_maxrss * 1024,
-        killed_by_watchdog=killed,
+        killed_by_watchdog=killed and not cancelled,
+        cancelled=cancelled,
         log=output.text(),
         log_dropped=output.dropped,
         reports=[line for line in reports.text().decode(errors="replace").splitlines() if line],

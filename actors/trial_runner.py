@@ -30,6 +30,10 @@ STARTUP_SLACK_S = 1.0  # interpreter start-up is not the recipe's fault; the bud
 WALL_BACKSTOP = 3.0  # a loaded machine stretches wall time, not CPU time
 
 
+class TrialStopped(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class TrialPaths:
     data: Path  # the environment's prepared folder (train/ and heldout/)
@@ -83,7 +87,8 @@ def read_output(path: Path) -> bytes | None:
 
 def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], paths: TrialPaths, blobs: BlobStore,
               trial_id: str, attempt: int = 1, executor: str = "local", keep_work: bool = False,
-              log=lambda msg: None) -> TrialExecuted:
+              log=lambda msg: None, should_stop=None) -> TrialExecuted:
+    """Raises TrialStopped when `should_stop()` said yes mid-phase (the trial was cancelled)."""
     tier = spec.tier(tier_name)
     work = stage(spec, code, paths, f"{trial_id}-a{attempt}")
     protected = os.pathsep.join(str(p) for p in (paths.data / "heldout", *paths.protected))
@@ -108,7 +113,10 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
                     threads=spec.resources.threads,
                 )
                 done = run(argv, work, {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
-                                        "AUTORECIPE_BUDGET_S": str(budget.seconds), **tier.env}, limits)
+                                        "AUTORECIPE_BUDGET_S": str(budget.seconds), **tier.env}, limits,
+                           should_stop)
+                if done.cancelled:
+                    raise TrialStopped(f"{trial_id} attempt {attempt} was stopped during {label}")
                 measured = done.cpu_s if budget.measure == "cpu" else done.wall_s
                 phases.append(Phase(
                     name=label, exit_code=done.exit_code, wall_s=round(done.wall_s, 6), cpu_s=round(done.cpu_s, 6),

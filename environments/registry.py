@@ -10,6 +10,7 @@ _MODULES = {
     "golf-mini": "environments.golf_mini",
     "chat-mini": "environments.chat_mini",
     "airbench-mini": "environments.airbench_mini",
+    "dryrun": "environments.dryrun",
 }
 
 

@@ -136,6 +136,10 @@ class TrialProposed(Event, frozen=True, tag="trial.proposed"):
     diff: BlobRef | None = None
     notes: str = ""
     session_id: str | None = None
+    technique: str = ""  # the technique library's key for the idea, when it came from there
+    parent_sha256: str | None = None  # agents.changes.code_sha256 of the parent's and this recipe
+    code_sha256: str | None = None
+    surface_violations: list[str] = []  # recorded, not refused, when the surface mode is "audit"
 
 
 class TrialClaimed(Event, frozen=True, tag="trial.claimed"):

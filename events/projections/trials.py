@@ -41,6 +41,8 @@ class TrialRow(msgspec.Struct, kw_only=True, gc=False):
     code: dict[str, BlobRef]
     diff: BlobRef | None
     session_id: str | None
+    technique: str
+    surface_violations: list[str]
     proposed_offset: int
     proposed_wall_ns: int
     phase: str = RUNNABLE
@@ -103,7 +105,8 @@ class Trials:
             trial_id=ev.trial_id, agent=ev.agent, surface=ev.surface, parent_id=ev.parent_id,
             depth=parent.depth + 1 if parent else 0, hypothesis=ev.hypothesis,
             expected_delta=ev.expected_delta, notes=ev.notes, code=ev.code, diff=ev.diff,
-            session_id=ev.session_id, proposed_offset=rec.offset, proposed_wall_ns=rec.wall_time_ns,
+            session_id=ev.session_id, technique=ev.technique, surface_violations=ev.surface_violations,
+            proposed_offset=rec.offset, proposed_wall_ns=rec.wall_time_ns,
         )
         self.rows[ev.trial_id] = row
         return row
@@ -140,8 +143,10 @@ class Trials:
         return row
 
     def evaluated_(self, rec: Record, ev: TrialEvaluated) -> TrialRow | None:
-        # A verdict may come straight after the proposal (invalid_edit, out_of_surface).
-        row = self._current(ev.trial_id, ev.attempt, (RUNNABLE, CLAIMED, EXECUTED))
+        # A verdict may come straight after the proposal (invalid_edit, out_of_surface), or after
+        # an attempt was lost for the last time (harness_abort).
+        phases = (RUNNABLE, CLAIMED, EXECUTED, LOST) if ev.verdict == "harness_abort" else (RUNNABLE, CLAIMED, EXECUTED)
+        row = self._current(ev.trial_id, ev.attempt, phases)
         if row is None:
             return None
         row.phase = EVALUATED

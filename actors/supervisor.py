@@ -1,0 +1,131 @@
+"""The supervisor's decisions: the baseline trial, the stop conditions, and closing the run.
+
+It starts nothing here (launching actors is the driver's job, autorecipe/launch.py) and judges
+no trial. It proposes the baseline as t0000 so every later trial has a measured parent; turns
+the first stop condition that holds into `RunStopRequested`; cancels what has not started (and,
+in `cancel` mode, what is running); and appends `RunStopped` once no trial is open.
+
+Stop conditions, checked in this order: the baseline failed; the trial budget is used and
+judged; the deadline; patience (verdicts since the last new best); LLM spend; trial compute;
+every specialist has nothing left to propose.
+"""
+
+from __future__ import annotations
+
+import time
+
+from actors.config import BASELINE_ID, RunConfig
+from actors.executor import recover
+from actors.reactor import Reactor, fact_id
+from agents.changes import code_sha256
+from events import (
+    NO_STREAM,
+    AgentSessionEnded,
+    Record,
+    RunStopped,
+    RunStopRequested,
+    TrialCancelled,
+    TrialEvaluated,
+    TrialProposed,
+)
+from events.projections.trials import CLAIMED, EVALUATED, EXECUTED, RUNNABLE
+
+OPEN = (RUNNABLE, CLAIMED, EXECUTED)
+
+
+class Supervisor(Reactor):
+    role = "supervisor"
+
+    def __init__(self, log, agents: list[str], baseline_code: dict[str, bytes], clock=time.time, incarnation: int = 0):
+        super().__init__(log, "supervisor", incarnation)
+        self.agents = agents
+        self.baseline_code = baseline_code
+        self.clock = clock
+        self.exhausted_at: dict[str, int] = {}
+        self.last_verdict_at = -1
+
+    def observe(self, rec: Record) -> None:
+        ev = rec.event
+        if isinstance(ev, AgentSessionEnded):
+            if ev.outcome == "exhausted":
+                self.exhausted_at[ev.agent] = rec.offset
+            else:
+                self.exhausted_at.pop(ev.agent, None)
+        elif isinstance(ev, TrialEvaluated):
+            self.last_verdict_at = rec.offset
+
+    @property
+    def config(self) -> RunConfig:
+        return RunConfig.from_dict(self.state.run.config)
+
+    def react(self):
+        run, rows = self.state.run, self.state.trials.rows
+        if run.run_id is None:
+            return []
+        if BASELINE_ID not in rows:
+            return [self._baseline()]
+        if not run.stop_requested:
+            stop = self.stop_condition()
+            if stop is None:
+                return []
+            reason, detail = stop
+            at_stop = "finish" if reason in ("trial_budget", "exhausted", "baseline_failed") else self.config.at_stop
+            return [self.event(RunStopRequested(reason=reason, detail=detail, in_flight=at_stop), "run",
+                               event_id=fact_id(run.run_id, "stop-requested"))]
+        return self._wind_down()
+
+    def recover_orphans(self, reason: str) -> list:
+        """For `--resume`: every attempt claimed but never finished belongs to an executor of the
+        crashed run."""
+        orphans = [r.trial_id for r in self.state.trials.rows.values() if r.phase == CLAIMED]
+        return recover(self, orphans, reason, self.config.max_attempts) if orphans else []
+
+    def _baseline(self):
+        code = {p: self.log.put_blob(data) for p, data in sorted(self.baseline_code.items())}
+        ev = TrialProposed(trial_id=BASELINE_ID, agent="baseline", surface="", parent_id=None,
+                           hypothesis="the baseline recipe, unchanged", code=code,
+                           code_sha256=code_sha256(self.baseline_code))
+        return self.event(ev, f"trial/{BASELINE_ID}", expected=NO_STREAM)
+
+    def stop_condition(self) -> tuple[str, str] | None:
+        cfg, st = self.config, self.state
+        rows = st.trials.rows
+        base = rows[BASELINE_ID]
+        if base.phase == EVALUATED and base.verdict != "valid":
+            return "baseline_failed", f"the baseline recipe is not a valid trial ({base.verdict}): {base.feedback[:300]}"
+        open_trials = sum(1 for r in rows.values() if r.phase in OPEN)
+        if len(rows) - 1 >= cfg.trials and open_trials == 0:
+            return "trial_budget", f"{cfg.trials} trials proposed and judged"
+        if cfg.hours is not None and st.run.started_wall_ns is not None:
+            elapsed_h = (self.clock() - st.run.started_wall_ns / 1e9) / 3600
+            if elapsed_h >= cfg.hours:
+                return "deadline", f"{elapsed_h:.2f} h since the run started (limit {cfg.hours} h)"
+        if cfg.patience is not None:
+            best_at = st.trials.best_history[-1].evaluated if st.trials.best_history else 0
+            since = st.trials.evaluated - best_at
+            if since >= cfg.patience:
+                return "patience", f"{since} verdicts without a new best (patience {cfg.patience})"
+        if cfg.cost_usd is not None and st.ledger.total.usd >= cfg.cost_usd:
+            return "cost_budget", f"LLM spend ${st.ledger.total.usd:.2f} reached ${cfg.cost_usd:.2f}"
+        if cfg.cpu_hours is not None and st.ledger.total.cpu_s >= cfg.cpu_hours * 3600:
+            return "cost_budget", f"trial compute {st.ledger.total.cpu_s / 3600:.2f} CPU-h reached {cfg.cpu_hours}"
+        if (open_trials == 0 and self.agents and all(a in self.exhausted_at for a in self.agents)
+                and all(self.exhausted_at[a] > self.last_verdict_at for a in self.agents)):
+            return "exhausted", "no specialist has anything left to propose"
+        return None
+
+    def _wind_down(self):
+        run, rows = self.state.run, self.state.trials.rows
+        cancel_phases = (RUNNABLE, CLAIMED) if run.in_flight == "cancel" else (RUNNABLE,)
+        batch = []
+        for r in rows.values():
+            if r.phase in cancel_phases:
+                why = "the run stopped before it started" if r.phase == RUNNABLE else "the run stopped (at_stop=cancel)"
+                batch.append(self.event(TrialCancelled(trial_id=r.trial_id, reason=why), f"trial/{r.trial_id}",
+                                        expected=self.version(f"trial/{r.trial_id}")))
+        if batch:
+            return batch
+        if any(r.phase in OPEN for r in rows.values()):
+            return []  # in flight: finishing
+        return [self.event(RunStopped(reason=run.stop_requested, detail=""), "run",
+                           event_id=fact_id(run.run_id, "stopped"))]

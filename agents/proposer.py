@@ -1,0 +1,45 @@
+"""What every proposer is: given the lineage view a specialist sees, one proposal or none.
+
+A proposal names its parent (a trial to start from; None is the run's baseline), a hypothesis,
+and SEARCH/REPLACE edits against the parent's code. Proposers never touch the log, the
+filesystem or a clock: the specialist around them records what they decided, so a run replays
+without them. Their randomness comes from the `rng` they are handed, seeded from the run seed,
+the agent and its session number.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from agents.lineage_view import LineageView
+from environments.spec import Edit, EnvironmentSpec, Specialist
+
+
+@dataclass(frozen=True)
+class Proposal:
+    parent_id: str | None
+    hypothesis: str
+    edits: tuple[Edit, ...]
+    expected_delta: float | None = None
+    notes: str = ""
+    technique: str = ""  # the library's key for the idea ("lr=8e-3", "lr=8e-3+quant=6bit"), if it has one
+
+
+@dataclass(frozen=True)
+class Context:
+    spec: EnvironmentSpec
+    specialist: Specialist
+    view: LineageView
+    code_of: Callable[[str | None], dict[str, bytes]]  # a trial's recipe (None: the baseline)
+    rng: random.Random
+    session: int  # this agent's session number, from 1
+    extra: dict = field(default_factory=dict)
+
+
+class Proposer(Protocol):
+    kind: str  # library, scripted, llm
+
+    def propose(self, ctx: Context) -> Proposal | None:
+        """One proposal, or None when there is nothing left worth trying."""

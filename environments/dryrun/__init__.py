@@ -1,0 +1,49 @@
+"""dryrun: an environment that costs nothing, for exercising the loop itself.
+
+The recipe is four constants; the score is a known function of them, computed by the evaluator
+from the recipe it gets back; an artifact-size rule (WIDTH x PRECISION) gives size_blocked
+failures to learn from. With the zero-work runner a trial starts no process at all, which is
+how the loop's own latency and throughput are measured (benchmarks/bench_loop.py); with the
+sandbox runner it runs one tiny phase. Try `autorecipe run --env dryrun`.
+"""
+
+from pathlib import Path
+
+from environments.data import prepare_once
+from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
+
+from .techniques import TECHNIQUES
+
+ROOT = Path(__file__).parent
+SIZE_CAP = 60_000  # bytes: WIDTH * PRECISION * 100
+
+
+def _build(out: Path) -> dict:
+    (out / "train").mkdir()
+    (out / "heldout").mkdir(mode=0o700)
+    return {}
+
+
+_tier = {name: Tier(name, {"train": Budget(10)}, limits={"size_cap": SIZE_CAP}) for name in ("micro", "standard", "full")}
+
+SPEC = EnvironmentSpec(
+    name="dryrun",
+    description="four constants scored directly: exercises the loop at no cost",
+    root=ROOT,
+    recipe_files=("knobs.py",),
+    harness_files=("copy.py",),
+    phases=(Phase("train", ("{python}", "harness/copy.py")),),
+    tiers=_tier,
+    resources=Resources(cpus=0.0, threads=1, memory_bytes=1024**3),
+    specialists=(
+        Specialist("alpha", Surface(files=("knobs.py",), regions=("alpha",)), "A, WIDTH and PRECISION."),
+        Specialist("beta", Surface(files=("knobs.py",), regions=("beta",)), "B."),
+    ),
+    metric="loss",
+    direction="minimize",
+    evaluator="evaluators.dryrun:evaluate",
+    prepare=lambda folder, cache, log=print: prepare_once(folder, _build, log),
+    train_data=(),
+    outputs=("knobs.py",),
+    techniques=TECHNIQUES,
+)
