@@ -19,10 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# Until the loop lands, the main job is a simulated run, audited with the same commands a real
-# run gets (see README: where the project stands).
+# The main job on embedded defaults: a local Ray, golf-mini at the micro tier, the offline
+# specialists; then the run is replayed from its log and exported as a TSV.
 run: setup
-	$(VENV)/bin/autorecipe synth $(RUN) --trials 200
+	$(VENV)/bin/autorecipe run $(RUN)
 	$(VENV)/bin/autorecipe replay $(RUN)
 	$(VENV)/bin/autorecipe export $(RUN) --tsv -o $(RUN)/results.tsv
 

@@ -40,6 +40,7 @@ class Reactor:
         self.state = RunState()
         self.versions: dict[str, int] = {}
         self.idle_s = IDLE_MIN_S
+        self.on_record = None  # a callable seeing each record after it is folded (progress output)
 
     # -- folding -----------------------------------------------------------------------------
 
@@ -54,6 +55,8 @@ class Reactor:
                 self.versions[rec.stream] = rec.stream_version
                 self.state.apply(rec)
                 self.observe(rec)
+                if self.on_record is not None:
+                    self.on_record(rec)
                 n += 1
             if len(records) < 1000:  # a short read is the end of the log
                 return n

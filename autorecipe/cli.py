@@ -163,8 +163,9 @@ def synth_cmd(run_dir: str, trials: int, seed: int, executors: int, batch: int) 
 
 def _register_env_commands() -> None:
     from autorecipe.cli_envs import calibrate_cmd, envs_cmd, prepare_cmd, trial_cmd
+    from autorecipe.cli_run import run_cmd
 
-    for cmd in (envs_cmd, prepare_cmd, trial_cmd, calibrate_cmd):
+    for cmd in (run_cmd, envs_cmd, prepare_cmd, trial_cmd, calibrate_cmd):
         main.add_command(cmd)
 
 

@@ -24,7 +24,10 @@ def _build(out: Path) -> dict:
     return {}
 
 
-_tier = {name: Tier(name, {"train": Budget(10)}, limits={"size_cap": SIZE_CAP}) for name in ("micro", "standard", "full")}
+# The tiers differ only in how long a trial takes (with the sandbox runner): none, 2 s, 60 s.
+_DELAYS = {"micro": 0, "standard": 2, "full": 60}
+_tier = {name: Tier(name, {"train": Budget(delay + 10, measure="wall")}, env={"DRYRUN_DELAY_S": str(delay)},
+                    limits={"size_cap": SIZE_CAP}) for name, delay in _DELAYS.items()}
 
 SPEC = EnvironmentSpec(
     name="dryrun",

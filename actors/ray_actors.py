@@ -1,0 +1,91 @@
+"""Thin Ray shells around the reactors. Each actor is given the EventLog's name and plain
+values (paths, a proposer object), never another actor: everything it learns comes from
+the log and everything it says goes there. `run()` loops until the run has stopped; after a
+crash Ray restarts the actor, `__init__` builds the reactor afresh, and the driver calls `run()`
+again, which starts by folding the whole log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import ray
+
+from actors.eventlog import RayLog
+from actors.evaluator import Evaluator
+from actors.executor import Executor
+from actors.specialist import Specialist
+from environments import registry
+
+
+def _incarnation() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+class ReactorActor:
+    """One class for every role: `role` picks the reactor, `kwargs` are its plain arguments."""
+
+    def __init__(self, role: str, log_name: str, env: str, **kwargs):
+        log = RayLog(ray.get_actor(log_name))
+        spec = registry.get(env)
+        inc = _incarnation()
+        if role == "specialist":
+            self.core = Specialist(log, spec, kwargs["agent"], kwargs["proposer"], incarnation=inc)
+        elif role == "executor":
+            self.core = Executor(log, spec, kwargs["name"], _path(kwargs.get("data")), Path(kwargs["scratch"]),
+                                 resources=kwargs.get("resources"), incarnation=inc,
+                                 protected=tuple(Path(p) for p in kwargs.get("protected", ())))
+        elif role == "evaluator":
+            self.core = Evaluator(log, spec, kwargs["name"], _path(kwargs.get("data")), incarnation=inc)
+        else:
+            raise ValueError(f"unknown role {role!r}")
+
+    def run(self) -> dict:
+        return self.core.run()
+
+    def stats(self) -> dict:
+        core = self.core
+        return {"name": core.name, "producer": core.producer, "offset": core.state.next_offset,
+                "busy_s": getattr(core, "busy_s", None), "trials_run": getattr(core, "trials_run", None)}
+
+    def handles(self) -> list[str]:
+        """The actor ids of every actor handle this actor holds (the no-calls-between-actors test)."""
+        seen, found = set(), []
+
+        def walk(obj, depth=0):
+            if depth > 4 or id(obj) in seen:
+                return
+            seen.add(id(obj))
+            if isinstance(obj, ray.actor.ActorHandle):
+                found.append(obj._actor_id.hex())
+                return
+            if isinstance(obj, dict):
+                for v in obj.values():
+                    walk(v, depth + 1)
+            elif isinstance(obj, (list, tuple, set)):
+                for v in obj:
+                    walk(v, depth + 1)
+            elif hasattr(obj, "__dict__"):
+                for v in vars(obj).values():
+                    walk(v, depth + 1)
+
+        walk(self)
+        return sorted(set(found))
+
+
+def _path(p) -> Path | None:
+    return Path(p) if p else None
+
+
+def reactor_actor(role: str, name: str, num_cpus: float = 0, num_gpus: float = 0, namespace: str | None = None,
+                  resources: dict | None = None):
+    """The actor class with its options: restarts without limit, never retries a call (a trial
+    or an append is not idempotent on Ray's side; the log makes it so on ours)."""
+    options = dict(name=name, num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=-1, max_task_retries=0,
+                   lifetime=None)
+    if namespace:
+        options["namespace"] = namespace
+    if resources:
+        options["resources"] = resources
+    return ray.remote(ReactorActor).options(**options)

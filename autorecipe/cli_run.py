@@ -1,0 +1,84 @@
+"""`autorecipe run`: the closed loop on Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from actors.config import RunConfig
+from autorecipe.launch import LaunchError, launch, new_run_id
+from autorecipe.render import summary_text
+from environments import registry
+
+RUN_HELP = """Run the loop: specialists propose, executors run, evaluators judge, all through the log.
+
+\b
+Without --address an embedded Ray starts on this machine. RUN_DIR defaults to
+runs/<env>-<timestamp>; it holds the event log and blobs, and is all you need to audit,
+replay or resume the run.
+
+\b
+  autorecipe run                                  golf-mini, micro tier, offline specialists
+  autorecipe run --env airbench-mini --tier standard --trials 100 --hours 2
+  autorecipe run --agents opt,quant --no-lineage  the ablation: agents see only the best
+  autorecipe run --env dryrun --trials 500        the loop alone, at no cost
+  autorecipe run --resume runs/golf-mini-...      continue a stopped or crashed run
+  autorecipe run --address auto                   on a running Ray cluster
+
+Stops at the first of: the trial budget used and judged, --hours, --patience verdicts without a
+new best, --cpu-hours of trial compute, or no specialist having anything left to try.
+"""
+
+
+@click.command("run", help=RUN_HELP)
+@click.argument("run_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--env", default="golf-mini", show_default=True, help="Environment name (autorecipe envs) or pkg.mod:SPEC.")
+@click.option("--tier", default="micro", show_default=True)
+@click.option("--agents", default="", help="Comma-separated specialists (default: all of the environment's).")
+@click.option("--trials", type=click.IntRange(1), default=40, show_default=True, help="Proposals by specialists.")
+@click.option("--hours", type=float, help="Deadline, from the start of the run.")
+@click.option("--patience", type=click.IntRange(1), help="Stop after this many verdicts without a new best.")
+@click.option("--cpu-hours", type=float, help="Stop when trial compute reaches this.")
+@click.option("--executors", type=click.IntRange(1), help="Trials at once (default: what the cluster's resources fit).")
+@click.option("--evaluators", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-lineage", is_flag=True, help="Each agent sees only the current best (the ablation).")
+@click.option("--max-in-flight", type=click.IntRange(1), default=1, show_default=True, help="Trials per specialist.")
+@click.option("--surface-mode", type=click.Choice(["strict", "audit"]), default="strict", show_default=True,
+              help="strict: an edit outside the agent's surface is out_of_surface; audit: recorded only.")
+@click.option("--at-stop", type=click.Choice(["finish", "cancel"]), default="finish", show_default=True,
+              help="What happens to trials running when a deadline or patience stops the run.")
+@click.option("--runner", type=click.Choice(["sandbox", "zero"]), default="sandbox", show_default=True,
+              help="zero: trials run no process (only for environments scored from the recipe, e.g. dryrun).")
+@click.option("--address", help="A Ray cluster to join ('auto' for the local one); default: start one.")
+@click.option("--resume", "resume", is_flag=True, help="Continue the run in RUN_DIR with its recorded configuration.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
+def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, executors, evaluators, seed, no_lineage,
+            max_in_flight, surface_mode, at_stop, runner, address, resume, quiet):
+    if resume and not run_dir:
+        raise click.UsageError("--resume needs the RUN_DIR to continue")
+    config = None
+    if not resume:
+        try:
+            spec = registry.get(env)
+            spec.tier(tier)
+        except KeyError as exc:
+            raise click.UsageError(str(exc.args[0])) from None
+        chosen = [a.strip() for a in agents.split(",") if a.strip()]
+        known = [s.name for s in spec.specialists]
+        unknown = [a for a in chosen if a not in known]
+        if unknown:
+            raise click.UsageError(f"{env} has no specialist {', '.join(unknown)}; it has {', '.join(known)}")
+        config = RunConfig(env=env, tier=tier, agents=chosen, trials=trials, hours=hours, patience=patience,
+                           cpu_hours=cpu_hours, executors=executors, evaluators=evaluators, seed=seed,
+                           lineage=not no_lineage, max_in_flight=max_in_flight, surface_mode=surface_mode,
+                           at_stop=at_stop, runner=runner)
+        run_dir = run_dir or f"runs/{env.replace(':', '-')}-{new_run_id()}"
+    try:
+        done = launch(Path(run_dir), config, address=address, resume=resume, echo=click.echo, quiet=quiet)
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("")
+    click.echo(summary_text(done.state, 10))
+    click.echo(f"\nrun dir    {done.run_dir}")

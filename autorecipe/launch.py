@@ -1,0 +1,189 @@
+"""Launching a run on Ray: the driver side of `autorecipe run`.
+
+The driver starts (or joins) Ray, starts the run's EventLog actor, writes RunStarted, starts the
+specialists, the executor pool and the evaluators, and then is the supervisor: it folds the log,
+applies the stop conditions, prints progress, and calls `run()` again on any actor that Ray
+restarted after a crash. Every actor it starts is owned by the driver, so they all go when it
+goes; `--resume` starts them again, and they rebuild their state from the log.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ray
+
+from actors.config import RunConfig
+from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log
+from actors.executor import scratch_dir
+from actors.ray_actors import reactor_actor
+from actors.start import run_started
+from actors.supervisor import Supervisor
+from agents.library import LibraryProposer
+from autorecipe.local_trial import prepared_data
+from autorecipe.progress import Progress
+from environments import registry
+from events import RunDir, RunState
+
+POLL_S = 0.05
+SHUTDOWN_S = 30.0
+OBJECT_STORE_BYTES = 256 * 1024**2
+
+
+class LaunchError(RuntimeError):
+    pass
+
+
+@dataclass
+class Launched:
+    run_dir: Path
+    state: RunState
+    actors: dict = field(default_factory=dict)  # name -> handle
+    restarts: int = 0
+
+
+def ensure_ray(address: str | None, num_cpus: int | None = None, num_gpus: int | None = None) -> bool:
+    """Join the cluster at `address` (or $RAY_ADDRESS), or start a local one that declares the
+    event log's resource. True when this call started Ray."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        return False
+    ray.init(num_cpus=num_cpus, num_gpus=num_gpus, resources={LOG_RESOURCE: 1}, include_dashboard=False,
+             object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False)
+    return True
+
+
+def pool_size(config: RunConfig, spec, cluster: dict[str, float]) -> int:
+    """How many trials the cluster can run at once, given what one trial asks for."""
+    cpus, gpus = trial_resources(config, spec)
+    fits = []
+    if cpus > 0:
+        fits.append(math.floor(cluster.get("CPU", 0) / cpus))
+    if gpus > 0:
+        fits.append(math.floor(cluster.get("GPU", 0) / gpus))
+    if not fits:  # trials that ask for nothing (dryrun): as many as asked
+        return config.executors or 8
+    fit = min(fits)
+    if fit < 1:
+        raise LaunchError(f"one {spec.name} trial needs {cpus:g} CPU and {gpus:g} GPU; the cluster has "
+                          f"{cluster.get('CPU', 0):g} CPU and {cluster.get('GPU', 0):g} GPU")
+    return min(config.executors, fit) if config.executors else fit
+
+
+def trial_resources(config: RunConfig, spec) -> tuple[float, float]:
+    return spec.resources.cpus, spec.resources.gpus
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | None = None, address: str | None = None,
+           resume: bool = False, echo=print, quiet: bool = False) -> Launched:
+    run_dir = Path(run_dir).resolve()
+    rd = RunDir(run_dir)
+    if resume:
+        state = RunState().apply_all(rd.reader().iter_records()) if rd.exists() else None
+        if state is None or state.run.run_id is None:
+            raise LaunchError(f"{run_dir} has no run to resume (no RunStarted in its log)")
+        if state.run.stopped:
+            raise LaunchError(f"{run_dir} has already stopped ({state.run.stopped}); nothing to resume")
+        config = RunConfig.from_dict(state.run.config)
+        run_id = state.run.run_id
+    else:
+        if rd.exists() and any(rd.log_path.glob("*.log")):
+            raise LaunchError(f"{run_dir} already holds a run; continue it with --resume, or pick a new RUN_DIR")
+        run_id = new_run_id()
+    spec = registry.get(config.env)
+    spec.tier(config.tier)
+    agents = config.agents or [s.name for s in spec.specialists]
+    for a in agents:
+        spec.specialist(a)
+    proposers = proposers or {a: LibraryProposer() for a in agents}
+    data = prepared_data(spec, log=lambda m: echo(f"data: {m}")) if config.runner == "sandbox" else None
+
+    started_ray = ensure_ray(address)
+    cluster = ray.cluster_resources()
+    pin = cluster.get(LOG_RESOURCE, 0) > 0
+    if not pin:
+        echo(f"note: no node declares the {LOG_RESOURCE} resource; the event log starts wherever Ray puts it, "
+             f"so {run_dir} must be reachable there (start the head with --resources='{{\"{LOG_RESOURCE}\":1}}')")
+    rd.path.mkdir(parents=True, exist_ok=True)
+    log_name = f"autorecipe-log-{run_id}"
+    handle = start_event_log(run_dir, name=log_name, fsync=config.fsync, pin=pin)
+    log = RayLog(handle)
+    ray.get(handle.ping.remote(), timeout=120)
+    if not resume:
+        log.append([run_started(run_id, config, spec)])
+    supervisor = Supervisor(log, agents, spec.baseline_code())
+    supervisor.catch_up()
+    if resume:
+        lost = supervisor.recover_orphans("the run's driver stopped while it ran")
+        if lost:
+            supervisor.append(lost)
+            echo(f"resume: {sum(1 for e in lost if e.event.__class__.__name__ == 'TrialLost')} trial(s) were "
+                 "running when the run stopped: marked lost and queued again (or harness_abort after the last try)")
+
+    k = pool_size(config, spec, cluster)
+    cpus, gpus = trial_resources(config, spec)
+    actors: dict[str, object] = {}
+    for a in agents:
+        actors[f"agent/{a}"] = reactor_actor("specialist", f"{run_id}/agent/{a}").remote(
+            "specialist", log_name, config.env, agent=a, proposer=proposers[a])
+    for i in range(k):
+        name = f"executor/{i}"
+        actors[name] = reactor_actor("executor", f"{run_id}/{name}", num_cpus=cpus, num_gpus=gpus).remote(
+            "executor", log_name, config.env, name=name, data=str(data) if data else None,
+            scratch=str(scratch_dir(run_dir, name)), resources={"CPU": cpus, "GPU": gpus}, protected=[str(run_dir)])
+    for i in range(config.evaluators):
+        name = f"evaluator/{i}"
+        actors[name] = reactor_actor("evaluator", f"{run_id}/{name}").remote(
+            "evaluator", log_name, config.env, name=name, data=str(data) if data else None)
+    if not quiet:
+        echo(f"run {run_id}: {spec.name} ({config.tier}), {len(agents)} specialists ({', '.join(agents)}), "
+             f"{k} executor(s) of {cpus:g} CPU/{gpus:g} GPU, {config.trials} trials, seed {config.seed}")
+        echo(f"log: {run_dir}")
+    launched = Launched(run_dir=run_dir, state=supervisor.state, actors={"log": handle, **actors})
+    try:
+        _supervise(supervisor, actors, launched, config, echo, quiet)
+    finally:
+        for h in actors.values():
+            ray.kill(h, no_restart=True)
+        ray.kill(handle, no_restart=True)
+        if started_ray:
+            ray.shutdown()
+    return launched
+
+
+def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config: RunConfig, echo, quiet: bool) -> None:
+    progress = Progress(config.trials, echo=echo)
+    if not quiet:
+        supervisor.on_record = lambda rec: progress.record(rec, supervisor.state)
+    running = {h.run.remote(): name for name, h in actors.items()}
+    while True:
+        supervisor.step()
+        if not quiet:
+            progress.tick(supervisor.state)
+        if supervisor.finished():
+            break
+        done, _ = ray.wait(list(running), num_returns=len(running), timeout=0)
+        for ref in done:
+            name = running.pop(ref)
+            try:
+                ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+                launched.restarts += 1
+                echo(f"{name} failed ({type(exc).__name__}); Ray restarts it and it resumes from the log")
+            if not supervisor.finished():
+                running[actors[name].run.remote()] = name
+        time.sleep(POLL_S)
+    ray.wait(list(running), num_returns=len(running), timeout=SHUTDOWN_S)
+

@@ -1,0 +1,58 @@
+"""What `autorecipe run` prints while it runs: a line per verdict, and a status line now and then."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from events import Record, RunStopped, RunStopRequested, TrialEvaluated
+from events.projections.trials import CLAIMED, EXECUTED, RUNNABLE
+
+STATUS_EVERY_S = 15.0
+COLORS = {"keep": "green", "discard": None, "harness_abort": "magenta"}
+
+
+class Progress:
+    def __init__(self, total: int, echo=click.echo, color: bool | None = None):
+        self.total, self.echo, self.color = total, echo, color
+        self.started = time.monotonic()
+        self.last_status = self.started
+
+    def _elapsed(self) -> str:
+        s = int(time.monotonic() - self.started)
+        return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+    def record(self, rec: Record, state) -> None:
+        ev = rec.event
+        if isinstance(ev, TrialEvaluated):
+            row = state.trials.rows.get(ev.trial_id)
+            if row is None or row.phase != "evaluated":
+                return
+            delta = "" if row.realized_delta is None else f"Δ{row.realized_delta:+.4f}"
+            score = "-" if row.score is None else f"{row.score:.4f}"
+            status = row.status or ev.verdict
+            line = (f"[{self._elapsed()}] {row.trial_id} {row.agent:<9} {status:<20} {score:>9} {delta:>10}  "
+                    f"{row.hypothesis[:60]}")
+            if status not in ("keep", "discard") and row.feedback:
+                line += f"  — {row.feedback[:80]}"
+            fg = COLORS.get(status, "red")
+            self.echo(click.style(line, fg=fg) if fg else line, color=self.color)
+        elif isinstance(ev, RunStopRequested):
+            self.echo(f"[{self._elapsed()}] stopping: {ev.reason} {ev.detail} (trials in flight: {ev.in_flight})")
+        elif isinstance(ev, RunStopped):
+            self.echo(f"[{self._elapsed()}] stopped: {ev.reason}")
+
+    def tick(self, state, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_status < STATUS_EVERY_S:
+            return
+        self.last_status = now
+        rows = state.trials.rows
+        judged = sum(1 for r in rows.values() if r.phase == "evaluated" and r.trial_id != "t0000")
+        running = sum(1 for r in rows.values() if r.phase in (CLAIMED, EXECUTED))
+        queued = sum(1 for r in rows.values() if r.phase == RUNNABLE)
+        best = state.trials.best
+        best_s = "none yet" if best is None else f"{best.score:.4f} ({best.trial_id}, {best.agent})"
+        self.echo(f"[{self._elapsed()}] {judged}/{self.total} judged · {running} running · {queued} queued · "
+                  f"best {best_s}")
