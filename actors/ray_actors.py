@@ -12,8 +12,8 @@ from pathlib import Path
 
 import ray
 
-from actors.eventlog import RayLog
 from actors.evaluator import Evaluator
+from actors.eventlog import RayLog
 from actors.executor import Executor
 from actors.specialist import Specialist
 from environments import registry

@@ -14,8 +14,8 @@ COLORS = {"keep": "green", "discard": None, "harness_abort": "magenta"}
 
 
 class Progress:
-    def __init__(self, total: int, echo=click.echo, color: bool | None = None):
-        self.total, self.echo, self.color = total, echo, color
+    def __init__(self, total: int, echo=click.echo):
+        self.total, self.echo = total, echo
         self.started = time.monotonic()
         self.last_status = self.started
 
@@ -37,7 +37,7 @@ class Progress:
             if status not in ("keep", "discard") and row.feedback:
                 line += f"  — {row.feedback[:80]}"
             fg = COLORS.get(status, "red")
-            self.echo(click.style(line, fg=fg) if fg else line, color=self.color)
+            self.echo(click.style(line, fg=fg) if fg else line)  # click.echo drops the colour when not a terminal
         elif isinstance(ev, RunStopRequested):
             self.echo(f"[{self._elapsed()}] stopping: {ev.reason} {ev.detail} (trials in flight: {ev.in_flight})")
         elif isinstance(ev, RunStopped):

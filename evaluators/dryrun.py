@@ -10,6 +10,8 @@ cap (size_blocked, with the overflow), then valid.
 from __future__ import annotations
 
 import ast
+import os
+import time
 
 from evaluators.verdict import verdict
 from events import Check, TrialEvaluated, TrialExecuted
@@ -31,6 +33,8 @@ def knobs(source: str) -> dict[str, float]:
 
 
 def evaluate(executed: TrialExecuted, blobs, data, tier) -> TrialEvaluated:
+    # A stand-in for an evaluator that takes a while (fault tests kill one mid-evaluation).
+    time.sleep(float(os.environ.get("DRYRUN_EVAL_DELAY_S", "0")))
     failed = next((p for p in executed.phases if p.exit_code != 0 or p.timed_out), None)
     if failed is not None:
         return verdict(executed, NAME, VERSION, "crash", f"phase {failed.name} failed (exit {failed.exit_code})", [])
