@@ -18,6 +18,7 @@ import ray
 
 from actors.log_client import Conflict
 from events import AppendResult, BlobRef, NewEvent, Record, RunDir, WrongExpectedVersion
+from events.tail import LogTail
 
 LOG_RESOURCE = "autorecipe_log"
 CALL_TIMEOUT_S = 60.0
@@ -71,8 +72,12 @@ class RayLog:
     """The LogClient of actors: calls the EventLog actor, retrying transport failures (the log
     restarting, a lost reply) with the same arguments, so an append is stored once."""
 
-    def __init__(self, handle, timeout_s: float = CALL_TIMEOUT_S, retry_for_s: float = RETRY_FOR_S):
+    def __init__(self, handle, timeout_s: float = CALL_TIMEOUT_S, retry_for_s: float = RETRY_FOR_S,
+                 run_dir: str | Path | None = None):
         self.handle, self.timeout_s, self.retry_for_s = handle, timeout_s, retry_for_s
+        # On the log's own node, read the files (only what is acknowledged) instead of calling.
+        log_dir = Path(run_dir) / "log" if run_dir else None
+        self.tail = LogTail(log_dir) if log_dir and LogTail.available(log_dir) else None
 
     def _call(self, method: str, *args):
         deadline = time.monotonic() + self.retry_for_s
@@ -88,6 +93,8 @@ class RayLog:
                 delay = min(delay * 2, 2.0)
 
     def read(self, from_offset: int, limit: int = 1000) -> tuple[list[Record], int]:
+        if self.tail is not None:
+            return self.tail.read(from_offset, limit)
         return self._call("read", from_offset, limit)
 
     def append(self, batch: Sequence[NewEvent]) -> AppendResult:

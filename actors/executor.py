@@ -14,6 +14,7 @@ back once (`recover`), and a trial lost more than `max_attempts - 1` times is a 
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from events import NewEvent, Phase, RunState, TrialClaimed, TrialEvaluated, Tria
 from events.projections.trials import CANCELLED, CLAIMED
 
 CANCEL_CHECK_S = 0.5
+CLAIM_BACKOFF_S = 0.01
 
 
 def recover(reactor: Reactor, trial_ids: list[str], reason: str, max_attempts: int) -> list[NewEvent]:
@@ -75,6 +77,8 @@ class Executor(Reactor):
         self.recovered = False
         self.trials_run = 0
         self.busy_s = 0.0
+        digits = "".join(ch for ch in name if ch.isdigit())
+        self.index = int(digits) if digits else 0
 
     def react(self):
         run = self.state.run
@@ -88,13 +92,18 @@ class Executor(Reactor):
                 return recover(self, mine, f"{self.name} restarted while running it", cfg.max_attempts)
         if run.stop_requested:
             return []
-        for tid in self.state.queue.oldest(8):
+        candidates = self.state.queue.oldest(8)
+        if candidates:  # executors start at different places in the queue, so fewer claims collide
+            at = self.index % len(candidates)
+            candidates = candidates[at:] + candidates[:at]
+        for tid in candidates:
             row = self.state.trials.rows[tid]
             stream = f"trial/{tid}"
             claim = TrialClaimed(trial_id=tid, attempt=row.attempt, executor=self.name, node=self.node,
                                  resources=self.resources)
             if not self.append([self.event(claim, stream, expected=self.version(stream))]):
-                return True  # another executor won it; look again
+                time.sleep(random.uniform(0, CLAIM_BACKOFF_S))  # another executor won it; let the herd thin
+                return True
             self._execute(tid, row.attempt, cfg)
             return True
         return []

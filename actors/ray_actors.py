@@ -26,8 +26,8 @@ def _incarnation() -> str:
 class ReactorActor:
     """One class for every role: `role` picks the reactor, `kwargs` are its plain arguments."""
 
-    def __init__(self, role: str, log_name: str, env: str, **kwargs):
-        log = RayLog(ray.get_actor(log_name))
+    def __init__(self, role: str, log_name: str, env: str, run_dir: str | None = None, **kwargs):
+        log = RayLog(ray.get_actor(log_name), run_dir=run_dir)
         spec = registry.get(env)
         inc = _incarnation()
         if role == "specialist":

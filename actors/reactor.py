@@ -20,7 +20,8 @@ from typing import Sequence
 from actors.log_client import LogClient
 from events import NO_STREAM, Event, NewEvent, Record, RunState, WrongExpectedVersion, new_event_id
 
-IDLE_MIN_S, IDLE_MAX_S = 0.005, 0.1
+IDLE_MIN_S, IDLE_MAX_S = 0.002, 0.05
+REACT_EVERY_S = 1.0  # with no news, decide again this often anyway (deadlines are decisions in time)
 ID_NAMESPACE = uuid.UUID("6f1d2a4e-4d1c-4a8e-9f43-7c6b1e0a5d21")
 
 
@@ -41,6 +42,8 @@ class Reactor:
         self.versions: dict[str, int] = {}
         self.idle_s = IDLE_MIN_S
         self.on_record = None  # a callable seeing each record after it is folded (progress output)
+        self._dirty = True  # react on the next step even without news
+        self._last_react = 0.0
 
     # -- folding -----------------------------------------------------------------------------
 
@@ -95,17 +98,23 @@ class Reactor:
         return self.state.run.stopped is not None
 
     def step(self) -> bool:
-        """One turn: catch up, react, append. True when something happened."""
+        """One turn: catch up, react, append. True when this reactor acted. Merely seeing news does
+        not count: a reactor that saw records and had nothing to do backs off like an idle one, or
+        sixty idle executors would spin on every record the others append."""
         seen = self.catch_up()
         if self.finished():
             return False
+        now = time.monotonic()
+        if not seen and not self._dirty and now - self._last_react < REACT_EVERY_S:
+            return False  # nothing new since a react that did nothing: it would do nothing again
         acted = self.react()
+        self._last_react = now
         if isinstance(acted, list):
             if acted:
                 self.append(acted)
-                return True
-            return seen > 0
-        return bool(acted) or seen > 0
+            acted = bool(acted)
+        self._dirty = acted
+        return acted
 
     def run(self, should_exit=lambda: False) -> dict:
         """Step until the run has stopped, sleeping with backoff while nothing happens."""

@@ -119,8 +119,8 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
     rd.path.mkdir(parents=True, exist_ok=True)
     log_name = f"autorecipe-log-{run_id}"
     handle = start_event_log(run_dir, name=log_name, fsync=config.fsync, pin=pin)
-    log = RayLog(handle)
     ray.get(handle.ping.remote(), timeout=120)
+    log = RayLog(handle, run_dir=run_dir)
     if not resume:
         log.append([run_started(run_id, config, spec)])
     supervisor = Supervisor(log, agents, spec.baseline_code())
@@ -137,16 +137,16 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
     actors: dict[str, object] = {}
     for a in agents:
         actors[f"agent/{a}"] = reactor_actor("specialist", f"{run_id}/agent/{a}").remote(
-            "specialist", log_name, config.env, agent=a, proposer=proposers[a])
+            "specialist", log_name, config.env, run_dir=str(run_dir), agent=a, proposer=proposers[a])
     for i in range(k):
         name = f"executor/{i}"
         actors[name] = reactor_actor("executor", f"{run_id}/{name}", num_cpus=cpus, num_gpus=gpus).remote(
-            "executor", log_name, config.env, name=name, data=str(data) if data else None,
+            "executor", log_name, config.env, run_dir=str(run_dir), name=name, data=str(data) if data else None,
             scratch=str(scratch_dir(run_dir, name)), resources={"CPU": cpus, "GPU": gpus}, protected=[str(run_dir)])
     for i in range(config.evaluators):
         name = f"evaluator/{i}"
         actors[name] = reactor_actor("evaluator", f"{run_id}/{name}").remote(
-            "evaluator", log_name, config.env, name=name, data=str(data) if data else None)
+            "evaluator", log_name, config.env, run_dir=str(run_dir), name=name, data=str(data) if data else None)
     if not quiet:
         echo(f"run {run_id}: {spec.name} ({config.tier}), {len(agents)} specialists ({', '.join(agents)}), "
              f"{k} executor(s) of {cpus:g} CPU/{gpus:g} GPU, {config.trials} trials, seed {config.seed}")

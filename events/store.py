@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ from events.segments import (
 )
 
 DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024
+# The offset below which every record is acknowledged, for readers that tail the files (LogTail):
+# rewritten after each commit. Advisory: recovery never reads it, the segments are the truth.
+COMMITTED = "COMMITTED"
 
 
 class WrongExpectedVersion(Exception):
@@ -107,6 +111,8 @@ class EventStore:
         self.recovered_tail: Path | None = None
         self._recover()
         self._reader = LogReader(self.log_dir)
+        self._committed_fd = os.open(self.log_dir / COMMITTED, os.O_RDWR | os.O_CREAT, 0o644)
+        self._publish()
 
     # -- state -------------------------------------------------------------------------------
 
@@ -159,6 +165,7 @@ class EventStore:
             self._ids.update((i, a.offset) for i, a in pending.items())
             self._versions.update(versions)
             self._next_offset = offset
+            self._publish()
         return [r if isinstance(r, Exception) else AppendResult(r[0], r[1]) for r in results]
 
     def _plan(self, batch, pending: dict[str, Ack], versions_pending: dict[str, int], offset: int, now: int):
@@ -221,6 +228,9 @@ class EventStore:
             raise LogWriteFailed(f"{self._active_path()}: fsync failed: {exc}; the batch is not "
                                  "acknowledged and the store refuses appends until reopened") from exc
         self._active_size = start + len(data)
+
+    def _publish(self) -> None:
+        os.pwrite(self._committed_fd, struct.pack("<Q", self._next_offset), 0)
 
     def _undo(self, start: int, exc: OSError) -> None:
         """Cut a partly written batch off again, so the file ends at the last acknowledged frame."""
@@ -342,6 +352,9 @@ class EventStore:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if getattr(self, "_committed_fd", None) is not None:
+            os.close(self._committed_fd)
+            self._committed_fd = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
