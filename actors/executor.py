@@ -65,6 +65,7 @@ def zero_work(spec: EnvironmentSpec, code: dict[str, bytes], blobs, trial_id: st
 
 class Executor(Reactor):
     role = "executor"
+    idle_max_s = 0.05  # there may be dozens: idle ones look less often (a claim waits at most this)
 
     def __init__(self, log, spec: EnvironmentSpec, name: str, data: Path | None, scratch: Path,
                  resources: dict[str, float] | None = None, incarnation: int = 0, protected: tuple[Path, ...] = ()):

@@ -20,7 +20,7 @@ from typing import Sequence
 from actors.log_client import LogClient
 from events import NO_STREAM, Event, NewEvent, Record, RunState, WrongExpectedVersion, new_event_id
 
-IDLE_MIN_S, IDLE_MAX_S = 0.002, 0.05
+IDLE_MIN_S = 0.002
 REACT_EVERY_S = 1.0  # with no news, decide again this often anyway (deadlines are decisions in time)
 ID_NAMESPACE = uuid.UUID("6f1d2a4e-4d1c-4a8e-9f43-7c6b1e0a5d21")
 
@@ -33,6 +33,7 @@ def fact_id(run_id: str, *parts) -> str:
 
 class Reactor:
     role = "reactor"
+    idle_max_s = 0.01  # the longest nap between looks at the log; a role with many actors naps longer
 
     def __init__(self, log: LogClient, name: str, incarnation: int = 0):
         self.log = log
@@ -125,5 +126,5 @@ class Reactor:
             if self.finished():
                 break
             time.sleep(self.idle_s)
-            self.idle_s = min(self.idle_s * 2, IDLE_MAX_S)
+            self.idle_s = min(self.idle_s * 2, self.idle_max_s)
         return {"name": self.name, "offset": self.state.next_offset}

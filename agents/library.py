@@ -85,7 +85,7 @@ class LibraryProposer:
         better = 1.0 if view.direction == "maximize" else -1.0  # improvement = better * delta
         parent_id = view.best.trial_id if view.best else None
         code = ctx.code_of(parent_id)
-        arms = [Arm(t, v) for t in (self.techniques or ctx.spec.techniques)
+        arms = [Arm(t, v) for t in (ctx.spec.techniques if self.techniques is None else self.techniques)
                 if t.specialist == ctx.specialist.name for v in t.values]
         by_key = {a.key: a for a in arms}
         tried_here = {r.technique for r in view.history + view.in_flight if r.parent_id == parent_id}

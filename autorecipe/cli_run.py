@@ -81,4 +81,27 @@ def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, exec
         raise click.ClickException(str(exc)) from None
     click.echo("")
     click.echo(summary_text(done.state, 10))
-    click.echo(f"\nrun dir    {done.run_dir}")
+    click.echo(improvement(done.state))
+    click.echo(f"run dir    {done.run_dir}")
+
+
+def improvement(state) -> str:
+    """The best against the baseline measured in this run, and against the calibrated one when
+    `autorecipe calibrate` recorded it for this environment and tier on this machine."""
+    import json
+
+    from environments.data import data_root
+
+    base, best = state.trials.rows.get("t0000"), state.trials.best
+    if base is None or base.score is None or best is None:
+        return "result     no valid baseline: nothing to compare"
+    sign = -1 if state.trials.keep_rule.direction == "minimize" else 1
+    gain = sign * (best.score - base.score)
+    line = (f"result     best {best.score:.6f} ({best.trial_id}) vs baseline {base.score:.6f}: "
+            f"{'better' if gain > 0 else 'no better'} by {abs(gain):.6f} ({100 * gain / abs(base.score):+.2f}%)")
+    calibration = data_root() / state.run.environment / f"calibration-{state.run.tier}.json"
+    if calibration.is_file():
+        mean = json.loads(calibration.read_text()).get("score_mean")
+        if mean is not None:
+            line += f"; calibrated baseline {mean:.6f} ({calibration})"
+    return line

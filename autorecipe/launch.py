@@ -31,6 +31,7 @@ from environments import registry
 from events import RunDir, RunState
 
 POLL_S = 0.05
+GIVE_UP_AFTER = 3  # an actor whose run() fails this often in a row is dead for good
 SHUTDOWN_S = 30.0
 OBJECT_STORE_BYTES = 256 * 1024**2
 
@@ -168,6 +169,7 @@ def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config:
     if not quiet:
         supervisor.on_record = lambda rec: progress.record(rec, supervisor.state)
     running = {h.run.remote(): name for name, h in actors.items()}
+    failures: dict[str, int] = {}
     while True:
         supervisor.step()
         if not quiet:
@@ -179,11 +181,26 @@ def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config:
             name = running.pop(ref)
             try:
                 ray.get(ref)
+                failures[name] = 0
             except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
                 launched.restarts += 1
+                failures[name] = failures.get(name, 0) + 1
+                if failures[name] >= GIVE_UP_AFTER:
+                    echo(f"{name} failed {failures[name]} times in a row ({exc}); going on without it")
+                    _abandon(supervisor, name)
+                    continue
                 echo(f"{name} failed ({type(exc).__name__}); Ray restarts it and it resumes from the log")
             if not supervisor.finished():
                 running[actors[name].run.remote()] = name
         time.sleep(POLL_S)
     ray.wait(list(running), num_returns=len(running), timeout=SHUTDOWN_S)
 
+
+def _abandon(supervisor: Supervisor, name: str) -> None:
+    """An executor that will not come back: the attempts it had claimed are lost (and requeued)."""
+    from actors.executor import recover
+    from events.projections.trials import CLAIMED
+
+    mine = [r.trial_id for r in supervisor.state.trials.rows.values() if r.phase == CLAIMED and r.executor == name]
+    if mine:
+        supervisor.append(recover(supervisor, mine, f"{name} died and was not restarted", supervisor.config.max_attempts))

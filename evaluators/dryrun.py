@@ -52,6 +52,5 @@ def evaluate(executed: TrialExecuted, blobs, data, tier) -> TrialEvaluated:
                        evidence=f"size={size:,.0f} limit={cap:,.0f}" + (f" over by {size - cap:,.0f}" if size > cap else ""))
     metrics = {"loss": loss, "artifact_bytes": size}
     if size > cap:
-        return verdict(executed, NAME, VERSION, "size_blocked", size_check.evidence, [size_check], score=loss,
-                       metrics=metrics)
+        return verdict(executed, NAME, VERSION, "size_blocked", size_check.evidence, [size_check], metrics=metrics)
     return verdict(executed, NAME, VERSION, "valid", f"loss {loss:.4f}", [size_check], score=loss, metrics=metrics)

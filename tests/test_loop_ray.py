@@ -96,6 +96,20 @@ def test_a_run_on_ray_replays_to_the_digest_it_ran_with(ray_address, tmp_path):
     assert statuses["size_blocked"] == 1 and statuses["out_of_surface"] == 1 and statuses["invalid_edit"] >= 1
 
 
+def test_with_one_specialist_two_runs_on_ray_append_the_same_domain_events(ray_address, tmp_path):
+    """On Ray, one specialist, one executor and one evaluator leave no room for a race: the same
+    seed gives the same events in the same order (ids, times and the fingerprint aside)."""
+    from tests.test_loop_local import _domain
+
+    runs = []
+    for name in ("a", "b"):
+        config = RunConfig(env="dryrun", runner="zero", trials=4, executors=1, agents=["alpha"], seed=3)
+        launch(tmp_path / name, config, proposers={"alpha": scripts()["alpha"]}, echo=lambda m: None)
+        runs.append(_domain(_records(tmp_path / name)))
+    assert len(runs[0]) > 20
+    assert runs[0] == runs[1]
+
+
 def test_no_actor_holds_a_handle_to_another_actor_except_the_log(ray_address, tmp_path):
     log = start_event_log(tmp_path / "run", name="handles-test-log")
     ray.get(log.ping.remote(), timeout=60)

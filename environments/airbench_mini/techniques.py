@@ -15,12 +15,12 @@ KNOWN_GOOD: dict[str, tuple[Edit, ...]] = {
 }
 
 TECHNIQUES = (
-    Technique("epochs", "opt", "train for {value} epochs instead of 48", (Edit(R, "EPOCHS = 48", "EPOCHS = {value}"),),
-              values=("24", "32", "40", "56")),
+    Technique("fewer_epochs", "opt", "train for {value} epochs instead of 48",
+              (Edit(R, "EPOCHS = 48", "EPOCHS = {value}"),), values=("40", "32", "24"), tags=("faster",)),
     Technique("lr", "opt", "learning rate {value}", (Edit(R, "LR = 0.2", "LR = {value}"),), values=("0.1", "0.3", "0.5")),
     Technique("batch", "opt", "batch size {value}", (Edit(R, "BATCH = 32", "BATCH = {value}"),), values=("16", "64")),
     Technique("hidden", "arch", "hidden width {value}", (Edit(R, "HIDDEN = 256", "HIDDEN = {value}"),),
-              values=("96", "128", "384")),
+              values=("128", "96"), tags=("faster",)),
     Technique("shift", "aug", "random +-1 px shifts on {value} of batches", (Edit(R, "SHIFT_PROB = 0.0", "SHIFT_PROB = {value}"),),
               values=("0.25", "0.5")),
     Technique("smoothing", "loss", "label smoothing {value}",
