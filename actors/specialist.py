@@ -8,26 +8,34 @@ the next one, so the trial budget is never overshot.
 
 from __future__ import annotations
 
+import itertools
 import random
+import time
+
+import orjson
 
 from actors.config import BASELINE_ID, RunConfig, trial_id
 from actors.reactor import Reactor, fact_id
 from agents.changes import EditError, make_change, surface_violations
 from agents.lineage_view import build_view, render
-from agents.proposer import Context, Proposer
+from agents.proposer import Context, Outcome, Proposal, Proposer
 from environments.spec import EnvironmentSpec
 from events import (
     NO_STREAM,
     AgentSessionEnded,
     AgentSessionStarted,
+    LlmExchanged,
     Record,
     TrialEvaluated,
     TrialProposed,
+    Usage,
 )
 from events.projections.trials import CANCELLED, EVALUATED
 
 PREFLIGHT = "preflight"
 PREFLIGHT_VERSION = "1"
+MAX_ID_RACES = 20  # another specialist took the trial id: the same proposal, the next id
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 30.0, 900.0  # after a model call failed for good (the reference's schedule)
 
 
 class Specialist(Reactor):
@@ -42,6 +50,10 @@ class Specialist(Reactor):
         self.last_verdict_at = -1
         self._code: dict[str, bytes] = {}
         self._config: RunConfig | None = None
+        self.open_session: str | None = None
+        self.recovered = False
+        self.stopped = False  # out of quota: this agent proposes no more
+        self.retry_at, self.backoff = 0.0, 0.0
 
     @property
     def config(self) -> RunConfig:
@@ -53,8 +65,11 @@ class Specialist(Reactor):
         ev = rec.event
         if isinstance(ev, AgentSessionStarted) and ev.agent == self.agent:
             self.sessions += 1
+            self.open_session = ev.session_id
         elif isinstance(ev, AgentSessionEnded) and ev.agent == self.agent:
+            self.open_session = None
             self.exhausted_at = rec.offset if ev.outcome == "exhausted" else None
+            self.stopped = self.stopped or ev.outcome == "quota"
         elif isinstance(ev, TrialEvaluated):
             self.last_verdict_at = rec.offset
 
@@ -83,52 +98,104 @@ class Specialist(Reactor):
         return self.exhausted_at is None or self.last_verdict_at > self.exhausted_at
 
     def react(self):
-        if not self.ready():
+        if not self.recovered:
+            self.recovered = True
+            if self.open_session is not None:  # an earlier incarnation died mid-session
+                sid = self.open_session
+                return [self.event(AgentSessionEnded(session_id=sid, agent=self.agent, outcome="abandoned",
+                                                     detail="the specialist restarted during the session"),
+                                   self.stream, event_id=fact_id(self.state.run.run_id, "session-ended", sid))]
+        if self.stopped or time.monotonic() < self.retry_at or not self.ready():
             return []
         run, cfg = self.state.run, self.config
         session = self.sessions + 1
+        session_id = fact_id(run.run_id, "session", self.agent, session)
         view = build_view(self.state.trials.rows, self.state.trials.best_id, self.agent, self.spec.metric,
                           self.spec.direction, lineage=cfg.lineage)
-        rng = random.Random(f"{run.seed}/{self.agent}/{session}")
-        ctx = Context(spec=self.spec, specialist=self.specialist, view=view, code_of=self.code_of, rng=rng,
-                      session=session)
-        proposal = self.proposer.propose(ctx)
-        session_id = fact_id(run.run_id, "session", self.agent, session)
-        stream = f"agent/{self.agent}"
-        started = AgentSessionStarted(session_id=session_id, agent=self.agent, proposer=self.proposer.kind,
-                                      lineage_view=self.log.put_blob(render(view, self.specialist.brief).encode()))
-        batch = [self.event(started, stream, expected=self.version(stream),
-                            event_id=fact_id(run.run_id, "session-started", self.agent, session))]
-        if proposal is None:
-            ended = AgentSessionEnded(session_id=session_id, agent=self.agent, outcome="exhausted",
-                                      detail="nothing left to try from the current lineage")
-            batch.append(self.event(ended, stream))
-            return batch
+        started = AgentSessionStarted(
+            session_id=session_id, agent=self.agent, proposer=self.proposer.kind,
+            model=getattr(getattr(self.proposer, "endpoint", None), "model", None),
+            lineage_view=self.log.put_blob(render(view, self.specialist.brief).encode()),
+            view_offset=self.state.next_offset)
+        if not self.append([self.event(started, self.stream, expected=self.version(self.stream),
+                                       event_id=fact_id(run.run_id, "session-started", self.agent, session))]):
+            return True  # the log moved (another incarnation of me?): decide again
+        ctx = Context(spec=self.spec, specialist=self.specialist, view=view, code_of=self.code_of,
+                      rng=random.Random(f"{run.seed}/{self.agent}/{session}"), session=session,
+                      extra={"tier": run.tier})
+        calls = itertools.count(1)
+        if self.proposer.kind == "llm":
+            result = self.proposer.propose(ctx, record=lambda ex: self._record(ex, session_id, next(calls)))
+        else:
+            result = self.proposer.propose(ctx)
+        outcome = result if isinstance(result, Outcome) else Outcome(result, "submitted" if result else "exhausted")
+        for _ in range(MAX_ID_RACES):
+            if self.append(self._conclude(session_id, outcome)):
+                return True
+        return True
+
+    @property
+    def stream(self) -> str:
+        return f"agent/{self.agent}"
+
+    def _record(self, ex, session_id: str, seq: int) -> None:
+        """A model exchange, in the log before the session acts on it."""
+        request = self.log.put_blob(orjson.dumps(ex.request))
+        response = self.log.put_blob(orjson.dumps(ex.response)) if ex.response is not None else None
+        u = ex.usage
+        ev = LlmExchanged(session_id=session_id, agent=self.agent, call_seq=seq, provider=self.proposer.endpoint.name,
+                          model=ex.model, request=request, request_hash=ex.request_hash, response=response,
+                          usage=Usage(input_tokens=u.input, cached_input_tokens=u.cached_input, output_tokens=u.output,
+                                      reasoning_tokens=u.reasoning),
+                          cost_usd=ex.cost_usd, latency_s=round(ex.latency_s, 6),
+                          http_status=ex.attempts[-1].status if ex.attempts else None, error=ex.error)
+        self.append([self.event(ev, self.stream, event_id=fact_id(self.state.run.run_id, "llm", session_id, seq))])
+
+    def _conclude(self, session_id: str, outcome: Outcome) -> list:
+        """The session's last batch: the trial it produced (if any) and its end."""
+        run, cfg = self.state.run, self.config
+        if outcome.outcome == "quota":
+            self.stopped = True
+        elif outcome.outcome == "error":
+            self.backoff = min(self.backoff * 2, MAX_BACKOFF_S) if self.backoff else FIRST_BACKOFF_S
+            self.retry_at = time.monotonic() + self.backoff
+        else:
+            self.backoff = 0.0
+        proposal = outcome.proposal
+        if proposal is None and outcome.outcome != "invalid_edit":
+            ended = AgentSessionEnded(session_id=session_id, agent=self.agent, outcome=outcome.outcome,
+                                      detail=outcome.detail or "nothing left to try from the current lineage",
+                                      turns=outcome.turns)
+            return [self.event(ended, self.stream)]
         tid = trial_id(len(self.state.trials.rows))
-        verdict, feedback, violations = None, "", []
-        try:
-            parent = self.code_of(proposal.parent_id)
-            change = make_change(parent, proposal.edits)
-            violations = surface_violations(change, self.specialist.surface)
-            if violations and cfg.surface_mode == "strict":
-                verdict, feedback = "out_of_surface", "; ".join(violations)
-            code = {p: self.log.put_blob(data) for p, data in change.code.items()}
-            diff = self.log.put_blob(change.diff.encode())
-            hashes = dict(parent_sha256=change.parent_sha256, code_sha256=change.child_sha256)
-        except (EditError, KeyError) as exc:
-            verdict, feedback = "invalid_edit", str(exc)
-            code, diff, hashes = {}, None, {}
+        verdict, feedback, violations, code, diff, hashes = None, "", [], {}, None, {}
+        if proposal is None:  # the model never produced a usable edit
+            verdict, feedback = "invalid_edit", outcome.detail
+            proposal = Proposal(parent_id=outcome.parent_id, hypothesis="(the session ended without a submission)",
+                                edits=())
+        else:
+            try:
+                parent = self.code_of(proposal.parent_id)
+                change = make_change(parent, proposal.edits)
+                violations = surface_violations(change, self.specialist.surface)
+                if violations and cfg.surface_mode == "strict":
+                    verdict, feedback = "out_of_surface", "; ".join(violations)
+                code = {p: self.log.put_blob(data) for p, data in change.code.items()}
+                diff = self.log.put_blob(change.diff.encode())
+                hashes = dict(parent_sha256=change.parent_sha256, code_sha256=change.child_sha256)
+            except (EditError, KeyError) as exc:
+                verdict, feedback = "invalid_edit", str(exc)
         proposed = TrialProposed(
             trial_id=tid, agent=self.agent, surface=self.agent, parent_id=proposal.parent_id,
             hypothesis=proposal.hypothesis, expected_delta=proposal.expected_delta, code=code, diff=diff,
             notes=proposal.notes, session_id=session_id, technique=proposal.technique,
             surface_violations=violations, **hashes)
-        batch.append(self.event(proposed, f"trial/{tid}", expected=NO_STREAM))
+        batch = [self.event(proposed, f"trial/{tid}", expected=NO_STREAM)]
         if verdict:  # judged before it runs: nothing to execute
             batch.append(self.event(TrialEvaluated(trial_id=tid, attempt=1, evaluator=PREFLIGHT,
                                                    evaluator_version=PREFLIGHT_VERSION, verdict=verdict,
                                                    feedback=feedback), f"trial/{tid}"))
         ended = AgentSessionEnded(session_id=session_id, agent=self.agent, outcome=verdict or "submitted",
-                                  trial_id=tid, turns=1)
-        batch.append(self.event(ended, stream))
+                                  trial_id=tid, turns=outcome.turns, detail=outcome.detail)
+        batch.append(self.event(ended, self.stream, event_id=fact_id(run.run_id, "session-ended", session_id)))
         return batch

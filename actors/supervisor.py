@@ -42,12 +42,15 @@ class Supervisor(Reactor):
         self.baseline_code = baseline_code
         self.clock = clock
         self.exhausted_at: dict[str, int] = {}
+        self.out_of_quota: set[str] = set()  # agents stopped for good
         self.last_verdict_at = -1
 
     def observe(self, rec: Record) -> None:
         ev = rec.event
         if isinstance(ev, AgentSessionEnded):
-            if ev.outcome == "exhausted":
+            if ev.outcome == "quota":
+                self.out_of_quota.add(ev.agent)
+            elif ev.outcome == "exhausted":
                 self.exhausted_at[ev.agent] = rec.offset
             else:
                 self.exhausted_at.pop(ev.agent, None)
@@ -109,8 +112,11 @@ class Supervisor(Reactor):
             return "cost_budget", f"LLM spend ${st.ledger.total.usd:.2f} reached ${cfg.cost_usd:.2f}"
         if cfg.cpu_hours is not None and st.ledger.total.cpu_s >= cfg.cpu_hours * 3600:
             return "cost_budget", f"trial compute {st.ledger.total.cpu_s / 3600:.2f} CPU-h reached {cfg.cpu_hours}"
-        if (open_trials == 0 and self.agents and all(a in self.exhausted_at for a in self.agents)
-                and all(self.exhausted_at[a] > self.last_verdict_at for a in self.agents)):
+        active = [a for a in self.agents if a not in self.out_of_quota]
+        if open_trials == 0 and self.agents and not active:
+            return "cost_budget", "every specialist's model account is out of quota"
+        if (open_trials == 0 and self.agents and all(a in self.exhausted_at for a in active)
+                and all(self.exhausted_at[a] > self.last_verdict_at for a in active)):
             return "exhausted", "no specialist has anything left to propose"
         return None
 

@@ -38,8 +38,20 @@ class Context:
     extra: dict = field(default_factory=dict)
 
 
-class Proposer(Protocol):
-    kind: str  # library, scripted, llm
+@dataclass(frozen=True)
+class Outcome:
+    """How a session ended, for proposers that can end in more ways than a proposal or nothing."""
 
-    def propose(self, ctx: Context) -> Proposal | None:
-        """One proposal, or None when there is nothing left worth trying."""
+    proposal: Proposal | None
+    outcome: str  # submitted, exhausted, invalid_edit, limit, error, quota
+    detail: str = ""
+    turns: int = 1
+    parent_id: str | None = None  # for an invalid_edit: the trial the session worked from
+
+
+class Proposer(Protocol):
+    kind: str  # library, random, scripted, llm
+
+    def propose(self, ctx: Context) -> Proposal | Outcome | None:
+        """One proposal, or None when there is nothing left worth trying. Proposers that call a
+        model also take `record`, a callable handed each model exchange as it happens."""

@@ -203,9 +203,10 @@ class TrialCancelled(Event, frozen=True, tag="trial.cancelled"):
 class AgentSessionStarted(Event, frozen=True, tag="agent.session_started"):
     session_id: str
     agent: str
-    proposer: str  # library, llm, scripted
+    proposer: str  # library, random, scripted, llm
     model: str | None = None
     lineage_view: BlobRef | None = None
+    view_offset: int | None = None  # the log offset the view was rendered at (replay rebuilds the session there)
 
 
 class AgentSessionEnded(Event, frozen=True, tag="agent.session_ended"):

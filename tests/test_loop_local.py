@@ -26,10 +26,12 @@ def _run(path, proposers=None, **cfg):
 
 
 def _domain(records):
-    """Each record's stream, type and payload; ids and times aside."""
+    """Each record's stream, type and payload; ids (the run's, the sessions') and times aside."""
     out = []
     for r in records:
         payload = msgspec.to_builtins(r.event)
+        payload.pop("run_id", None)
+        payload.pop("session_id", None)
         if r.type == "run.started":
             payload.pop("fingerprint")
         out.append((r.stream, r.stream_version, r.type, payload))
