@@ -1,0 +1,191 @@
+"""One model call over httpx, with the retries, timeouts, usage and cost a long unattended run
+needs. Returns an Exchange: the request as sent (without headers, so without keys), the response
+as received, the normalized reply, usage, cost, latency and every attempt.
+
+Retried: connection errors and timeouts, HTTP 408, 409, 429, 5xx and 529, after `retry-after-ms`
+or `retry-after` when the server sends one (up to the endpoint's cap), else exponential backoff
+with jitter. Never retried: other 4xx, and quota or spend-limit errors, which raise
+QuotaExhausted: the agent stops, the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+
+import httpx
+import msgspec
+import orjson
+from httpx_sse import aconnect_sse
+
+from agents.llm.config import Endpoint
+from agents.llm.wire import Conversation, Reply, Usage, WireError, endpoint, parse_reply, parse_stream, request_body
+
+RETRY_STATUS = {408, 409, 429, 529}
+QUOTA_MARKERS = ("insufficient_quota", "enforced_spend_limit", "billing_hard_limit", "credit balance is too low")
+_semaphores: dict[tuple[int, str], asyncio.Semaphore] = {}
+
+
+class LLMError(RuntimeError):
+    def __init__(self, message: str, status: int | None = None, attempts: list | None = None):
+        super().__init__(message)
+        self.status, self.attempts = status, attempts or []
+
+
+class QuotaExhausted(LLMError):
+    """The account cannot pay for more calls: retrying only burns time."""
+
+
+class Attempt(msgspec.Struct, kw_only=True, omit_defaults=True):
+    status: int | None = None
+    error: str | None = None
+    waited_s: float = 0.0
+
+
+class Exchange(msgspec.Struct, kw_only=True):
+    api: str
+    model: str
+    request: dict  # the body sent
+    request_hash: str
+    response: dict | None  # {"status", "body"} or {"status", "events": [[event, data], ...]}
+    reply: Reply | None
+    usage: Usage
+    cost_usd: float
+    latency_s: float
+    attempts: list[Attempt]
+    error: str | None = None
+
+
+def request_hash(api: str, body: dict) -> str:
+    """The replay key: the request's content, whether it was streamed or not."""
+    canonical = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    return hashlib.sha256(orjson.dumps({"api": api, "body": canonical}, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def cost(ep: Endpoint, usage: Usage) -> float:
+    p = ep.price
+    fresh = max(0, usage.input - usage.cached_input)
+    return (fresh * p.input + usage.cached_input * p.cached_input + usage.output * p.output) / 1e6
+
+
+def reply_of(api: str, response: dict) -> Reply:
+    """The normalized reply of a recorded response (live, replay and audit all parse it here)."""
+    if "events" in response:
+        return parse_stream(api, [tuple(e) for e in response["events"]])
+    return parse_reply(api, response["body"])
+
+
+def _delay(attempt: int, headers: httpx.Headers | None, cap: float) -> float | None:
+    """Seconds to wait before the next try; None when the server asks for longer than `cap`."""
+    if headers is not None:
+        for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+            value = headers.get(name)
+            if value:
+                try:
+                    d = float(value) * scale
+                except ValueError:
+                    continue
+                return d if d <= cap else None
+    return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
+
+
+def _quota(status: int, text: str) -> bool:
+    return status in (402, 403, 429) and any(m in text for m in QUOTA_MARKERS)
+
+
+class LLMClient:
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None):
+        self.transport = transport
+
+    async def complete(self, ep: Endpoint, conv: Conversation) -> Exchange:
+        body = request_body(ep.api, ep.model, conv, ep.max_output_tokens, ep.temperature, ep.seed, ep.stream,
+                            ep.extra_body)
+        key = request_hash(ep.api, body)
+        sem = _semaphores.setdefault((id(asyncio.get_running_loop()), ep.name), asyncio.Semaphore(ep.max_concurrency))
+        started = time.monotonic()
+        async with sem:
+            try:
+                async with asyncio.timeout(ep.call_deadline_s):
+                    response, attempts = await self._with_retries(ep, body)
+            except TimeoutError:
+                raise LLMError(f"{ep.name}: no answer within the call deadline of {ep.call_deadline_s:g} s") from None
+        latency = time.monotonic() - started
+        try:
+            reply = reply_of(ep.api, response)
+            error = None
+        except WireError as exc:
+            reply, error = None, str(exc)
+        usage = reply.usage if reply else Usage()
+        return Exchange(api=ep.api, model=ep.model, request=body, request_hash=key, response=response, reply=reply,
+                        usage=usage, cost_usd=cost(ep, usage), latency_s=latency, attempts=attempts, error=error)
+
+    async def _with_retries(self, ep: Endpoint, body: dict) -> tuple[dict, list[Attempt]]:
+        url = endpoint(ep.api, ep.base_url)
+        headers = _headers(ep)
+        timeout = httpx.Timeout(ep.read_timeout_s, connect=ep.connect_timeout_s, write=30.0, pool=30.0)
+        attempts: list[Attempt] = []
+        async with httpx.AsyncClient(timeout=timeout, transport=self.transport) as http:
+            for n in range(ep.retries + 1):
+                status, resp_headers, error = None, None, None
+                try:
+                    if ep.stream:
+                        status, resp_headers, result = await _streamed(http, url, body, headers)
+                    else:
+                        r = await http.post(url, content=orjson.dumps(body), headers=headers)
+                        status, resp_headers = r.status_code, r.headers
+                        result = {"status": status, "body": _json_or_text(r.content)} if status < 400 else r.text
+                    if status < 400:
+                        attempts.append(Attempt(status=status))
+                        return result, attempts
+                    text = result if isinstance(result, str) else ""
+                    if _quota(status, text):
+                        attempts.append(Attempt(status=status, error="quota"))
+                        raise QuotaExhausted(f"{ep.name}: HTTP {status}, the account is out of quota: {text[:300]}",
+                                             status, attempts)
+                    if status not in RETRY_STATUS and status < 500:
+                        attempts.append(Attempt(status=status, error=text[:200]))
+                        raise LLMError(f"{ep.name}: HTTP {status}: {text[:500]}", status, attempts)
+                    error = f"HTTP {status}: {text[:200]}"
+                except (httpx.TransportError, httpx.TimeoutException) as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                wait = _delay(n, resp_headers, ep.retry_cap_s)
+                attempts.append(Attempt(status=status, error=error, waited_s=round(wait or 0.0, 3)))
+                if n == ep.retries:
+                    break
+                if wait is None:
+                    raise LLMError(f"{ep.name}: the server asks to wait longer than {ep.retry_cap_s:g} s ({error})",
+                                   status, attempts)
+                await asyncio.sleep(wait)
+        raise LLMError(f"{ep.name}: gave up after {len(attempts)} attempts; last: {attempts[-1].error}",
+                       attempts[-1].status, attempts)
+
+
+async def _streamed(http: httpx.AsyncClient, url: str, body: dict, headers: dict):
+    async with aconnect_sse(http, "POST", url, content=orjson.dumps(body), headers=headers) as source:
+        r = source.response
+        if r.status_code >= 400:
+            await r.aread()
+            return r.status_code, r.headers, r.text
+        events = [[sse.event, sse.data] async for sse in source.aiter_sse()]
+        return r.status_code, r.headers, {"status": r.status_code, "events": events}
+
+
+def _headers(ep: Endpoint) -> dict:
+    h = {"content-type": "application/json"}
+    key = ep.api_key()
+    if ep.api == "anthropic_messages":
+        h["anthropic-version"] = "2023-06-01"
+        if key:
+            h["x-api-key"] = key
+    elif key:
+        h["authorization"] = f"Bearer {key}"
+    return h
+
+
+def _json_or_text(data: bytes):
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data.decode(errors="replace")

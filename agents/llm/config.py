@@ -1,0 +1,114 @@
+"""Where a model lives and what it costs: one Endpoint per model, from a `--llm PROVIDER:MODEL`
+shortcut or a section of a TOML config file.
+
+    autorecipe run --llm openai:gpt-5                    OPENAI_API_KEY, api.openai.com
+    autorecipe run --llm anthropic:claude-sonnet-4-5      ANTHROPIC_API_KEY, api.anthropic.com
+    autorecipe run --llm ollama:qwen2.5-coder:14b         a local Ollama, no key
+    autorecipe run --llm vllm:Qwen/Qwen3-8B               a local vLLM on :8000
+    autorecipe run --llm-config llm.toml                  [endpoints.NAME] sections; see the README
+
+Keys are read from the environment variable an endpoint names, when a request is sent, and are
+never stored, logged or printed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import msgspec
+
+from agents.llm.wire import Api
+
+
+class Price(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """US dollars per million tokens."""
+
+    input: float = 0.0
+    cached_input: float = 0.0
+    output: float = 0.0
+
+
+class Endpoint(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    api: Api = "openai_chat"
+    base_url: str
+    model: str
+    api_key_env: str = ""  # the variable holding the key; empty for local servers
+    max_output_tokens: int = 4096
+    temperature: float | None = None
+    seed: int | None = None
+    stream: bool = False
+    max_concurrency: int = 4
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 300.0
+    call_deadline_s: float = 900.0
+    retries: int = 6
+    retry_cap_s: float = 120.0  # a retry-after longer than this is not waited for
+    price: Price = Price()
+    extra_body: dict = {}
+    edit_format: str = "search_replace"  # or "whole_file" for models that fumble SEARCH blocks
+
+    def api_key(self) -> str | None:
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise KeyError(f"endpoint {self.name}: the environment variable {self.api_key_env} is not set")
+        return key
+
+    def public(self) -> dict:
+        """What may be recorded about this endpoint: everything but secrets (it holds none)."""
+        return msgspec.to_builtins(self)
+
+
+PROVIDERS: dict[str, dict] = {
+    "openai": dict(api="openai_chat", base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY"),
+    "openai-responses": dict(api="openai_responses", base_url="https://api.openai.com/v1",
+                             api_key_env="OPENAI_API_KEY"),
+    "anthropic": dict(api="anthropic_messages", base_url="https://api.anthropic.com", api_key_env="ANTHROPIC_API_KEY"),
+    "ollama": dict(base_url="http://localhost:11434/v1"),
+    "vllm": dict(base_url="http://localhost:8000/v1"),
+    "llamacpp": dict(base_url="http://127.0.0.1:8080/v1"),
+    "sglang": dict(base_url="http://127.0.0.1:30000/v1"),
+    "lmstudio": dict(base_url="http://localhost:1234/v1"),
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def from_shortcut(text: str, base_url: str | None = None) -> Endpoint:
+    provider, sep, model = text.partition(":")
+    if not sep or not model:
+        raise ConfigError(f"--llm {text!r}: write PROVIDER:MODEL, e.g. openai:gpt-5 or ollama:qwen2.5-coder:14b "
+                          f"(providers: {', '.join(PROVIDERS)})")
+    if provider not in PROVIDERS:
+        raise ConfigError(f"--llm {text!r}: unknown provider {provider!r}; known: {', '.join(PROVIDERS)}, "
+                          "or describe the endpoint in --llm-config")
+    fields = {**PROVIDERS[provider], "name": provider, "model": model}
+    if base_url:
+        fields["base_url"] = base_url
+    return Endpoint(**fields)
+
+
+def load_config(path: str | Path) -> dict[str, Endpoint]:
+    """`[endpoints.NAME]` tables, each an Endpoint's fields (`price` as an inline table).
+    Errors name the file, the endpoint and the field."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    sections = data.get("endpoints")
+    if not isinstance(sections, dict) or not sections:
+        raise ConfigError(f"{path}: no [endpoints.NAME] section")
+    out = {}
+    for name, fields in sections.items():
+        try:
+            out[name] = msgspec.convert({"name": name, **fields}, Endpoint)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{path}: [endpoints.{name}]: {exc}") from None
+    return out

@@ -1,0 +1,240 @@
+"""One agent session: a fresh conversation in which a model reads the lineage, edits the recipe
+through tools and submits one trial.
+
+System: the specialist's surface brief, the environment's rules, the static priors and the
+output contract. User: the lineage view and the current program. Tools:
+
+    read_file(path)                        the working copy, with line numbers
+    show_trial(trial_id)                   hypothesis, status, score, Δ, feedback, notes
+    diff_trials(a, b)                      unified diff between two trials' recipes
+    rebase(trial_id)                       start over from another kept trial
+    edit(path, search, replace)            one SEARCH/REPLACE edit on the working copy
+    check()                                syntax and surface of the edits so far
+    submit(hypothesis, expected_delta, notes)
+
+A malformed tool call or an edit that does not apply gets an error back (with the nearest lines
+of the file); each counts against the repair limit, past which the session ends as invalid_edit.
+Every model call is handed to `record` as soon as it returns, before the session acts on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import orjson
+
+from agents.changes import EditError, make_change, surface_violations
+from agents.lineage_view import render
+from agents.llm.client import Exchange, LLMClient, LLMError, QuotaExhausted
+from agents.llm.config import Endpoint
+from agents.llm.matching import MatchError, resolve
+from agents.llm.wire import Conversation, Message, Tool
+from agents.proposer import Context, Outcome, Proposal
+from environments.spec import Edit
+
+READ_CAP, DIFF_LINES, DIFF_BYTES = 200_000, 300, 8_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    turns: int = 16
+    tokens: int = 200_000  # input + output over the session
+    repairs: int = 3
+
+
+def _obj(props: dict, required: list[str]) -> dict:
+    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+
+
+S = {"type": "string"}
+TOOLS = [
+    Tool(name="read_file", description="Read a recipe file of your working copy, with line numbers.",
+         parameters=_obj({"path": S}, ["path"])),
+    Tool(name="show_trial", description="A trial's hypothesis, status, score, delta vs its parent, feedback and notes.",
+         parameters=_obj({"trial_id": S}, ["trial_id"])),
+    Tool(name="diff_trials", description="Unified diff of the recipe between two trials (a -> b).",
+         parameters=_obj({"a": S, "b": S}, ["a", "b"])),
+    Tool(name="rebase", description="Start over from another kept trial's recipe (drops your edits so far).",
+         parameters=_obj({"trial_id": S}, ["trial_id"])),
+    Tool(name="edit", description="Replace SEARCH (which must occur exactly once in the file) with REPLACE.",
+         parameters=_obj({"path": S, "search": S, "replace": S}, ["path", "search", "replace"])),
+    Tool(name="check", description="Check the edits so far: syntax, and whether they stay in your surface.",
+         parameters=_obj({}, [])),
+    Tool(name="submit", description="Submit the working copy as one trial. Ends the session.",
+         parameters=_obj({"hypothesis": S, "expected_delta": {"type": "number"}, "notes": S}, ["hypothesis"])),
+]
+
+
+def system_prompt(ctx: Context) -> str:
+    spec, sp = ctx.spec, ctx.specialist
+    goal = "lower" if spec.direction == "minimize" else "higher"
+    regions = f" (regions {', '.join(sp.surface.regions)})" if sp.surface.regions else ""
+    limits = ctx.spec.tier(ctx.extra.get("tier", "micro")).limits if ctx.extra.get("tier") else {}
+    return "\n".join([
+        f"You are the specialist `{sp.name}` improving a training recipe: {spec.description}.",
+        f"Objective: a {goal} {spec.metric}. Environment limits: {limits or 'see the recipe'}.",
+        f"Your surface: files {', '.join(sp.surface.files)}{regions}. {sp.brief}",
+        "Edit only your surface; the harness and evaluation are read-only and re-staged for every trial.",
+        "Failure labels: crash (a traceback), preflight_crash (the smoke run failed), size_blocked (artifact over "
+        "its byte cap), train_budget_overrun / eval_budget_overrun (over time), disqualified (accuracy gate or a "
+        "forbidden behaviour), out_of_surface, invalid_edit.",
+        "Work: read what you need, make ONE focused change with `edit` (SEARCH must match the file exactly, once), "
+        "run `check`, then `submit` with a falsifiable hypothesis and the delta you expect. Do not repeat an idea "
+        "the lineage shows already failed.",
+    ])
+
+
+def user_prompt(ctx: Context, code: dict[str, bytes]) -> str:
+    program = "\n".join(f"### {p}\n```python\n{code[p].decode()}\n```" for p in ctx.specialist.surface.files if p in code)
+    return render(ctx.view, ctx.specialist.brief) + "\n## Current program (the parent you start from)\n" + program
+
+
+@dataclass
+class Workspace:
+    ctx: Context
+    parent_id: str | None
+    files: dict[str, bytes]
+    edits: list[Edit] = field(default_factory=list)
+
+    def rows(self) -> dict:
+        return {r.trial_id: r for r in (*self.ctx.view.history, *self.ctx.view.in_flight)}
+
+    def call(self, name: str, args: dict) -> str:
+        fn = getattr(self, f"tool_{name}", None)
+        if fn is None:
+            raise ToolError(f"unknown tool {name!r}; the tools are {', '.join(t.name for t in TOOLS)}")
+        try:
+            return fn(**args)
+        except TypeError as exc:
+            raise ToolError(f"{name}: bad arguments ({exc})") from None
+
+    def tool_read_file(self, path: str) -> str:
+        if path not in self.files:
+            raise ToolError(f"no recipe file {path!r}; the files are {', '.join(sorted(self.files))}")
+        lines = self.files[path].decode().splitlines()
+        return "\n".join(f"{i + 1:>5}| {line}" for i, line in enumerate(lines))[:READ_CAP]
+
+    def tool_show_trial(self, trial_id: str) -> str:
+        r = self.rows().get(trial_id)
+        if r is None:
+            raise ToolError(f"no trial {trial_id!r} in the lineage")
+        return orjson.dumps({"trial": r.trial_id, "agent": r.agent, "parent": r.parent_id, "status": r.status or r.phase,
+                             "score": r.score, "delta_vs_parent": r.realized_delta, "hypothesis": r.hypothesis,
+                             "feedback": r.feedback, "notes": r.notes}, option=orjson.OPT_INDENT_2).decode()
+
+    def tool_diff_trials(self, a: str, b: str) -> str:
+        try:
+            ca, cb = self.ctx.code_of(a), self.ctx.code_of(b)
+        except KeyError as exc:
+            raise ToolError(f"no such trial: {exc}") from None
+        out = []
+        for p in sorted(set(ca) | set(cb)):
+            out += difflib.unified_diff(ca.get(p, b"").decode().splitlines(keepends=True),
+                                        cb.get(p, b"").decode().splitlines(keepends=True), f"{a}/{p}", f"{b}/{p}")
+        text = "".join(out[:DIFF_LINES])
+        return text[:DIFF_BYTES] or "(identical)"
+
+    def tool_rebase(self, trial_id: str) -> str:
+        r = self.rows().get(trial_id)
+        if r is None or r.status != "keep":
+            raise ToolError(f"{trial_id} is not a kept trial; rebase only onto trials with status keep")
+        self.parent_id, self.files, self.edits = trial_id, self.ctx.code_of(trial_id), []
+        return f"now working from {trial_id} ({r.hypothesis[:100]}); earlier edits dropped"
+
+    def tool_edit(self, path: str, search: str, replace: str) -> str:
+        try:
+            edit = resolve(self.files, path, search, replace)
+            change = make_change(self.files, [edit])
+        except (MatchError, EditError) as exc:
+            raise ToolError(str(exc)) from None
+        self.files = change.code
+        self.edits.append(edit)
+        return f"applied to {path}:\n{change.diff[:DIFF_BYTES]}"
+
+    def tool_check(self) -> str:
+        if not self.edits:
+            return "no edits yet"
+        try:
+            change = make_change(self.ctx.code_of(self.parent_id), self.edits)
+        except EditError as exc:
+            raise ToolError(str(exc)) from None
+        outside = surface_violations(change, self.ctx.specialist.surface)
+        return "ok: syntax valid, inside your surface" if not outside else "outside your surface: " + "; ".join(outside)
+
+    def tool_submit(self, hypothesis: str, expected_delta: float | None = None, notes: str = "") -> Proposal:
+        if not self.edits:
+            raise ToolError("nothing to submit: make an edit first")
+        return Proposal(parent_id=self.parent_id, hypothesis=hypothesis.strip()[:500] or "(no hypothesis)",
+                        edits=tuple(self.edits), expected_delta=expected_delta, notes=notes[:1000])
+
+
+class ToolError(ValueError):
+    pass
+
+
+class LLMProposer:
+    """A Proposer whose sessions are conversations with a model through `client`."""
+
+    kind = "llm"
+
+    def __init__(self, endpoint: Endpoint, client: LLMClient | None = None, limits: Limits = Limits()):
+        self.endpoint, self.client, self.limits = endpoint, client or LLMClient(), limits
+
+    def propose(self, ctx: Context, record: Callable[[Exchange], None] = lambda ex: None) -> Outcome:
+        return asyncio.run(self.session(ctx, record))
+
+    async def session(self, ctx: Context, record) -> Outcome:
+        parent_id = ctx.view.best.trial_id if ctx.view.best else None
+        ws = Workspace(ctx, parent_id, ctx.code_of(parent_id))
+        messages = [Message(role="user", content=user_prompt(ctx, ws.files))]
+        system = system_prompt(ctx)
+        repairs = tokens = 0
+        last_problem = ""
+        for turn in range(1, self.limits.turns + 1):
+            try:
+                ex = await self.client.complete(self.endpoint, Conversation(system=system, messages=messages, tools=TOOLS))
+            except QuotaExhausted as exc:
+                return Outcome(None, "quota", str(exc), turns=turn)
+            except LLMError as exc:
+                return Outcome(None, "error", str(exc), turns=turn)
+            record(ex)
+            tokens += ex.usage.input + ex.usage.output
+            reply = ex.reply
+            if reply is None or reply.finish == "length" or not reply.tool_calls:
+                repairs += 1
+                last_problem = (ex.error or "") if reply is None else (
+                    "the reply was cut off at the output-token limit" if reply.finish == "length"
+                    else "the reply called no tool")
+                if repairs > self.limits.repairs:
+                    break
+                if reply is not None and reply.text:
+                    messages.append(Message(role="assistant", content=reply.text))
+                messages.append(Message(role="user", content=f"Your last reply could not be used: {last_problem}. "
+                                        "Work only through the tools, one short edit at a time, and end with submit."))
+                continue
+            messages.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls))
+            for call in reply.tool_calls:
+                try:
+                    args = orjson.loads(call.arguments or "{}")
+                    if not isinstance(args, dict):
+                        raise ToolError("the arguments must be a JSON object")
+                    result = ws.call(call.name, args)
+                except (orjson.JSONDecodeError, ToolError) as exc:
+                    repairs += 1
+                    last_problem = f"{call.name}: {exc}"
+                    messages.append(Message(role="tool", tool_call_id=call.id, content=f"ERROR: {exc}"))
+                    continue
+                if isinstance(result, Proposal):
+                    return Outcome(result, "submitted", turns=turn)
+                messages.append(Message(role="tool", tool_call_id=call.id, content=result))
+            if repairs > self.limits.repairs:
+                break
+            if tokens > self.limits.tokens:
+                return Outcome(None, "limit", f"{tokens:,} tokens used (limit {self.limits.tokens:,})", turns=turn)
+        if repairs > self.limits.repairs:
+            return Outcome(None, "invalid_edit", f"more than {self.limits.repairs} repairs; last: {last_problem}",
+                           turns=turn, parent_id=ws.parent_id)
+        return Outcome(None, "limit", f"no submit within {self.limits.turns} turns", turns=self.limits.turns)

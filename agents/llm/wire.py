@@ -1,0 +1,354 @@
+"""The three wire formats, as pure functions: a conversation in, a request body out; a response
+body (or its stream of server-sent events) in, a normalized reply out.
+
+    openai_chat         POST {base}/chat/completions   every local server speaks it (the default)
+    openai_responses    POST {base}/responses
+    anthropic_messages  POST {base}/v1/messages
+
+A conversation is a system prompt, messages (user, assistant with optional tool calls, tool
+results) and tool definitions. Replies carry text, tool calls (arguments as the JSON text the
+model wrote, parsed later so a malformed call is an error the agent sees, not a crash), a
+normalized finish reason and usage (input, cached input, output, reasoning tokens).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Literal
+
+import msgspec
+import orjson
+
+Api = Literal["openai_chat", "openai_responses", "anthropic_messages"]
+APIS: tuple[str, ...] = Api.__args__  # type: ignore[attr-defined]
+Finish = Literal["stop", "length", "tool_calls", "filtered", "error", "other"]
+
+
+class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    arguments: str  # JSON text, exactly as the model sent it
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    role: Literal["user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: list[ToolCall] = []
+    tool_call_id: str | None = None  # for role "tool"
+
+
+class Tool(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str
+    parameters: dict  # JSON Schema of the arguments object
+
+
+class Conversation(msgspec.Struct, frozen=True, kw_only=True):
+    system: str
+    messages: list[Message]
+    tools: list[Tool] = []
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    input: int = 0  # all prompt tokens, cached ones included
+    cached_input: int = 0
+    output: int = 0  # reasoning included, as providers bill it
+    reasoning: int = 0
+    estimated: bool = False  # the server sent no usage; counted as characters / 4
+
+
+class Reply(msgspec.Struct, kw_only=True):
+    text: str
+    tool_calls: list[ToolCall]
+    finish: Finish
+    usage: Usage
+    model: str = ""
+
+
+class WireError(ValueError):
+    """A response body that does not have the shape its API promises."""
+
+
+def endpoint(api: Api, base_url: str) -> str:
+    base = base_url.rstrip("/")
+    if api == "openai_chat":
+        return base + "/chat/completions"
+    if api == "openai_responses":
+        return base + "/responses"
+    return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+
+
+# -- requests -----------------------------------------------------------------------------------
+
+
+def request_body(api: Api, model: str, conv: Conversation, max_output_tokens: int, temperature: float | None = None,
+                 seed: int | None = None, stream: bool = False, extra: dict | None = None) -> dict:
+    if api == "openai_chat":
+        body = {"model": model, "messages": _chat_messages(conv), "max_tokens": max_output_tokens}
+        if conv.tools:
+            body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                                "parameters": t.parameters}} for t in conv.tools]
+        if stream:
+            body["stream"], body["stream_options"] = True, {"include_usage": True}
+        if seed is not None:
+            body["seed"] = seed
+    elif api == "openai_responses":
+        body = {"model": model, "instructions": conv.system, "input": _responses_input(conv),
+                "max_output_tokens": max_output_tokens}
+        if conv.tools:
+            body["tools"] = [{"type": "function", "name": t.name, "description": t.description,
+                              "parameters": t.parameters} for t in conv.tools]
+        if stream:
+            body["stream"] = True
+    elif api == "anthropic_messages":
+        body = {"model": model, "system": conv.system, "messages": _anthropic_messages(conv),
+                "max_tokens": max_output_tokens}
+        if conv.tools:
+            body["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
+                             for t in conv.tools]
+        if stream:
+            body["stream"] = True
+    else:
+        raise ValueError(f"unknown API {api!r}; one of {', '.join(APIS)}")
+    if temperature is not None:
+        body["temperature"] = temperature
+    return {**body, **(extra or {})}
+
+
+def _chat_messages(conv: Conversation) -> list[dict]:
+    out = [{"role": "system", "content": conv.system}]
+    for m in conv.messages:
+        if m.role == "tool":
+            out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content})
+        elif m.role == "assistant":
+            msg = {"role": "assistant", "content": m.content or None}
+            if m.tool_calls:
+                msg["tool_calls"] = [{"id": c.id, "type": "function",
+                                      "function": {"name": c.name, "arguments": c.arguments}} for c in m.tool_calls]
+            out.append(msg)
+        else:
+            out.append({"role": "user", "content": m.content})
+    return out
+
+
+def _responses_input(conv: Conversation) -> list[dict]:
+    out = []
+    for m in conv.messages:
+        if m.role == "tool":
+            out.append({"type": "function_call_output", "call_id": m.tool_call_id, "output": m.content})
+        elif m.role == "assistant":
+            if m.content:
+                out.append({"role": "assistant", "content": m.content})
+            out += [{"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+                    for c in m.tool_calls]
+        else:
+            out.append({"role": "user", "content": m.content})
+    return out
+
+
+def _anthropic_messages(conv: Conversation) -> list[dict]:
+    out: list[dict] = []
+    for m in conv.messages:
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)  # results of one turn's calls go back together
+            else:
+                out.append({"role": "user", "content": [block]})
+        elif m.role == "assistant":
+            blocks = [{"type": "text", "text": m.content}] if m.content else []
+            for c in m.tool_calls:
+                try:
+                    args = orjson.loads(c.arguments or "{}")
+                except orjson.JSONDecodeError:
+                    args = {"_unparsed": c.arguments}
+                blocks.append({"type": "tool_use", "id": c.id, "name": c.name, "input": args})
+            out.append({"role": "assistant", "content": blocks})
+        else:
+            out.append({"role": "user", "content": m.content})
+    return out
+
+
+# -- responses ----------------------------------------------------------------------------------
+
+
+def parse_reply(api: Api, body: dict) -> Reply:
+    try:
+        if api == "openai_chat":
+            return _chat_reply(body)
+        if api == "openai_responses":
+            return _responses_reply(body)
+        return _anthropic_reply(body)
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise WireError(f"{api} response without the expected shape ({type(exc).__name__}: {exc}): "
+                        f"{orjson.dumps(body)[:300].decode(errors='replace')}") from None
+
+
+CHAT_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
+               "content_filter": "filtered"}
+ANTHROPIC_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
+                    "refusal": "filtered"}
+
+
+def _chat_reply(body: dict) -> Reply:
+    choice = body["choices"][0]
+    msg = choice["message"]
+    calls = [ToolCall(id=c["id"], name=c["function"]["name"], arguments=c["function"].get("arguments") or "")
+             for c in msg.get("tool_calls") or []]
+    text = msg.get("content") or ""
+    return Reply(text=text, tool_calls=calls, finish=CHAT_FINISH.get(choice.get("finish_reason"), "other"),
+                 usage=_chat_usage(body.get("usage"), text, calls), model=body.get("model", ""))
+
+
+def _chat_usage(u: dict | None, text: str, calls: list[ToolCall]) -> Usage:
+    if not u:
+        return _estimate(text, calls)
+    return Usage(input=u.get("prompt_tokens", 0),
+                 cached_input=(u.get("prompt_tokens_details") or {}).get("cached_tokens", 0) or 0,
+                 output=u.get("completion_tokens", 0),
+                 reasoning=(u.get("completion_tokens_details") or {}).get("reasoning_tokens", 0) or 0)
+
+
+def _responses_reply(body: dict) -> Reply:
+    texts, calls = [], []
+    for item in body["output"]:
+        if item["type"] == "message":
+            texts += [c["text"] for c in item["content"] if c["type"] == "output_text"]
+        elif item["type"] == "function_call":
+            calls.append(ToolCall(id=item["call_id"], name=item["name"], arguments=item.get("arguments") or ""))
+    status = body.get("status", "completed")
+    if status == "incomplete":
+        reason = (body.get("incomplete_details") or {}).get("reason", "")
+        finish = "length" if reason == "max_output_tokens" else "filtered" if reason == "content_filter" else "other"
+    elif status == "failed":
+        finish = "error"
+    else:
+        finish = "tool_calls" if calls else "stop"
+    u = body.get("usage")
+    text = "".join(texts)
+    usage = Usage(input=u.get("input_tokens", 0),
+                  cached_input=(u.get("input_tokens_details") or {}).get("cached_tokens", 0) or 0,
+                  output=u.get("output_tokens", 0),
+                  reasoning=(u.get("output_tokens_details") or {}).get("reasoning_tokens", 0) or 0) if u \
+        else _estimate(text, calls)
+    return Reply(text=text, tool_calls=calls, finish=finish, usage=usage, model=body.get("model", ""))
+
+
+def _anthropic_reply(body: dict) -> Reply:
+    texts, calls = [], []
+    for block in body["content"]:
+        if block["type"] == "text":
+            texts.append(block["text"])
+        elif block["type"] == "tool_use":
+            calls.append(ToolCall(id=block["id"], name=block["name"], arguments=orjson.dumps(block["input"]).decode()))
+    text = "".join(texts)
+    u = body.get("usage")
+    usage = _anthropic_usage(u) if u else _estimate(text, calls)
+    return Reply(text=text, tool_calls=calls, finish=ANTHROPIC_FINISH.get(body.get("stop_reason"), "other"),
+                 usage=usage, model=body.get("model", ""))
+
+
+def _anthropic_usage(u: dict) -> Usage:
+    cached = u.get("cache_read_input_tokens", 0) or 0
+    total_in = u.get("input_tokens", 0) + cached + (u.get("cache_creation_input_tokens", 0) or 0)
+    return Usage(input=total_in, cached_input=cached, output=u.get("output_tokens", 0))
+
+
+def _estimate(text: str, calls: list[ToolCall]) -> Usage:
+    n = len(text) + sum(len(c.arguments) + len(c.name) for c in calls)
+    return Usage(output=max(1, n // 4), estimated=True)
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+
+def parse_stream(api: Api, events: Iterable[tuple[str, str]]) -> Reply:
+    """A reply assembled from server-sent events, given as (event name, data) pairs."""
+    if api == "openai_chat":
+        return _chat_stream(events)
+    if api == "openai_responses":
+        return _responses_stream(events)
+    return _anthropic_stream(events)
+
+
+def _json(data: str) -> dict:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise WireError(f"a stream event that is not JSON: {data[:200]!r}") from None
+
+
+def _chat_stream(events) -> Reply:
+    text, calls, finish, usage, model = [], {}, "other", None, ""
+    for _, data in events:
+        if data.strip() == "[DONE]":
+            break
+        chunk = _json(data)
+        model = chunk.get("model", model)
+        if chunk.get("usage"):
+            usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                text.append(delta["content"])
+            for c in delta.get("tool_calls") or []:
+                slot = calls.setdefault(c.get("index", 0), {"id": "", "name": "", "arguments": ""})
+                slot["id"] = c.get("id") or slot["id"]
+                fn = c.get("function") or {}
+                slot["name"] += fn.get("name") or ""
+                slot["arguments"] += fn.get("arguments") or ""
+            if choice.get("finish_reason"):
+                finish = CHAT_FINISH.get(choice["finish_reason"], "other")
+    tool_calls = [ToolCall(**calls[i]) for i in sorted(calls)]
+    joined = "".join(text)
+    return Reply(text=joined, tool_calls=tool_calls, finish=finish, usage=_chat_usage(usage, joined, tool_calls),
+                 model=model)
+
+
+def _responses_stream(events) -> Reply:
+    text, final = [], None
+    for name, data in events:
+        ev = _json(data)
+        kind = ev.get("type", name)
+        if kind == "response.output_text.delta":
+            text.append(ev.get("delta", ""))
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            final = ev["response"]
+            break
+    if final is None:
+        raise WireError("the Responses stream ended without a terminal response.* event")
+    return _responses_reply(final)
+
+
+def _anthropic_stream(events) -> Reply:
+    blocks: dict[int, dict] = {}
+    usage: dict = {}
+    finish, model = "other", ""
+    for name, data in events:
+        ev = _json(data)
+        kind = ev.get("type", name)
+        if kind == "message_start":
+            msg = ev["message"]
+            model = msg.get("model", "")
+            usage.update(msg.get("usage") or {})
+        elif kind == "content_block_start":
+            b = ev["content_block"]
+            blocks[ev["index"]] = {"type": b["type"], "text": b.get("text", ""), "id": b.get("id", ""),
+                                   "name": b.get("name", ""), "json": ""}
+        elif kind == "content_block_delta":
+            d, b = ev["delta"], blocks[ev["index"]]
+            if d["type"] == "text_delta":
+                b["text"] += d["text"]
+            elif d["type"] == "input_json_delta":
+                b["json"] += d["partial_json"]
+        elif kind == "message_delta":
+            finish = ANTHROPIC_FINISH.get((ev.get("delta") or {}).get("stop_reason"), "other")
+            usage.update({k: v for k, v in (ev.get("usage") or {}).items() if v is not None})
+        elif kind == "error":
+            raise WireError(f"the stream reported an error: {data[:300]}")
+        elif kind == "message_stop":
+            break
+    text = "".join(b["text"] for _, b in sorted(blocks.items()) if b["type"] == "text")
+    calls = [ToolCall(id=b["id"], name=b["name"], arguments=b["json"] or "{}")
+             for _, b in sorted(blocks.items()) if b["type"] == "tool_use"]
+    return Reply(text=text, tool_calls=calls, finish=finish,
+                 usage=_anthropic_usage(usage) if usage else _estimate(text, calls), model=model)

@@ -1,0 +1,87 @@
+"""LLM specialists in the loop (the local loop; the Ray loop is the same reactor): sessions that
+edit and submit, repairs that end in invalid_edit, a quota that stops one agent, and keys that
+appear nowhere."""
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from actors.config import RunConfig
+from actors.local_loop import run_local
+from agents.library import LibraryProposer
+from agents.llm.config import Endpoint
+from agents.llm.fake_server import FakeLLM
+from agents.llm.session import Limits, LLMProposer
+from environments import registry
+from events import RunDir, RunState
+from tests.llm_responders import climber, never_submits
+
+SPEC = registry.get("dryrun")
+
+
+def _endpoint(fake, api="openai_chat", **kw):
+    base = fake.base_url.removesuffix("/v1") if api == "anthropic_messages" else fake.base_url
+    return Endpoint(name="fake", api=api, base_url=base, model="fake-model", retries=1, **kw)
+
+
+def _run(path: Path, proposers: dict, trials: int = 6):
+    config = RunConfig(env="dryrun", runner="zero", fsync=False, trials=trials, agents=list(proposers))
+    run_local(path, SPEC, config, proposers, executors=1)
+    records = list(RunDir(path).reader().iter_records())
+    return records, RunState().apply_all(records)
+
+
+@pytest.mark.parametrize("api", ["openai_chat", "openai_responses", "anthropic_messages"])
+def test_llm_specialists_propose_and_their_trials_are_judged(tmp_path, api):
+    with FakeLLM(responder=climber) as fake:
+        ep = _endpoint(fake, api, stream=api == "anthropic_messages")
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(ep), "beta": LLMProposer(ep)})
+    rows = [r for r in st.trials.rows.values() if r.trial_id != "t0000"]
+    assert len(rows) == 6 and all(r.phase == "evaluated" for r in rows)
+    assert st.trials.best.score < st.trials.rows["t0000"].score
+    exchanges = [r.event for r in records if r.type == "llm.exchanged"]
+    assert len(exchanges) == 3 * 6  # edit, check, submit
+    assert all(e.usage.input_tokens > 0 and e.request_hash for e in exchanges)
+    sessions = [r.event for r in records if r.type == "agent.session_ended"]
+    assert {s.outcome for s in sessions} == {"submitted"}
+    assert st.ledger.total.llm_calls == 18
+
+
+def test_past_the_repair_limit_a_session_is_a_labelled_invalid_edit(tmp_path):
+    with FakeLLM(responder=never_submits) as fake:
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(_endpoint(fake), limits=Limits(repairs=2))}, trials=2)
+        second = fake.requests[1].body["messages"]
+    rows = [r for r in st.trials.rows.values() if r.trial_id != "t0000"]
+    assert [r.status for r in rows] == ["invalid_edit", "invalid_edit"]
+    assert "repairs" in rows[0].feedback
+    tool_errors = [m["content"] for m in second if m["role"] == "tool"]
+    assert tool_errors and tool_errors[0].startswith("ERROR")
+    third_turn = [m["content"] for m in fake.requests[2].body["messages"] if m["role"] == "tool"]
+    assert any("closest lines" in t and "A = 0.0" in t for t in third_turn)  # the nearest lines, to correct with
+
+
+def test_a_quota_error_stops_that_agent_and_the_others_go_on(tmp_path):
+    quota = {"status": 429, "body": {"error": {"type": "insufficient_quota", "message": "You exceeded your quota"}}}
+    with FakeLLM(script={"alpha": [quota]}, responder=climber) as fake:
+        ep = _endpoint(fake)
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(ep), "beta": LLMProposer(ep)}, trials=3)
+    ended = [r.event for r in records if r.type == "agent.session_ended" and r.event.agent == "alpha"]
+    assert [e.outcome for e in ended] == ["quota"] and "quota" in ended[0].detail
+    assert {r.agent for r in st.trials.rows.values() if r.trial_id != "t0000"} == {"beta"}
+    assert st.run.stopped == "trial_budget"
+
+
+def test_an_api_key_appears_nowhere_in_the_run(tmp_path, monkeypatch, capsys):
+    secret = "sk-test-DO-NOT-LEAK-4242"
+    monkeypatch.setenv("FAKE_LLM_KEY", secret)
+    with FakeLLM(responder=climber) as fake:
+        ep = _endpoint(fake, api_key_env="FAKE_LLM_KEY")
+        _run(tmp_path / "r", {"alpha": LLMProposer(ep), "beta": LibraryProposer()}, trials=3)
+        assert all(r.had_key for r in fake.requests)
+    for f in (tmp_path / "r").rglob("*"):
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
+    out = capsys.readouterr()
+    assert secret not in out.out + out.err
+    assert secret not in msgspec.json.encode(ep).decode()
