@@ -12,7 +12,8 @@ class RunConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     env: str = "golf-mini"
     tier: str = "micro"
     agents: list[str] = []  # specialists to run; empty: every specialist of the environment
-    proposer: Literal["library", "scripted"] = "library"
+    proposer: Literal["library", "random", "scripted", "llm"] = "library"
+    llm: dict[str, dict] = {}  # agent -> its model endpoint (agents.llm.config.Endpoint, no keys: names of variables)
     trials: int = 40  # proposals by specialists (the baseline trial is extra)
     hours: float | None = None  # deadline, from the run's start
     patience: int | None = None  # stop after this many verdicts without a new best

@@ -124,10 +124,13 @@ class Specialist(Reactor):
                       rng=random.Random(f"{run.seed}/{self.agent}/{session}"), session=session,
                       extra={"tier": run.tier})
         calls = itertools.count(1)
-        if self.proposer.kind == "llm":
-            result = self.proposer.propose(ctx, record=lambda ex: self._record(ex, session_id, next(calls)))
-        else:
-            result = self.proposer.propose(ctx)
+        try:
+            if self.proposer.kind == "llm":
+                result = self.proposer.propose(ctx, record=lambda ex: self._record(ex, session_id, next(calls)))
+            else:
+                result = self.proposer.propose(ctx)
+        except Exception as exc:  # noqa: BLE001 - a proposer's bug ends its session, not the specialist
+            result = Outcome(None, "error", f"{type(exc).__name__}: {exc}"[:1000])
         outcome = result if isinstance(result, Outcome) else Outcome(result, "submitted" if result else "exhausted")
         for _ in range(MAX_ID_RACES):
             if self.append(self._conclude(session_id, outcome)):

@@ -77,6 +77,12 @@ class Supervisor(Reactor):
                                event_id=fact_id(run.run_id, "stop-requested"))]
         return self._wind_down()
 
+    def stop(self, reason: str, detail: str) -> None:
+        """Stop from outside the stop conditions (the driver lost every specialist, a user asked)."""
+        if not self.state.run.stop_requested:
+            self.append([self.event(RunStopRequested(reason=reason, detail=detail, in_flight="finish"), "run",
+                                    event_id=fact_id(self.state.run.run_id, "stop-requested"))])
+
     def recover_orphans(self, reason: str) -> list:
         """For `--resume`: every attempt claimed but never finished belongs to an executor of the
         crashed run."""

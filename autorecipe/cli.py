@@ -64,12 +64,25 @@ def main() -> None:
 @click.option("--until", type=int, default=None, metavar="N", help="Fold only events with offset < N.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--top", type=int, default=10, show_default=True, help="Leaderboard length.")
-def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int) -> None:
+@click.option("--llm", "llm_mode", type=click.Choice(["replay"]), default=None,
+              help="Also run every LLM session again against the replies the log recorded (no network, no "
+                   "model) and report where today's code asks or decides differently; exit 1 on any divergence.")
+def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int, llm_mode: str | None) -> None:
     """Rebuild every projection of RUN_DIR from its segments.
 
     Prints the leaderboard, the root→best lineage chain and a digest of the rebuilt state: the
     same log gives the same digest, on any machine, in any process.
     """
+    if llm_mode == "replay":
+        from agents.llm.verify import verify_llm_sessions
+
+        checks = verify_llm_sessions(run_dir, log=lambda m: click.echo(m, err=True))
+        bad = [c for c in checks if not c.ok]
+        click.echo(f"llm replay: {len(checks)} session(s), {sum(c.calls for c in checks)} recorded calls served, "
+                   f"{len(bad)} divergence(s)", err=True)
+        if bad:
+            for c in bad:
+                click.echo(f"  {c.session_id} ({c.agent}): {c.detail}", err=True)
     from autorecipe.render import summary_json, summary_text
 
     _run_dir(run_dir)
@@ -81,6 +94,8 @@ def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int) -> None
         click.echo(orjson.dumps(summary_json(state, top), option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(summary_text(state, top))
+    if llm_mode == "replay" and bad:
+        sys.exit(1)
 
 
 @main.command("log")

@@ -51,11 +51,19 @@ new best, --cpu-hours of trial compute, or no specialist having anything left to
               help="What happens to trials running when a deadline or patience stops the run.")
 @click.option("--runner", type=click.Choice(["sandbox", "zero"]), default="sandbox", show_default=True,
               help="zero: trials run no process (only for environments scored from the recipe, e.g. dryrun).")
+@click.option("--llm", "llm", help="Specialists talk to this model: PROVIDER:MODEL (openai:gpt-5, anthropic:..., "
+              "ollama:..., vllm:..., llamacpp:..., lmstudio:...) or an endpoint named in --llm-config.")
+@click.option("--llm-agent", "llm_agents", multiple=True, metavar="AGENT=MODEL",
+              help="A different model for one agent (repeatable); MODEL as for --llm.")
+@click.option("--llm-config", type=click.Path(dir_okay=False, exists=True),
+              help="TOML file of [endpoints.NAME] sections: base_url, api, model, api_key_env, prices, limits.")
+@click.option("--llm-base-url", help="Override the provider's base URL (a local server on another port).")
 @click.option("--address", help="A Ray cluster to join ('auto' for the local one); default: start one.")
 @click.option("--resume", "resume", is_flag=True, help="Continue the run in RUN_DIR with its recorded configuration.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
 def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, executors, evaluators, seed, no_lineage,
-            max_in_flight, surface_mode, at_stop, runner, address, resume, quiet):
+            max_in_flight, surface_mode, at_stop, runner, llm, llm_agents, llm_config, llm_base_url, address, resume,
+            quiet):
     if resume and not run_dir:
         raise click.UsageError("--resume needs the RUN_DIR to continue")
     config = None
@@ -70,10 +78,11 @@ def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, exec
         unknown = [a for a in chosen if a not in known]
         if unknown:
             raise click.UsageError(f"{env} has no specialist {', '.join(unknown)}; it has {', '.join(known)}")
+        models = _models(chosen or known, llm, llm_agents, llm_config, llm_base_url)
         config = RunConfig(env=env, tier=tier, agents=chosen, trials=trials, hours=hours, patience=patience,
                            cpu_hours=cpu_hours, executors=executors, evaluators=evaluators, seed=seed,
                            lineage=not no_lineage, max_in_flight=max_in_flight, surface_mode=surface_mode,
-                           at_stop=at_stop, runner=runner)
+                           at_stop=at_stop, runner=runner, proposer="llm" if models else "library", llm=models)
         run_dir = run_dir or f"runs/{env.replace(':', '-')}-{new_run_id()}"
     try:
         done = launch(Path(run_dir), config, address=address, resume=resume, echo=click.echo, quiet=quiet)
@@ -83,6 +92,36 @@ def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, exec
     click.echo(summary_text(done.state, 10))
     click.echo(improvement(done.state))
     click.echo(f"run dir    {done.run_dir}")
+
+
+def _models(agents: list[str], llm: str | None, per_agent: tuple[str, ...], config_file: str | None,
+            base_url: str | None) -> dict[str, dict]:
+    """agent -> endpoint fields, from --llm, --llm-agent and --llm-config; {} for the offline library."""
+    from agents.llm.config import ConfigError, from_shortcut, load_config
+
+    if not llm and not per_agent:
+        return {}
+    try:
+        named = load_config(config_file) if config_file else {}
+
+        def endpoint(spec: str):
+            if spec in named:
+                return named[spec]
+            return from_shortcut(spec, base_url)
+
+        default = endpoint(llm) if llm else None
+        chosen = {a: default for a in agents}
+        for item in per_agent:
+            agent, sep, spec = item.partition("=")
+            if not sep or agent not in agents:
+                raise ConfigError(f"--llm-agent {item!r}: write AGENT=MODEL with AGENT one of {', '.join(agents)}")
+            chosen[agent] = endpoint(spec)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    missing = [a for a, e in chosen.items() if e is None]
+    if missing:
+        raise click.UsageError(f"no model for {', '.join(missing)}: give --llm, or --llm-agent for each")
+    return {a: e.public() for a, e in chosen.items()}
 
 
 def improvement(state) -> str:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import ray
 
 from actors.config import RunConfig
@@ -83,6 +84,29 @@ def trial_resources(config: RunConfig, spec) -> tuple[float, float]:
     return spec.resources.cpus, spec.resources.gpus
 
 
+def default_proposers(config: RunConfig, agents: list[str]) -> dict:
+    """What the configuration asks for: a model per agent (config.llm), or the offline library."""
+    if config.proposer == "llm":
+        from agents.llm.config import Endpoint
+        from agents.llm.session import LLMProposer
+
+        missing = [a for a in agents if a not in config.llm]
+        if missing:
+            raise LaunchError(f"no model endpoint for agent(s) {', '.join(missing)}")
+        try:
+            endpoints = {a: msgspec.convert(config.llm[a], Endpoint) for a in agents}
+            for e in endpoints.values():
+                e.api_key()  # a missing key stops the launch here, not later inside an actor
+        except (msgspec.ValidationError, KeyError) as exc:
+            raise LaunchError(f"model endpoint: {exc.args[0] if exc.args else exc}") from None
+        return {a: LLMProposer(e) for a, e in endpoints.items()}
+    if config.proposer == "random":
+        from agents.random_choice import RandomProposer
+
+        return {a: RandomProposer() for a in agents}
+    return {a: LibraryProposer() for a in agents}
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
@@ -108,7 +132,7 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
     agents = config.agents or [s.name for s in spec.specialists]
     for a in agents:
         spec.specialist(a)
-    proposers = proposers or {a: LibraryProposer() for a in agents}
+    proposers = proposers or default_proposers(config, agents)
     data = prepared_data(spec, log=lambda m: echo(f"data: {m}")) if config.runner == "sandbox" else None
 
     started_ray = ensure_ray(address)
@@ -170,6 +194,7 @@ def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config:
         supervisor.on_record = lambda rec: progress.record(rec, supervisor.state)
     running = {h.run.remote(): name for name, h in actors.items()}
     failures: dict[str, int] = {}
+    abandoned: set[str] = set()
     while True:
         supervisor.step()
         if not quiet:
@@ -188,6 +213,9 @@ def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config:
                 if failures[name] >= GIVE_UP_AFTER:
                     echo(f"{name} failed {failures[name]} times in a row ({exc}); going on without it")
                     _abandon(supervisor, name)
+                    abandoned.add(name)
+                    if all(n in abandoned for n in actors if n.startswith("agent/")):
+                        supervisor.stop("error", "every specialist failed; see the errors above")
                     continue
                 echo(f"{name} failed ({type(exc).__name__}); Ray restarts it and it resumes from the log")
             if not supervisor.finished():

@@ -230,3 +230,50 @@ def test_trials_in_flight_at_a_deadline_are_finished_or_cancelled(ray_address, t
         assert all(st.trials.rows[t].phase == "cancelled" for t in running_at_stop)
     else:
         assert all(st.trials.rows[t].phase == "evaluated" for t in running_at_stop)
+
+
+def test_llm_specialists_on_ray_against_the_fake_server_replay_without_it(ray_address, tmp_path):
+    from agents.llm.config import Endpoint
+    from agents.llm.fake_server import FakeLLM
+    from tests.llm_responders import climber
+
+    run = tmp_path / "run"
+    with FakeLLM(responder=climber) as fake:
+        ep = Endpoint(name="fake", base_url=fake.base_url, model="fake-model", stream=True).public()
+        config = RunConfig(env="dryrun", runner="zero", trials=6, executors=2, proposer="llm",
+                           llm={"alpha": ep, "beta": ep})
+        done = launch(run, config, echo=lambda m: None)
+    assert done.state.run.stopped == "trial_budget"
+    rows = [r for r in done.state.trials.rows.values() if r.trial_id != "t0000"]
+    assert len(rows) == 6 and all(r.phase == "evaluated" for r in rows)
+    assert done.state.ledger.total.llm_calls == 18
+    # the server is gone: replay serves the recorded replies, and today's code asks the same
+    replayed = subprocess.run([sys.executable, "-m", "autorecipe.cli", "replay", str(run), "--llm", "replay"],
+                              capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "6 session(s), 18 recorded calls served, 0 divergence(s)" in replayed.stderr
+    assert f"digest     {done.state.digest()}" in replayed.stdout
+
+
+def test_llm_replay_reports_a_divergence(ray_address, tmp_path):
+    """Change what the agent is told (its surface brief) and replay notices."""
+    from agents.llm.config import Endpoint
+    from agents.llm.fake_server import FakeLLM
+    from agents.llm.verify import verify_llm_sessions
+    from tests.llm_responders import climber
+
+    run = tmp_path / "run"
+    with FakeLLM(responder=climber) as fake:
+        ep = Endpoint(name="fake", base_url=fake.base_url, model="fake-model").public()
+        launch(run, RunConfig(env="dryrun", runner="zero", trials=2, executors=1, proposer="llm", agents=["alpha"],
+                              llm={"alpha": ep}), echo=lambda m: None)
+    import agents.llm.session as session
+
+    original = session.system_prompt
+    session.system_prompt = lambda ctx: original(ctx) + "\nBe bold."
+    try:
+        checks = verify_llm_sessions(run)
+    finally:
+        session.system_prompt = original
+    assert checks and not any(c.ok for c in checks)
+    assert "request differs" in checks[0].detail and ".system" in checks[0].detail or ".messages" in checks[0].detail
