@@ -47,3 +47,18 @@ def never_submits(tag: str, api: str, body: dict) -> dict:
         return {"tool_calls": [{"name": "edit", "arguments": "{not json"}]}
     return {"tool_calls": [{"name": "edit", "arguments": json.dumps(
         {"path": "knobs.py", "search": "A = 0.00", "replace": "A = 9.0"})}]}
+
+
+GOLF_EDITS = {"opt": ("LR = 3e-3", "LR = 5e-3"), "quant": ("/ 127", "/ 63"), "arch": ("MLP_MULT = 2", "MLP_MULT = 1")}
+
+
+def golf_tuner(tag: str, api: str, body: dict) -> dict:
+    """For golf-mini (openai_chat): one edit in the agent's own region, check, submit."""
+    result = _last_tool_result(api, body)
+    if result is not None and result.startswith("applied"):
+        return {"tool_calls": [{"name": "check", "arguments": {}}]}
+    if result is not None and result.startswith("ok"):
+        return {"tool_calls": [{"name": "submit", "arguments": {"hypothesis": f"{tag}: a modest change helps"}}]}
+    search, replace = GOLF_EDITS[tag]
+    return {"tool_calls": [{"name": "edit", "arguments": {"path": "train_gpt_mini.py", "search": search,
+                                                          "replace": replace}}]}

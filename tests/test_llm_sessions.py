@@ -85,3 +85,31 @@ def test_an_api_key_appears_nowhere_in_the_run(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr()
     assert secret not in out.out + out.err
     assert secret not in msgspec.json.encode(ep).decode()
+
+
+def test_malformed_and_truncated_replies_are_repaired_or_labelled_never_crashes(tmp_path):
+    bad = [{"malformed": True}, {"truncated": True, "text": "SEARCH: A = 0.0 REPL"}, {"malformed": True},
+           {"malformed": True}]
+    with FakeLLM(script={"alpha": bad}, responder=climber) as fake:
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(_endpoint(fake))}, trials=2)
+    first, second = (st.trials.rows[t] for t in ("t0001", "t0002"))
+    assert first.status == "invalid_edit" and "repairs" in first.feedback
+    assert second.status in ("keep", "discard")  # the next session, with a working model, goes on
+    errors = [r.event.error for r in records if r.type == "llm.exchanged" and r.event.error]
+    assert errors and "expected shape" in errors[0]
+
+
+def test_whole_file_endpoints_get_a_write_file_tool(tmp_path):
+    def writer(tag, api, body):
+        if body["messages"][-1]["role"] == "tool":
+            return {"tool_calls": [{"name": "submit", "arguments": {"hypothesis": "A at its optimum"}}]}
+        text = body["messages"][1]["content"]
+        program = text[text.index("```python\n") + 10:text.rindex("```")].rstrip("\n") + "\n"
+        return {"tool_calls": [{"name": "write_file", "arguments": {
+            "path": "knobs.py", "content": program.replace("A = 0.0", "A = 3.0")}}]}
+
+    with FakeLLM(responder=writer) as fake:
+        _, st = _run(tmp_path / "r", {"alpha": LLMProposer(_endpoint(fake, edit_format="whole_file"))}, trials=1)
+        names = [t["function"]["name"] for t in fake.requests[0].body["tools"]]
+    assert "write_file" in names and "edit" not in names
+    assert st.trials.rows["t0001"].status == "keep" and st.trials.rows["t0001"].score == 6.0

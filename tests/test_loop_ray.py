@@ -277,3 +277,26 @@ def test_llm_replay_reports_a_divergence(ray_address, tmp_path):
         session.system_prompt = original
     assert checks and not any(c.ok for c in checks)
     assert "request differs" in checks[0].detail and ".system" in checks[0].detail or ".messages" in checks[0].detail
+
+
+def test_autorecipe_run_with_llm_specialists_on_golf_mini(ray_address, tmp_path):
+    """The command line, a real miniature (sandboxed torch trials), models behind the fake server."""
+    from agents.llm.fake_server import FakeLLM
+    from tests.llm_responders import golf_tuner
+
+    run = tmp_path / "run"
+    env = {**os.environ, "RAY_ADDRESS": ray_address}
+    with FakeLLM(responder=golf_tuner) as fake:
+        done = subprocess.run([sys.executable, "-m", "autorecipe.cli", "run", "--env", "golf-mini", "--agents",
+                               "opt,quant", "--trials", "2", "--executors", "2", "--llm", "vllm:fake-model",
+                               "--llm-base-url", fake.base_url, str(run)],
+                              env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    st = RunState().apply_all(_records(run))
+    rows = [r for r in st.trials.rows.values() if r.trial_id != "t0000"]
+    assert sorted(r.agent for r in rows) == ["opt", "quant"]
+    assert all(r.verdict == "valid" and r.score is not None for r in rows), [(r.status, r.feedback) for r in rows]
+    assert "digest" in done.stdout and "result     best" in done.stdout
+    replayed = subprocess.run([sys.executable, "-m", "autorecipe.cli", "replay", str(run), "--llm", "replay"],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0 and "0 divergence(s)" in replayed.stderr, replayed.stderr

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -48,7 +49,7 @@ class Endpoint(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retry_cap_s: float = 120.0  # a retry-after longer than this is not waited for
     price: Price = Price()
     extra_body: dict = {}
-    edit_format: str = "search_replace"  # or "whole_file" for models that fumble SEARCH blocks
+    edit_format: Literal["search_replace", "whole_file"] = "search_replace"  # whole_file: a write_file tool instead of edit
 
     def api_key(self) -> str | None:
         if not self.api_key_env:

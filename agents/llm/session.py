@@ -9,6 +9,7 @@ output contract. User: the lineage view and the current program. Tools:
     diff_trials(a, b)                      unified diff between two trials' recipes
     rebase(trial_id)                       start over from another kept trial
     edit(path, search, replace)            one SEARCH/REPLACE edit on the working copy
+    write_file(path, content)              instead of edit, for endpoints with edit_format = "whole_file"
     check()                                syntax and surface of the edits so far
     submit(hypothesis, expected_delta, notes)
 
@@ -61,11 +62,19 @@ TOOLS = [
          parameters=_obj({"trial_id": S}, ["trial_id"])),
     Tool(name="edit", description="Replace SEARCH (which must occur exactly once in the file) with REPLACE.",
          parameters=_obj({"path": S, "search": S, "replace": S}, ["path", "search", "replace"])),
+    Tool(name="write_file", description="Replace a whole recipe file with new content (for models that fumble "
+         "SEARCH/REPLACE).", parameters=_obj({"path": S, "content": S}, ["path", "content"])),
     Tool(name="check", description="Check the edits so far: syntax, and whether they stay in your surface.",
          parameters=_obj({}, [])),
     Tool(name="submit", description="Submit the working copy as one trial. Ends the session.",
          parameters=_obj({"hypothesis": S, "expected_delta": {"type": "number"}, "notes": S}, ["hypothesis"])),
 ]
+
+
+def tools_for(edit_format: str) -> list[Tool]:
+    """The tool set for an endpoint: `edit` (SEARCH/REPLACE) or, per model, `write_file` (whole files)."""
+    drop = "edit" if edit_format == "whole_file" else "write_file"
+    return [t for t in TOOLS if t.name != drop]
 
 
 def system_prompt(ctx: Context) -> str:
@@ -102,10 +111,10 @@ class Workspace:
     def rows(self) -> dict:
         return {r.trial_id: r for r in (*self.ctx.view.history, *self.ctx.view.in_flight)}
 
-    def call(self, name: str, args: dict) -> str:
-        fn = getattr(self, f"tool_{name}", None)
+    def call(self, name: str, args: dict, tools: list[Tool]) -> str:
+        fn = getattr(self, f"tool_{name}", None) if any(t.name == name for t in tools) else None
         if fn is None:
-            raise ToolError(f"unknown tool {name!r}; the tools are {', '.join(t.name for t in TOOLS)}")
+            raise ToolError(f"unknown tool {name!r}; the tools are {', '.join(t.name for t in tools)}")
         try:
             return fn(**args)
         except TypeError as exc:
@@ -154,6 +163,18 @@ class Workspace:
         self.edits.append(edit)
         return f"applied to {path}:\n{change.diff[:DIFF_BYTES]}"
 
+    def tool_write_file(self, path: str, content: str) -> str:
+        if path not in self.files:
+            raise ToolError(f"no recipe file {path!r}; the files are {', '.join(sorted(self.files))}")
+        old = self.files[path].decode()
+        try:
+            change = make_change(self.files, [Edit(path, old, content)])
+        except EditError as exc:
+            raise ToolError(str(exc)) from None
+        self.files = change.code
+        self.edits.append(Edit(path, old, content))
+        return f"wrote {path}:\n{change.diff[:DIFF_BYTES]}"
+
     def tool_check(self) -> str:
         if not self.edits:
             return "no edits yet"
@@ -191,11 +212,12 @@ class LLMProposer:
         ws = Workspace(ctx, parent_id, ctx.code_of(parent_id))
         messages = [Message(role="user", content=user_prompt(ctx, ws.files))]
         system = system_prompt(ctx)
+        tools = tools_for(self.endpoint.edit_format)
         repairs = tokens = 0
         last_problem = ""
         for turn in range(1, self.limits.turns + 1):
             try:
-                ex = await self.client.complete(self.endpoint, Conversation(system=system, messages=messages, tools=TOOLS))
+                ex = await self.client.complete(self.endpoint, Conversation(system=system, messages=messages, tools=tools))
             except QuotaExhausted as exc:
                 return Outcome(None, "quota", str(exc), turns=turn)
             except LLMError as exc:
@@ -221,7 +243,7 @@ class LLMProposer:
                     args = orjson.loads(call.arguments or "{}")
                     if not isinstance(args, dict):
                         raise ToolError("the arguments must be a JSON object")
-                    result = ws.call(call.name, args)
+                    result = ws.call(call.name, args, tools)
                 except (orjson.JSONDecodeError, ToolError) as exc:
                     repairs += 1
                     last_problem = f"{call.name}: {exc}"
