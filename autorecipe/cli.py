@@ -64,15 +64,18 @@ def main() -> None:
 @click.option("--until", type=int, default=None, metavar="N", help="Fold only events with offset < N.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--top", type=int, default=10, show_default=True, help="Leaderboard length.")
+@click.option("--verify", is_flag=True, help="Audit the run: recipes against their hashes and surfaces, every "
+              "verdict re-derived from its recorded outputs; list divergences and exit 1 on any.")
 @click.option("--llm", "llm_mode", type=click.Choice(["replay"]), default=None,
               help="Also run every LLM session again against the replies the log recorded (no network, no "
                    "model) and report where today's code asks or decides differently; exit 1 on any divergence.")
-def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int, llm_mode: str | None) -> None:
+def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int, verify: bool, llm_mode: str | None) -> None:
     """Rebuild every projection of RUN_DIR from its segments.
 
     Prints the leaderboard, the root→best lineage chain and a digest of the rebuilt state: the
     same log gives the same digest, on any machine, in any process.
     """
+    bad = []
     if llm_mode == "replay":
         from agents.llm.verify import verify_llm_sessions
 
@@ -94,7 +97,17 @@ def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int, llm_mod
         click.echo(orjson.dumps(summary_json(state, top), option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(summary_text(state, top))
-    if llm_mode == "replay" and bad:
+    failed = llm_mode == "replay" and bad
+    if verify:
+        from autorecipe.verify import verify_run
+
+        audit = verify_run(run_dir, log=lambda m: click.echo(m, err=True))
+        click.echo(f"verify: {audit.trials_checked} recipes and {audit.verdicts_checked} verdicts checked, "
+                   f"{len(audit.divergences)} divergence(s)", err=True)
+        for d in audit.divergences:
+            click.echo(f"  offset {d.offset} {d.trial_id}: {d.what}", err=True)
+        failed = failed or bool(audit.divergences)
+    if failed:
         sys.exit(1)
 
 
@@ -179,8 +192,10 @@ def synth_cmd(run_dir: str, trials: int, seed: int, executors: int, batch: int) 
 def _register_env_commands() -> None:
     from autorecipe.cli_envs import calibrate_cmd, envs_cmd, prepare_cmd, trial_cmd
     from autorecipe.cli_run import run_cmd
+    from autorecipe.cli_serve import serve_cmd, stream_cmd
+    from autorecipe.cli_show import show_cmd
 
-    for cmd in (run_cmd, envs_cmd, prepare_cmd, trial_cmd, calibrate_cmd):
+    for cmd in (run_cmd, serve_cmd, stream_cmd, show_cmd, envs_cmd, prepare_cmd, trial_cmd, calibrate_cmd):
         main.add_command(cmd)
 
 

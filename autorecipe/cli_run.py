@@ -59,11 +59,13 @@ new best, --cpu-hours of trial compute, or no specialist having anything left to
               help="TOML file of [endpoints.NAME] sections: base_url, api, model, api_key_env, prices, limits.")
 @click.option("--llm-base-url", help="Override the provider's base URL (a local server on another port).")
 @click.option("--address", help="A Ray cluster to join ('auto' for the local one); default: start one.")
+@click.option("--serve", "serve_port", type=int, default=None, metavar="PORT",
+              help="Also serve the run on http://127.0.0.1:PORT while it runs (autorecipe serve, in this process).")
 @click.option("--resume", "resume", is_flag=True, help="Continue the run in RUN_DIR with its recorded configuration.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
 def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, executors, evaluators, seed, no_lineage,
-            max_in_flight, surface_mode, at_stop, runner, llm, llm_agents, llm_config, llm_base_url, address, resume,
-            quiet):
+            max_in_flight, surface_mode, at_stop, runner, llm, llm_agents, llm_config, llm_base_url, address, serve_port,
+            resume, quiet):
     if resume and not run_dir:
         raise click.UsageError("--resume needs the RUN_DIR to continue")
     config = None
@@ -85,7 +87,8 @@ def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, exec
                            at_stop=at_stop, runner=runner, proposer="llm" if models else "library", llm=models)
         run_dir = run_dir or f"runs/{env.replace(':', '-')}-{new_run_id()}"
     try:
-        done = launch(Path(run_dir), config, address=address, resume=resume, echo=click.echo, quiet=quiet)
+        done = launch(Path(run_dir), config, address=address, resume=resume, echo=click.echo, quiet=quiet,
+                      serve_port=serve_port)
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("")

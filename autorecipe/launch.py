@@ -112,7 +112,7 @@ def new_run_id() -> str:
 
 
 def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | None = None, address: str | None = None,
-           resume: bool = False, echo=print, quiet: bool = False) -> Launched:
+           resume: bool = False, echo=print, quiet: bool = False, serve_port: int | None = None) -> Launched:
     run_dir = Path(run_dir).resolve()
     rd = RunDir(run_dir)
     if resume:
@@ -177,9 +177,12 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
              f"{k} executor(s) of {cpus:g} CPU/{gpus:g} GPU, {config.trials} trials, seed {config.seed}")
         echo(f"log: {run_dir}")
     launched = Launched(run_dir=run_dir, state=supervisor.state, actors={"log": handle, **actors})
+    gateway = _serve(run_dir, serve_port, echo) if serve_port is not None else None
     try:
         _supervise(supervisor, actors, launched, config, echo, quiet)
     finally:
+        if gateway is not None:
+            gateway.should_exit = gateway.force_exit = True
         for h in actors.values():
             ray.kill(h, no_restart=True)
         ray.kill(handle, no_restart=True)
@@ -232,3 +235,17 @@ def _abandon(supervisor: Supervisor, name: str) -> None:
     mine = [r.trial_id for r in supervisor.state.trials.rows.values() if r.phase == CLAIMED and r.executor == name]
     if mine:
         supervisor.append(recover(supervisor, mine, f"{name} died and was not restarted", supervisor.config.max_attempts))
+
+
+def _serve(run_dir: Path, port: int, echo):
+    """The gateway on loopback, in a thread of the driver, for `run --serve`."""
+    import threading
+
+    import uvicorn
+
+    from events.gateway import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(run_dir), host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    echo(f"serving the run on http://127.0.0.1:{port} (/events/stream, /trials, /leaderboard)")
+    return server

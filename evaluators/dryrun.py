@@ -46,7 +46,7 @@ def evaluate(executed: TrialExecuted, blobs, data, tier) -> TrialEvaluated:
     if k is None:
         return verdict(executed, NAME, VERSION, "crash", "no out/knobs.py", [])
     size = k["WIDTH"] * k["PRECISION"] * 100
-    cap = tier.limits["size_cap"]
+    cap = float(tier.limits["size_cap"])
     loss = (k["A"] - 3) ** 2 + (k["B"] + 1) ** 2 + 64 / k["WIDTH"] + (16 - k["PRECISION"]) / 40
     size_check = Check(name="artifact_bytes", passed=size <= cap, measured=size, limit=cap,
                        evidence=f"size={size:,.0f} limit={cap:,.0f}" + (f" over by {size - cap:,.0f}" if size > cap else ""))

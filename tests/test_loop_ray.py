@@ -297,6 +297,41 @@ def test_autorecipe_run_with_llm_specialists_on_golf_mini(ray_address, tmp_path)
     assert sorted(r.agent for r in rows) == ["opt", "quant"]
     assert all(r.verdict == "valid" and r.score is not None for r in rows), [(r.status, r.feedback) for r in rows]
     assert "digest" in done.stdout and "result     best" in done.stdout
-    replayed = subprocess.run([sys.executable, "-m", "autorecipe.cli", "replay", str(run), "--llm", "replay"],
-                              env=env, capture_output=True, text=True, timeout=120)
-    assert replayed.returncode == 0 and "0 divergence(s)" in replayed.stderr, replayed.stderr
+    replayed = subprocess.run([sys.executable, "-m", "autorecipe.cli", "replay", str(run), "--llm", "replay",
+                               "--verify"], env=env, capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "0 divergence(s)" in replayed.stderr and "verify: 3 recipes and 3 verdicts checked, 0 divergence(s)" \
+        in replayed.stderr, replayed.stderr
+    digest = next(line for line in done.stdout.splitlines() if line.startswith("digest"))
+    assert digest in replayed.stdout  # the same state, rebuilt with the server gone
+
+
+def test_run_serve_streams_the_run_while_it_runs(ray_address, tmp_path):
+    import asyncio
+    import socket
+
+    from events.consumer import follow
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = tmp_path / "run"
+    config = RunConfig(env="dryrun", tier="standard", trials=4, executors=2)  # 2-second trials
+    t, box = _in_thread(launch, run, config, echo=lambda m: None, serve_port=port)
+    _wait_for(run, lambda r: r.type == "run.started")
+    types = []
+
+    async def consume():
+        for _ in range(100):  # the gateway starts a moment after the log
+            try:
+                async for rec in follow(f"http://127.0.0.1:{port}", 0, reconnect=False):
+                    types.append(rec["type"])
+                    if rec["type"] == "run.stop_requested":
+                        return
+            except Exception:  # noqa: BLE001 - not up yet
+                await asyncio.sleep(0.1)
+
+    asyncio.run(asyncio.wait_for(consume(), 120))
+    t.join(timeout=120)
+    assert "error" not in box, box.get("error")
+    assert types[0] == "run.started" and types.count("trial.evaluated") >= 5

@@ -1,0 +1,86 @@
+"""`autorecipe serve` and `autorecipe stream`: a run over HTTP, and following one."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import sys
+
+import click
+import orjson
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--token", envvar="AUTORECIPE_TOKEN", help="Bearer token clients must send (or $AUTORECIPE_TOKEN); "
+              "required to bind anywhere but loopback.")
+def serve_cmd(run_dir: str, host: str, port: int, token: str | None) -> None:
+    """Serve RUN_DIR's events (JSON lines and server-sent events), trials, lineage, leaderboard
+    and blobs over HTTP, following the log as it grows. Works on a live run and on a copy.
+
+    \b
+      autorecipe serve runs/golf-mini-...                 http://127.0.0.1:8000
+      autorecipe serve RUN --host 0.0.0.0 --token S3CRET  reachable from elsewhere, with a token
+      curl -N http://127.0.0.1:8000/events/stream?from=0  follow it
+    """
+    import uvicorn
+
+    from events.gateway import create_app
+
+    if not is_loopback(host) and not token:
+        raise click.ClickException(f"binding {host} exposes the run beyond this machine: give --token "
+                                   "(or $AUTORECIPE_TOKEN), or bind 127.0.0.1")
+    try:
+        app = create_app(run_dir, token=token)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"serving {run_dir} on http://{host}:{port}  (/events, /events/stream, /trials, /lineage, "
+               f"/leaderboard, /openapi.json){'; token required' if token else ''}", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.command("stream")
+@click.argument("url")
+@click.option("--from", "from_offset", type=int, default=0, show_default=True, help="First offset.")
+@click.option("--type", "types", multiple=True, metavar="T", help="Only this event type (repeatable).")
+@click.option("--stream", "stream_prefix", metavar="S", help="Only streams starting with S.")
+@click.option("--token", envvar="AUTORECIPE_TOKEN", help="Bearer token (or $AUTORECIPE_TOKEN).")
+@click.option("--json", "as_json", is_flag=True, help="Whole records as JSON lines.")
+def stream_cmd(url: str, from_offset: int, types: tuple[str, ...], stream_prefix: str | None, token: str | None,
+               as_json: bool) -> None:
+    """Follow a served run from URL, printing events as they arrive; reconnects and resumes
+    after the last offset printed, so nothing is missed or printed twice."""
+    from events.consumer import Unauthorized, follow
+
+    async def main():
+        async for rec in follow(url, from_offset, list(types), stream_prefix, token,
+                                on_reconnect=lambda e, d: click.echo(f"(reconnecting in {d:.1f}s: {e})", err=True)):
+            if as_json:
+                sys.stdout.write(orjson.dumps(rec).decode() + "\n")
+            else:
+                ev = dict(rec["event"])
+                kind = ev.pop("type", "?")
+                sys.stdout.write(f"{rec['offset']:>8}  {rec['stream']:<22} {kind:<22} "
+                                 f"{orjson.dumps(ev).decode()[:160]}\n")
+            sys.stdout.flush()
+
+    try:
+        asyncio.run(main())
+    except Unauthorized as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        os._exit(0)

@@ -1,0 +1,67 @@
+"""`autorecipe show RUN_DIR TRIAL`: one trial, everything the log knows about it."""
+
+from __future__ import annotations
+
+import click
+
+from events import RunDir, TrialEvaluated, TrialExecuted, replay
+from events.blobs import BlobCorrupt, BlobMissing
+
+LOG_TAIL = 40
+
+
+@click.command("show")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("trial_id")
+@click.option("--log-lines", type=int, default=LOG_TAIL, show_default=True, help="Lines of each phase's log tail.")
+def show_cmd(run_dir: str, trial_id: str, log_lines: int) -> None:
+    """Print TRIAL of RUN_DIR: who proposed it and why, its diff, how it ran, the verdict with
+    every check and its evidence, and the tail of each phase's log."""
+    state = replay(run_dir)
+    row = state.trials.rows.get(trial_id)
+    if row is None:
+        raise click.ClickException(f"{run_dir} has no trial {trial_id!r} (it has {len(state.trials.rows)} trials)")
+    blobs = RunDir(run_dir).blobs()
+    delta = "" if row.realized_delta is None else f" (Δ {row.realized_delta:+.6f} vs parent)"
+    click.echo(f"{row.trial_id}  by {row.agent}  from {row.parent_id or 'the baseline'}  depth {row.depth}")
+    click.echo(f"status     {row.status or row.phase}  score {row.score}{delta}  attempt {row.attempt}")
+    click.echo(f"hypothesis {row.hypothesis}")
+    if row.technique:
+        click.echo(f"technique  {row.technique}")
+    if row.notes:
+        click.echo(f"notes      {row.notes}")
+    if row.surface_violations:
+        click.echo(f"surface    {'; '.join(row.surface_violations)}")
+    executed = evaluated = None
+    for rec in RunDir(run_dir).reader().iter_records():
+        ev = rec.event
+        if getattr(ev, "trial_id", None) != trial_id or getattr(ev, "attempt", None) != row.attempt:
+            continue
+        if isinstance(ev, TrialExecuted):
+            executed = ev
+        elif isinstance(ev, TrialEvaluated):
+            evaluated = ev
+    if evaluated:
+        click.echo(f"\nverdict    {evaluated.verdict} by {evaluated.evaluator} v{evaluated.evaluator_version}")
+        click.echo(f"feedback   {evaluated.feedback}")
+        for c in evaluated.checks:
+            click.echo(f"  {'pass' if c.passed else 'FAIL'}  {c.name}: {c.evidence}")
+    if row.diff:
+        click.echo("\n" + _text(blobs, row.diff).rstrip())
+    if executed:
+        click.echo("")
+        for p in executed.phases:
+            click.echo(f"phase {p.name:<10} exit {p.exit_code} cpu {p.cpu_s:.2f}s wall {p.wall_s:.2f}s "
+                       f"budget {p.budget_s}s{' TIMED OUT' if p.timed_out else ''}")
+        for name, ref in sorted(executed.outputs.items()):
+            if name.startswith("logs/"):
+                tail = _text(blobs, ref).rstrip().splitlines()[-log_lines:]
+                click.echo(f"\n--- {name} (last {len(tail)} lines)")
+                click.echo("\n".join(tail))
+
+
+def _text(blobs, ref) -> str:
+    try:
+        return blobs.get(ref).decode(errors="replace")
+    except (BlobMissing, BlobCorrupt) as exc:
+        return f"[unavailable: {exc}]"

@@ -1,0 +1,138 @@
+"""`replay --verify`: audit a run from its log alone.
+
+1. Projections: the state folded in one pass and folded page by page (as a live actor does) must
+   have the same digest.
+2. Code: every proposed trial's recipe blobs must hash to the recorded code_sha256, and its
+   surface violations, recomputed from the parent's code, must be the recorded ones.
+3. Verdicts: every evaluator verdict is re-derived by today's evaluator from the recorded outputs
+   (and this machine's held-out data) and must equal the recorded one byte for byte.
+
+Each mismatch is a Divergence naming the trial and what differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from agents.changes import code_sha256, make_change, surface_violations
+from autorecipe.local_trial import evaluator_of, prepared_data
+from environments import registry
+from environments.edits import EditError
+from environments.spec import Edit
+from events import RunDir, RunState, TrialEvaluated, TrialExecuted, TrialProposed
+from events.blobs import BlobCorrupt, BlobMissing
+
+NOT_EVALUATORS = ("preflight", "supervisor")  # verdicts made before or instead of an evaluation
+
+
+@dataclass(frozen=True)
+class Divergence:
+    offset: int
+    trial_id: str
+    what: str
+
+
+@dataclass
+class Audit:
+    digest: str
+    verdicts_checked: int = 0
+    trials_checked: int = 0
+    divergences: list[Divergence] | None = None
+
+
+def verify_run(run_dir: str | Path, log=lambda m: None) -> Audit:
+    rd = RunDir(run_dir).require()
+    blobs = rd.blobs()
+    records = list(rd.reader().iter_records())
+    whole = RunState().apply_all(records)
+    paged = RunState()
+    for i in range(0, len(records), 1000):
+        paged.apply_all(records[i:i + 1000] + records[max(0, i - 10):i])  # pages, with repeats, as delivered live
+    audit = Audit(digest=whole.digest(), divergences=[])
+    out = audit.divergences
+    if paged.digest() != audit.digest:
+        out.append(Divergence(-1, "-", "folding page by page gives another state than one pass"))
+    if whole.run.environment is None:
+        return audit
+    spec = registry.get(whole.run.environment)
+    tier = spec.tier(whole.run.tier)
+    surfaces = {s.name: s.surface for s in spec.specialists}
+    strict = whole.run.config.get("surface_mode", "strict") == "strict"
+    executed: dict[tuple[str, int], TrialExecuted] = {}
+    codes: dict[str, dict[str, bytes]] = {}
+    data = None
+    evaluate = evaluator_of(spec)
+    verdict_of_proposal: dict[str, str] = {}
+    outside: dict[str, tuple[int, list[str]]] = {}  # strict mode: trials that left their surface
+    for rec in records:
+        ev = rec.event
+        if isinstance(ev, TrialProposed):
+            problem = _check_code(ev, codes, blobs, surfaces, strict)
+            audit.trials_checked += 1
+            if isinstance(problem, list):
+                outside[ev.trial_id] = (rec.offset, problem)
+            elif problem:
+                out.append(Divergence(rec.offset, ev.trial_id, problem))
+        elif isinstance(ev, TrialExecuted):
+            executed[(ev.trial_id, ev.attempt)] = ev
+        elif isinstance(ev, TrialEvaluated):
+            if ev.evaluator in NOT_EVALUATORS:
+                verdict_of_proposal[ev.trial_id] = ev.verdict
+                continue
+            ex = executed.get((ev.trial_id, ev.attempt))
+            if ex is None:
+                out.append(Divergence(rec.offset, ev.trial_id, f"a verdict for attempt {ev.attempt} that was never "
+                                                               "executed"))
+                continue
+            if data is None:
+                data = prepared_data(spec, log=log)
+            # as the log would hold it (an int limit comes back as the float its field declares)
+            again = msgspec.msgpack.decode(msgspec.msgpack.encode(evaluate(ex, blobs, data, tier)), type=TrialEvaluated)
+            audit.verdicts_checked += 1
+            if msgspec.msgpack.encode(again) != msgspec.msgpack.encode(ev):
+                out.append(Divergence(rec.offset, ev.trial_id, _difference(ev, again)))
+    for tid, (offset, where) in outside.items():
+        if verdict_of_proposal.get(tid) != "out_of_surface":
+            out.append(Divergence(offset, tid, f"it left its surface ({'; '.join(where)}) but was not labelled "
+                                               "out_of_surface"))
+    return audit
+
+
+def _check_code(ev: TrialProposed, codes, blobs, surfaces, strict) -> str | list[str] | None:
+    """A problem, or (strict mode) the surface violations the trial's verdict must name."""
+    if not ev.code:
+        return None  # an edit that never applied: nothing was stored
+    try:
+        code = {p: blobs.get(ref) for p, ref in ev.code.items()}
+    except (BlobMissing, BlobCorrupt) as exc:
+        return f"its recipe cannot be read back: {exc}"
+    codes[ev.trial_id] = code
+    if ev.code_sha256 and code_sha256(code) != ev.code_sha256:
+        return "its recipe blobs do not hash to the recorded code_sha256"
+    parent = codes.get(ev.parent_id) if ev.parent_id else None
+    if parent is None or ev.surface not in surfaces:
+        return None
+    if ev.parent_sha256 and code_sha256(parent) != ev.parent_sha256:
+        return f"its parent {ev.parent_id}'s recipe is not the one it was made from"
+    edits = [Edit(p, parent[p].decode(), code[p].decode()) for p in code if p in parent and code[p] != parent[p]]
+    if not edits:
+        return None
+    try:
+        now = surface_violations(make_change(parent, edits), surfaces[ev.surface])
+    except EditError as exc:
+        return f"its change cannot be re-made: {exc}"
+    if strict and now:
+        return now
+    if not strict and sorted(now) != sorted(ev.surface_violations):
+        return f"surface violations recorded {ev.surface_violations}, found {now}"
+    return None
+
+
+def _difference(recorded: TrialEvaluated, again: TrialEvaluated) -> str:
+    a, b = msgspec.to_builtins(recorded), msgspec.to_builtins(again)
+    fields = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    shown = ", ".join(f"{k}: recorded {str(a.get(k))[:60]!r}, now {str(b.get(k))[:60]!r}" for k in fields[:3])
+    return f"the verdict re-derived from its outputs differs ({shown})"
