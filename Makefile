@@ -13,6 +13,10 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@# The dashboard's browser test drives Debian's Chromium; as root, install it when missing.
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (for the dashboard's browser test)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0

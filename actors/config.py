@@ -30,6 +30,7 @@ class RunConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     runner: Literal["sandbox", "zero"] = "sandbox"  # zero: no process at all (loop benchmarks)
     noise_margin: float | None = None  # None: the environment's
     fsync: bool = True
+    forked_from: dict = {}  # {"run_id", "run_dir", "at"} when this run was forked from another
 
     def to_dict(self) -> dict:
         return msgspec.to_builtins(self)

@@ -189,6 +189,47 @@ def synth_cmd(run_dir: str, trials: int, seed: int, executors: int, batch: int) 
     click.echo(f"wrote {n} events to {run.log_path}", err=True)
 
 
+@main.command("fork")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("new_dir", type=click.Path(file_okay=False))
+@click.option("--at", "at", type=int, required=True, metavar="OFFSET", help="Keep the records before this offset.")
+@click.option("--agents", help="Other specialists, comma-separated.")
+@click.option("--trials", type=click.IntRange(1), help="Another trial budget.")
+@click.option("--no-lineage", is_flag=True, default=None, help="Agents see only the best from here on.")
+@click.option("--noise-margin", type=float, help="Another keep rule: a trial must beat the best by more than this.")
+@click.option("--seed", type=int, help="Another seed for the agents' choices.")
+def fork_cmd(run_dir, new_dir, at, agents, trials, no_lineage, noise_margin, seed) -> None:
+    """Start NEW_DIR from RUN_DIR's state before offset AT, optionally with other agents, budget
+    or keep rule; then continue it with `autorecipe run --resume NEW_DIR`."""
+    from autorecipe.fork import ForkError, fork
+
+    overrides = {k: v for k, v in dict(trials=trials, noise_margin=noise_margin, seed=seed).items() if v is not None}
+    if agents:
+        overrides["agents"] = [a.strip() for a in agents.split(",") if a.strip()]
+    if no_lineage:
+        overrides["lineage"] = False
+    try:
+        fork(run_dir, at, new_dir, overrides, log=lambda m: click.echo(m, err=True))
+    except (ForkError, CorruptLog, FileNotFoundError) as exc:
+        _fail(str(exc))
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--out", type=click.Path(file_okay=False), help="Folder for the report (default RUN_DIR/report).")
+def report_cmd(run_dir: str, out: str | None) -> None:
+    """Write RUN_DIR's report: best-so-far over trials and over compute, statuses per agent,
+    predicted vs realized deltas, the lineage tree (PNGs), results.tsv and the surface audit."""
+    from autorecipe.report import write_report
+
+    try:
+        folder = write_report(run_dir, out)
+    except (CorruptLog, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for f in sorted(folder.iterdir()):
+        click.echo(str(f))
+
+
 def _register_env_commands() -> None:
     from autorecipe.cli_envs import calibrate_cmd, envs_cmd, prepare_cmd, trial_cmd
     from autorecipe.cli_run import run_cmd

@@ -11,8 +11,10 @@ streaming subscribers when the log grows.
     GET /trials  /trials/{id}  /lineage  /leaderboard  /blobs/{sha256}
     GET /schema/events                        JSON Schema of every event type
     GET /openapi.json                         this API, described
+    GET /                                     the dashboard (events/dashboard.html)
 
-With a token, every request needs `Authorization: Bearer <token>`.
+With a token, every request needs `Authorization: Bearer <token>` (or `?token=`, which the
+dashboard uses because a browser's EventSource cannot send headers).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import hmac
 import re
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import msgspec
 import orjson
@@ -29,7 +32,7 @@ from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from events.blobs import BlobCorrupt, BlobMissing, BlobStore
@@ -46,6 +49,7 @@ BATCH = 1000
 MAX_LIMIT = 10_000
 PING_S = 15
 SHA = re.compile(r"^[0-9a-f]{64}$")
+DASHBOARD = Path(__file__).with_name("dashboard.html")
 
 
 class RunFeed:
@@ -210,6 +214,9 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
     async def openapi(request: Request) -> Response:
         return _json(OPENAPI)
 
+    async def dashboard(request: Request) -> Response:
+        return HTMLResponse(DASHBOARD.read_text())
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         feed.end = feed.committed()
@@ -222,6 +229,7 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
         Route("/events", events), Route("/events/stream", stream), Route("/trials", trials),
         Route("/trials/{trial_id}", trial), Route("/lineage", lineage), Route("/leaderboard", leaderboard),
         Route("/blobs/{sha256}", blob), Route("/schema/events", schema), Route("/openapi.json", openapi),
+        Route("/", dashboard),
     ], middleware=[Middleware(Guard, token=token)], lifespan=lifespan)
     app.state.feed = feed
     return app
@@ -239,7 +247,10 @@ class Guard:
         if self.token:
             headers = dict(scope.get("headers") or [])
             got = headers.get(b"authorization", b"").decode(errors="replace")
-            if not hmac.compare_digest(got, f"Bearer {self.token}"):
+            # a browser's EventSource cannot send headers: the dashboard passes ?token= instead
+            query = dict(parse_qsl(scope.get("query_string", b"").decode(errors="replace")))
+            if not (hmac.compare_digest(got, f"Bearer {self.token}")
+                    or hmac.compare_digest(query.get("token", ""), self.token)):
                 resp = JSONResponse({"error": "a bearer token is required"}, 401,
                                     headers={"WWW-Authenticate": "Bearer"})
                 return await resp(scope, receive, send)

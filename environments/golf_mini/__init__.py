@@ -37,7 +37,8 @@ SPEC = EnvironmentSpec(
         Phase("eval", ("{python}", "harness/golf_eval.py"), heldout=("val_000.bin",)),
     ),
     tiers={
-        "micro": _tier("micro", smoke=8, train=6, evals=6, cap=23_500, val_tokens=16_384),
+        # micro: the 300-step cap must bind before the CPU budget, even on a loaded machine
+        "micro": _tier("micro", smoke=8, train=12, evals=6, cap=23_500, val_tokens=16_384),
         "standard": _tier("standard", smoke=10, train=60, evals=30, cap=188_000, val_tokens=0),
         "full": _tier("full", smoke=10, train=300, evals=120, cap=430_000, val_tokens=0),  # cap: an estimate until calibrated
     },

@@ -1,0 +1,179 @@
+"""`autorecipe report RUN_DIR`: what a run did, as files a person can open.
+
+    best_vs_trials.png    best score so far against trials judged
+    best_vs_compute.png   the same against CPU/GPU-seconds spent on trials
+    statuses.png          status breakdown per agent
+    predicted_vs_realized.png   the delta a proposal expected against the one it got
+    lineage.png           the lineage tree, coloured by status
+    results.tsv           autoresearch's five columns
+    surface_audit.tsv     per agent: trials, and how many diffs stayed in the agent's own surface
+    report.md             the tables above, with the figures linked
+
+Everything is a fold of the log; nothing is measured again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+
+from agents.changes import make_change, surface_violations  # noqa: E402
+from environments import registry  # noqa: E402
+from environments.spec import Edit  # noqa: E402
+from events import RunDir, RunState  # noqa: E402
+from events.export import autoresearch_tsv  # noqa: E402
+from events.projections.lineage import preorder  # noqa: E402
+
+COLORS = {"keep": "#0a7d28", "discard": "#9e9e9e", "harness_abort": "#8a2be2"}
+FAIL = "#b3261e"
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    rd = RunDir(run_dir).require()
+    out = Path(out) if out else rd.path / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    state = RunState().apply_all(rd.reader().iter_records())
+    rows = list(state.trials.rows.values())
+    judged = sorted((r for r in rows if r.evaluated_offset is not None), key=lambda r: r.evaluated_offset)
+    metric = state.trials.keep_rule.metric
+    _best_curve(state, judged, metric, out)
+    _statuses(judged, out)
+    _predicted(judged, metric, out)
+    _lineage(state, out)
+    (out / "results.tsv").write_text(autoresearch_tsv(state))
+    audit = surface_audit(state, rd)
+    (out / "surface_audit.tsv").write_text("agent\ttrials\tin_surface\tout_of_surface\tshare_in\n" + "".join(
+        f"{a}\t{n}\t{i}\t{n - i}\t{i / n:.3f}\n" for a, (n, i) in sorted(audit.items()) if n))
+    (out / "report.md").write_text(_markdown(state, judged, audit, metric))
+    return out
+
+
+def _best_curve(state: RunState, judged, metric: str, out: Path) -> None:
+    minimize = state.trials.keep_rule.direction == "minimize"
+    xs, comp, ys, best, spent = [], [], [], None, 0.0
+    for i, r in enumerate(judged, 1):
+        spent += r.cpu_s + r.gpu_s
+        if r.status == "keep":
+            best = r.score
+        if best is not None:
+            xs.append(i)
+            comp.append(spent)
+            ys.append(best)
+    for name, x, label in (("best_vs_trials.png", xs, "trials judged"), ("best_vs_compute.png", comp,
+                                                                            "trial compute (CPU + GPU seconds)")):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.step(x, ys, where="post", color=COLORS["keep"])
+        ax.scatter([x[i] for i in range(len(x)) if i == 0 or ys[i] != ys[i - 1]],
+                   [ys[i] for i in range(len(ys)) if i == 0 or ys[i] != ys[i - 1]], color=COLORS["keep"], zorder=3)
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"best {metric} ({'lower' if minimize else 'higher'} is better)")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+
+
+def _statuses(judged, out: Path) -> None:
+    by_agent: dict[str, Counter] = defaultdict(Counter)
+    for r in judged:
+        by_agent[r.agent][r.status] += 1
+    agents = sorted(by_agent)
+    statuses = sorted({s for c in by_agent.values() for s in c}, key=lambda s: (s not in COLORS, s))
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * max(1, len(agents))))
+    left = [0] * len(agents)
+    for s in statuses:
+        vals = [by_agent[a][s] for a in agents]
+        ax.barh(agents, vals, left=left, label=s, color=COLORS.get(s))
+        left = [a + b for a, b in zip(left, vals)]
+    ax.set_xlabel("trials")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "statuses.png", dpi=110)
+    plt.close(fig)
+
+
+def _predicted(judged, metric: str, out: Path) -> None:
+    pts = [(r.expected_delta, r.realized_delta) for r in judged
+           if r.expected_delta is not None and r.realized_delta is not None]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if pts:
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14)
+        lo, hi = min(min(p) for p in pts), max(max(p) for p in pts)
+        ax.plot([lo, hi], [lo, hi], color="#999", lw=1)
+    else:
+        ax.text(0.5, 0.5, "no proposal stated an expected delta", ha="center", transform=ax.transAxes)
+    ax.set_xlabel(f"expected Δ {metric}")
+    ax.set_ylabel(f"realized Δ {metric} (vs parent)")
+    fig.tight_layout()
+    fig.savefig(out / "predicted_vs_realized.png", dpi=110)
+    plt.close(fig)
+
+
+def _lineage(state: RunState, out: Path) -> None:
+    nodes = preorder(state.trials.rows)
+    fig, ax = plt.subplots(figsize=(9, 1 + 0.22 * len(nodes)))
+    y = {r.trial_id: -i for i, (r, _) in enumerate(nodes)}
+    for r, _ in nodes:
+        if r.parent_id in y:
+            ax.plot([r.depth - 1, r.depth - 1, r.depth], [y[r.parent_id], y[r.trial_id], y[r.trial_id]],
+                    color="#ccc", lw=0.8)
+        status = r.status or r.phase
+        ax.scatter([r.depth], [y[r.trial_id]], color=COLORS.get(status, FAIL), s=16, zorder=3)
+        score = "" if r.score is None else f" {r.score:.4f}"
+        ax.text(r.depth + 0.15, y[r.trial_id], f"{r.trial_id} [{r.agent}] {status}{score}  {r.hypothesis[:50]}",
+                va="center", fontsize=7)
+    ax.set_xlim(-0.5, max((r.depth for r, _ in nodes), default=0) + 6)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out / "lineage.png", dpi=110)
+    plt.close(fig)
+
+
+def surface_audit(state: RunState, rd: RunDir) -> dict[str, tuple[int, int]]:
+    """Per agent: (trials with a diff, how many changed only the agent's own surface), recomputed
+    from each trial's code against its parent's (the reference system's architecture-domain audit)."""
+    try:
+        spec = registry.get(state.run.environment)
+    except KeyError:
+        return {}
+    surfaces = {s.name: s.surface for s in spec.specialists}
+    blobs = rd.blobs()
+    code: dict[str, dict[str, bytes]] = {}
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in sorted(state.trials.rows.values(), key=lambda r: r.proposed_offset):
+        if not r.code:
+            continue
+        code[r.trial_id] = {p: blobs.get(ref) for p, ref in r.code.items()}
+        parent = code.get(r.parent_id or "")
+        if parent is None or r.agent not in surfaces:
+            continue
+        mine = code[r.trial_id]
+        edits = [Edit(p, parent[p].decode(), mine[p].decode()) for p in mine if p in parent and mine[p] != parent[p]]
+        if not edits:
+            continue
+        out[r.agent][0] += 1
+        out[r.agent][1] += not surface_violations(make_change(parent, edits), surfaces[r.agent])
+    return {a: (n, i) for a, (n, i) in out.items()}
+
+
+def _markdown(state: RunState, judged, audit, metric: str) -> str:
+    best = state.trials.best
+    counts = Counter(r.status for r in judged)
+    lines = [f"# Run {state.run.run_id}", "",
+             f"{state.run.environment} ({state.run.tier}), {len(state.trials.rows)} trials, stopped: "
+             f"{state.run.stopped or 'no'}. Best {metric}: "
+             + (f"{best.score:.6f} ({best.trial_id}, {best.agent})" if best else "none") + ".", "",
+             "| status | trials |", "|---|---:|"]
+    lines += [f"| {s} | {n} |" for s, n in counts.most_common()]
+    lines += ["", "Surface audit (diffs that stayed in their agent's surface):", "",
+              "| agent | trials with a diff | in surface |", "|---|---:|---:|"]
+    lines += [f"| {a} | {n} | {i} ({i / n:.0%}) |" for a, (n, i) in sorted(audit.items()) if n]
+    lines += ["", "![best vs trials](best_vs_trials.png)", "![best vs compute](best_vs_compute.png)",
+              "![statuses](statuses.png)", "![predicted vs realized](predicted_vs_realized.png)",
+              "![lineage](lineage.png)", ""]
+    return "\n".join(lines)
