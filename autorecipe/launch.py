@@ -157,6 +157,7 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
             echo(f"resume: {sum(1 for e in lost if e.event.__class__.__name__ == 'TrialLost')} trial(s) were "
                  "running when the run stopped: marked lost and queued again (or harness_abort after the last try)")
 
+    gateway = _serve(run_dir, serve_port, echo) if serve_port is not None else None
     k = pool_size(config, spec, cluster)
     cpus, gpus = trial_resources(config, spec)
     actors: dict[str, object] = {}
@@ -177,7 +178,6 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
              f"{k} executor(s) of {cpus:g} CPU/{gpus:g} GPU, {config.trials} trials, seed {config.seed}")
         echo(f"log: {run_dir}")
     launched = Launched(run_dir=run_dir, state=supervisor.state, actors={"log": handle, **actors})
-    gateway = _serve(run_dir, serve_port, echo) if serve_port is not None else None
     try:
         _supervise(supervisor, actors, launched, config, echo, quiet)
     finally:

@@ -322,11 +322,11 @@ def test_run_serve_streams_the_run_while_it_runs(ray_address, tmp_path):
     types = []
 
     async def consume():
-        for _ in range(100):  # the gateway starts a moment after the log
+        for _ in range(600):  # the gateway starts a moment after the log
             try:
                 async for rec in follow(f"http://127.0.0.1:{port}", 0, reconnect=False):
-                    types.append(rec["type"])
-                    if rec["type"] == "run.stop_requested":
+                    types.append(rec["event"]["type"])
+                    if types[-1] == "run.stop_requested":
                         return
             except Exception:  # noqa: BLE001 - not up yet
                 await asyncio.sleep(0.1)

@@ -81,3 +81,17 @@ def test_show_prints_a_trial_with_its_diff_and_verdict(tmp_path):
     assert "t0001  by" in result.output and "verdict" in result.output and "+++ b/knobs.py" in result.output
     missing = CliRunner().invoke(main, ["show", str(run), "t9999"])
     assert missing.exit_code != 0 and "no trial" in missing.output
+
+
+def test_report_writes_figures_tables_and_the_surface_audit(tmp_path):
+    run = _run(tmp_path / "r")
+    result = CliRunner().invoke(main, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    out = run / "report"
+    for name in ("best_vs_trials.png", "best_vs_compute.png", "statuses.png", "predicted_vs_realized.png",
+                 "lineage.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    audit = (out / "surface_audit.tsv").read_text().splitlines()
+    assert audit[0].startswith("agent\ttrials") and {line.split("\t")[0] for line in audit[1:]} == {"alpha", "beta"}
+    assert all(line.endswith("1.000") for line in audit[1:])  # the library never leaves its surface
+    assert (out / "results.tsv").read_text().count("\n") >= 12
