@@ -36,6 +36,8 @@ class ReactorActor:
             self.core = Executor(log, spec, kwargs["name"], _path(kwargs.get("data")), Path(kwargs["scratch"]),
                                  resources=kwargs.get("resources"), incarnation=inc,
                                  protected=tuple(Path(p) for p in kwargs.get("protected", ())))
+            # which Ray node ran a trial, not just which host: several nodes may share one machine
+            self.core.node = f"{self.core.node}/{ray.get_runtime_context().get_node_id()[:12]}"
         elif role == "evaluator":
             self.core = Evaluator(log, spec, kwargs["name"], _path(kwargs.get("data")), incarnation=inc)
         else:

@@ -63,6 +63,13 @@ def make_change(parent: dict[str, bytes], edits: tuple[Edit, ...] | list[Edit]) 
                   child_sha256=code_sha256(child), touched=touched)
 
 
+def change_between(parent: dict[str, bytes], child: dict[str, bytes]) -> Change | None:
+    """The change that turns `parent` into `child` (two recorded recipes), or None if they are the
+    same: what audits recompute diffs and surfaces from."""
+    edits = [Edit(p, parent[p].decode(), child[p].decode()) for p in sorted(child) if p in parent and child[p] != parent[p]]
+    return make_change(parent, edits) if edits else None
+
+
 def surface_violations(change: Change, surface: Surface) -> list[str]:
     """What the change touched outside `surface`, one line each; empty when it stayed inside."""
     out = []
@@ -112,4 +119,4 @@ def _ensure_newlines(lines):
         yield line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
 
 
-__all__ = ["Change", "EditError", "code_sha256", "make_change", "surface_violations", "region_map"]
+__all__ = ["Change", "EditError", "change_between", "code_sha256", "make_change", "surface_violations", "region_map"]

@@ -22,9 +22,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 
-from agents.changes import make_change, surface_violations  # noqa: E402
+from agents.changes import change_between, surface_violations  # noqa: E402
 from environments import registry  # noqa: E402
-from environments.spec import Edit  # noqa: E402
 from events import RunDir, RunState  # noqa: E402
 from events.export import autoresearch_tsv  # noqa: E402
 from events.projections.lineage import preorder  # noqa: E402
@@ -152,12 +151,11 @@ def surface_audit(state: RunState, rd: RunDir) -> dict[str, tuple[int, int]]:
         parent = code.get(r.parent_id or "")
         if parent is None or r.agent not in surfaces:
             continue
-        mine = code[r.trial_id]
-        edits = [Edit(p, parent[p].decode(), mine[p].decode()) for p in mine if p in parent and mine[p] != parent[p]]
-        if not edits:
+        change = change_between(parent, code[r.trial_id])
+        if change is None:
             continue
         out[r.agent][0] += 1
-        out[r.agent][1] += not surface_violations(make_change(parent, edits), surfaces[r.agent])
+        out[r.agent][1] += not surface_violations(change, surfaces[r.agent])
     return {a: (n, i) for a, (n, i) in out.items()}
 
 

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import msgspec
 
-from agents.changes import code_sha256, make_change, surface_violations
+from agents.changes import change_between, code_sha256, surface_violations
 from autorecipe.local_trial import evaluator_of, prepared_data
 from environments import registry
 from environments.edits import EditError
-from environments.spec import Edit
 from events import RunDir, RunState, TrialEvaluated, TrialExecuted, TrialProposed
 from events.blobs import BlobCorrupt, BlobMissing
 
@@ -117,13 +116,13 @@ def _check_code(ev: TrialProposed, codes, blobs, surfaces, strict) -> str | list
         return None
     if ev.parent_sha256 and code_sha256(parent) != ev.parent_sha256:
         return f"its parent {ev.parent_id}'s recipe is not the one it was made from"
-    edits = [Edit(p, parent[p].decode(), code[p].decode()) for p in code if p in parent and code[p] != parent[p]]
-    if not edits:
-        return None
     try:
-        now = surface_violations(make_change(parent, edits), surfaces[ev.surface])
+        change = change_between(parent, code)
     except EditError as exc:
         return f"its change cannot be re-made: {exc}"
+    if change is None:
+        return None
+    now = surface_violations(change, surfaces[ev.surface])
     if strict and now:
         return now
     if not strict and sorted(now) != sorted(ev.surface_violations):

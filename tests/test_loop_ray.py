@@ -83,6 +83,9 @@ def _assert_nothing_lost_nothing_twice(path: Path) -> RunState:
     assert st.run.stopped, "the run did not finish"
     for row in st.trials.rows.values():
         assert row.phase in ("evaluated", "cancelled"), (row.trial_id, row.phase)
+    from autorecipe.verify import verify_run
+
+    assert verify_run(path).divergences == []  # every verdict re-derives from its recorded outputs
     return st
 
 
