@@ -133,6 +133,10 @@ class Specialist(Reactor):
             result = Outcome(None, "error", f"{type(exc).__name__}: {exc}"[:1000])
         outcome = result if isinstance(result, Outcome) else Outcome(result, "submitted" if result else "exhausted")
         for _ in range(MAX_ID_RACES):
+            if outcome.proposal is not None and len(self.state.trials.rows) - 1 >= self.config.trials:
+                # others used the last of the budget while this session ran: nothing is proposed
+                outcome = Outcome(None, "budget_used", "the trial budget was used up during the session",
+                                  turns=outcome.turns)
             if self.append(self._conclude(session_id, outcome)):
                 return True
         return True

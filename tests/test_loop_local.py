@@ -7,7 +7,7 @@ from actors.config import RunConfig
 from actors.local_loop import run_local
 from agents.library import LibraryProposer
 from environments import registry
-from events import RunDir, RunState
+from events import EventStore, RunDir, RunState
 from tests.loop_scripts import scripts
 
 SPEC = registry.get("dryrun")
@@ -101,3 +101,41 @@ def test_patience_stops_the_run(tmp_path):
     assert at_stop.trials.evaluated - at_stop.trials.best_history[-1].evaluated >= 3
     assert not any(r.type == "trial.proposed" for r in records if r.offset > stop.offset)
     assert len(st.trials.rows) - 1 < 40
+
+
+def test_a_session_that_loses_the_last_trial_slot_to_another_proposes_nothing(tmp_path):
+    """Two specialists race for the last trial of the budget: the slower one ends its session
+    without a trial, and the budget is exact (found on a two-node cluster)."""
+    from actors.evaluator import Evaluator
+    from actors.executor import Executor
+    from actors.log_client import LocalLog
+    from actors.specialist import Specialist
+    from actors.start import run_started
+    from actors.supervisor import Supervisor
+    from events import Fingerprint
+
+    store = EventStore(tmp_path / "log", fsync=False)
+    log = LocalLog(store, RunDir(tmp_path).blobs())
+    config = RunConfig(env="dryrun", runner="zero", trials=1)
+    store.append([run_started("race", config, SPEC, Fingerprint(hostname="h", platform="p", python="3"))])
+    beta = Specialist(log, SPEC, "beta", scripts()["beta"])
+
+    class Racing:
+        kind = "scripted"
+
+        def propose(self, ctx):
+            beta.step()  # beta's whole session happens while alpha's is under way
+            return scripts()["alpha"].propose(ctx)
+
+    alpha = Specialist(log, SPEC, "alpha", Racing())
+    loop = [Supervisor(log, ["alpha", "beta"], SPEC.baseline_code()), Executor(log, SPEC, "executor/0", None, tmp_path),
+            Evaluator(log, SPEC, "evaluator/0", None)]
+    for _ in range(10):
+        for r in loop:
+            r.step()
+    alpha.step()
+    st = RunState().apply_all(RunDir(tmp_path).reader().iter_records())
+    assert sorted(st.trials.rows) == ["t0000", "t0001"] and st.trials.rows["t0001"].agent == "beta"
+    ended = [r.event for r in RunDir(tmp_path).reader().iter_records() if r.type == "agent.session_ended"]
+    assert [(e.agent, e.outcome) for e in ended] == [("beta", "submitted"), ("alpha", "budget_used")]
+    store.close()
