@@ -58,8 +58,9 @@ def ensure_ray(address: str | None, num_cpus: int | None = None, num_gpus: int |
     if address:
         ray.init(address=address, log_to_driver=False)
         return False
-    ray.init(num_cpus=num_cpus, num_gpus=num_gpus, resources={LOG_RESOURCE: 1}, include_dashboard=False,
-             object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False)
+    # address="local": always a fresh instance of our own, never a stale one a `ray start` left behind
+    ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, resources={LOG_RESOURCE: 1},
+             include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False)
     return True
 
 

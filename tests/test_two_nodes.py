@@ -77,3 +77,6 @@ def test_trials_land_on_the_node_with_the_resources(tmp_path):
         if worker is not None:
             _stop(worker)
         _stop(head)
+        current = Path("/tmp/ray/ray_current_cluster")  # what `ray stop` would remove; --block leaves it
+        if current.exists() and current.read_text().strip() == address:
+            current.unlink()
