@@ -7,6 +7,7 @@ version, so two evaluators, or one evaluator restarted mid-evaluation, record on
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from actors.log_client import BlobsVia
@@ -17,8 +18,7 @@ from events.projections.trials import EXECUTED
 
 
 def evaluator_of(spec: EnvironmentSpec):
-    import importlib
-
+    """The environment's evaluator function, from its "module:function" name."""
     module, _, name = spec.evaluator.partition(":")
     return getattr(importlib.import_module(module), name)
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
+from actors.evaluator import evaluator_of
 from actors.trial_runner import TrialPaths, run_trial
 from environments.data import data_root
 from environments.spec import EnvironmentSpec
 from events import BlobStore, TrialEvaluated, TrialExecuted
 
-
-def evaluator_of(spec: EnvironmentSpec):
-    module, _, name = spec.evaluator.partition(":")
-    return getattr(importlib.import_module(module), name)
+__all__ = ["evaluator_of", "local_trial", "prepared_data"]
 
 
 def prepared_data(spec: EnvironmentSpec, root: Path | None = None, cache: Path | None = None, log=print) -> Path:
