@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -91,6 +92,10 @@ def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, exec
                       serve_port=serve_port)
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: the log holds everything up to now; continue with "
+                   f"`autorecipe run --resume {run_dir}`", err=True)
+        sys.exit(130)
     click.echo("")
     click.echo(summary_text(done.state, 10))
     click.echo(improvement(done.state))
