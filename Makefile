@@ -33,8 +33,12 @@ run: setup
 test: setup
 	$(VENV)/bin/pytest -q
 
+# Every figure in BENCHMARKS.md (about 25 minutes; the environments' standard tiers take most of it).
 bench: setup
 	$(PY) benchmarks/bench_log.py --write BENCHMARKS.md
+	$(PY) benchmarks/bench_loop.py --write BENCHMARKS.md
+	$(PY) benchmarks/bench_gateway.py --write BENCHMARKS.md
+	$(PY) benchmarks/bench_envs.py --tier standard --write BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
