@@ -17,6 +17,7 @@ from actors.eventlog import RayLog
 from actors.executor import Executor
 from actors.specialist import Specialist
 from environments import registry
+from environments.data import prepared_data
 
 
 def _incarnation() -> str:
@@ -33,13 +34,13 @@ class ReactorActor:
         if role == "specialist":
             self.core = Specialist(log, spec, kwargs["agent"], kwargs["proposer"], incarnation=inc)
         elif role == "executor":
-            self.core = Executor(log, spec, kwargs["name"], _path(kwargs.get("data")), Path(kwargs["scratch"]),
+            self.core = Executor(log, spec, kwargs["name"], _data(spec, kwargs.get("data")), Path(kwargs["scratch"]),
                                  resources=kwargs.get("resources"), incarnation=inc,
                                  protected=tuple(Path(p) for p in kwargs.get("protected", ())))
             # which Ray node ran a trial, not just which host: several nodes may share one machine
             self.core.node = f"{self.core.node}/{ray.get_runtime_context().get_node_id()[:12]}"
         elif role == "evaluator":
-            self.core = Evaluator(log, spec, kwargs["name"], _path(kwargs.get("data")), incarnation=inc)
+            self.core = Evaluator(log, spec, kwargs["name"], _data(spec, kwargs.get("data")), incarnation=inc)
         else:
             raise ValueError(f"unknown role {role!r}")
 
@@ -76,8 +77,16 @@ class ReactorActor:
         return sorted(set(found))
 
 
-def _path(p) -> Path | None:
-    return Path(p) if p else None
+def _data(spec, wanted: str | None) -> Path | None:
+    """The environment's data on this node, at the driver's path: already there on the driver's
+    node, prepared here now on any other (once per node, whoever asks first; prepare is
+    idempotent and race-safe), so a trial always runs where its data is."""
+    if not wanted:
+        return None  # a zero-work run needs none
+    try:
+        return prepared_data(spec, root=Path(wanted).parent, log=lambda m: None)
+    except OSError:  # the driver's path cannot exist here: this node's default data root
+        return prepared_data(spec, log=lambda m: None)
 
 
 def reactor_actor(role: str, name: str, num_cpus: float = 0, num_gpus: float = 0, namespace: str | None = None,

@@ -6,19 +6,11 @@ from pathlib import Path
 
 from actors.evaluator import evaluator_of
 from actors.trial_runner import TrialPaths, run_trial
-from environments.data import data_root
+from environments.data import prepared_data
 from environments.spec import EnvironmentSpec
 from events import BlobStore, TrialEvaluated, TrialExecuted
 
 __all__ = ["evaluator_of", "local_trial", "prepared_data"]
-
-
-def prepared_data(spec: EnvironmentSpec, root: Path | None = None, cache: Path | None = None, log=print) -> Path:
-    """The environment's prepared data folder, preparing it first if needed."""
-    root = root or data_root()
-    folder = root / spec.name
-    spec.prepare(folder, cache or data_root() / "downloads", log)
-    return folder
 
 
 def local_trial(spec: EnvironmentSpec, tier: str, code: dict[str, bytes], blobs: BlobStore, scratch: Path,

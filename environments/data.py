@@ -100,3 +100,12 @@ def prepared_by(module: str) -> Callable[..., dict]:
         return prepare_once(folder, lambda tmp: build(tmp, cache, log), log)
 
     return prepare
+
+
+def prepared_data(spec, root: Path | None = None, cache: Path | None = None, log=print) -> Path:
+    """The environment's prepared data folder on this node, preparing it first if needed. Safe to
+    call from every process of every node at once: each node prepares once."""
+    root = root or data_root()
+    folder = root / spec.name
+    spec.prepare(folder, cache or data_root() / "downloads", log)
+    return folder

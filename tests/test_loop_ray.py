@@ -35,7 +35,7 @@ def ray_address():
     """One Ray for this module (each start costs seconds), with fake GPUs and the log's resource.
     It is shut down after the module, so no other test forks under a live Ray."""
     os.environ["DRYRUN_EVAL_DELAY_S"] = EVAL_DELAY_S  # inherited by the workers
-    ray.init(num_cpus=2, num_gpus=2, resources={LOG_RESOURCE: 1}, object_store_memory=128 * 1024**2,
+    ray.init(address="local", num_cpus=2, num_gpus=2, resources={LOG_RESOURCE: 1}, object_store_memory=128 * 1024**2,
              include_dashboard=False, log_to_driver=False)
     try:
         yield ray.get_runtime_context().gcs_address
