@@ -85,7 +85,7 @@ class Executor(Reactor):
         run = self.state.run
         if run.run_id is None:
             return []
-        cfg = RunConfig.from_dict(run.config)
+        cfg = self.config
         if not self.recovered:
             self.recovered = True
             mine = [r.trial_id for r in self.state.trials.rows.values() if r.phase == CLAIMED and r.executor == self.name]

@@ -17,6 +17,7 @@ import time
 import uuid
 from typing import Sequence
 
+from actors.config import RunConfig
 from actors.log_client import LogClient
 from events import NO_STREAM, Event, NewEvent, Record, RunState, WrongExpectedVersion, new_event_id
 
@@ -45,6 +46,7 @@ class Reactor:
         self.on_record = None  # a callable seeing each record after it is folded (progress output)
         self._dirty = True  # react on the next step even without news
         self._last_react = 0.0
+        self._config: RunConfig | None = None
 
     # -- folding -----------------------------------------------------------------------------
 
@@ -67,6 +69,15 @@ class Reactor:
 
     def observe(self, record: Record) -> None:
         """Called for each record after it is folded; reactors that remember more override it."""
+
+    @property
+    def config(self) -> RunConfig:
+        """The run's configuration, as RunStarted recorded it (read once RunStarted is folded)."""
+        if self._config is None:
+            if self.state.run.run_id is None:
+                raise RuntimeError(f"{self.name}: no RunStarted folded yet, so no configuration")
+            self._config = RunConfig.from_dict(self.state.run.config)
+        return self._config
 
     def version(self, stream: str) -> int:
         return self.versions.get(stream, NO_STREAM)

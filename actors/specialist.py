@@ -14,7 +14,7 @@ import time
 
 import orjson
 
-from actors.config import BASELINE_ID, RunConfig, trial_id
+from actors.config import BASELINE_ID, trial_id
 from actors.reactor import Reactor, fact_id
 from agents.changes import EditError, make_change, surface_violations
 from agents.lineage_view import build_view, render
@@ -49,17 +49,10 @@ class Specialist(Reactor):
         self.exhausted_at: int | None = None  # offset of my last "nothing to propose"
         self.last_verdict_at = -1
         self._code: dict[str, bytes] = {}
-        self._config: RunConfig | None = None
         self.open_session: str | None = None
         self.recovered = False
         self.stopped = False  # out of quota: this agent proposes no more
         self.retry_at, self.backoff = 0.0, 0.0
-
-    @property
-    def config(self) -> RunConfig:
-        if self._config is None:
-            self._config = RunConfig.from_dict(self.state.run.config)
-        return self._config
 
     def observe(self, rec: Record) -> None:
         ev = rec.event

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from actors.config import BASELINE_ID, RunConfig
+from actors.config import BASELINE_ID
 from actors.executor import recover
 from actors.reactor import Reactor, fact_id
 from agents.changes import code_sha256
@@ -56,10 +56,6 @@ class Supervisor(Reactor):
                 self.exhausted_at.pop(ev.agent, None)
         elif isinstance(ev, TrialEvaluated):
             self.last_verdict_at = rec.offset
-
-    @property
-    def config(self) -> RunConfig:
-        return RunConfig.from_dict(self.state.run.config)
 
     def react(self):
         run, rows = self.state.run, self.state.trials.rows
