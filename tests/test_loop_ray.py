@@ -73,13 +73,13 @@ def _in_thread(fn, *args, **kwargs):
     return t, box
 
 
-def _assert_nothing_lost_nothing_twice(path: Path) -> RunState:
+def _assert_nothing_lost_nothing_twice(path: Path, judged: bool = True) -> RunState:
     records = _records(path)
     st = RunState().apply_all(records)
     verdicts = Counter((r.event.trial_id, r.event.attempt) for r in records if r.type == "trial.evaluated")
-    assert verdicts and max(verdicts.values()) == 1, verdicts
+    assert bool(verdicts) == judged and max(verdicts.values(), default=1) == 1, verdicts
     executed = Counter((r.event.trial_id, r.event.attempt) for r in records if r.type == "trial.executed")
-    assert max(executed.values()) == 1
+    assert max(executed.values(), default=1) == 1
     assert st.run.stopped, "the run did not finish"
     for row in st.trials.rows.values():
         assert row.phase in ("evaluated", "cancelled"), (row.trial_id, row.phase)
@@ -218,9 +218,11 @@ def test_a_killed_driver_resumes_and_finishes(ray_address, tmp_path):
 @pytest.mark.parametrize("at_stop", ["finish", "cancel"])
 def test_trials_in_flight_at_a_deadline_are_finished_or_cancelled(ray_address, tmp_path, at_stop):
     run = tmp_path / "run"
-    config = RunConfig(env="dryrun", tier="standard", trials=20, executors=2, hours=8 / 3600, at_stop=at_stop)
+    # full-tier dryrun trials take 60 s, so the baseline is surely running when the 10 s deadline
+    # passes, however slowly the machine brings the actors up (2 s trials raced the deadline on CI)
+    config = RunConfig(env="dryrun", tier="full", trials=20, executors=2, hours=10 / 3600, at_stop=at_stop)
     done = launch(run, config, echo=lambda m: None)
-    st = _assert_nothing_lost_nothing_twice(run)
+    st = _assert_nothing_lost_nothing_twice(run, judged=at_stop == "finish")
     assert done.state.run.stop_requested == "deadline"
     records = _records(run)
     stop = next(r.offset for r in records if r.type == "run.stop_requested")
