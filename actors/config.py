@@ -10,6 +10,7 @@ import msgspec
 
 class RunConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     env: str = "golf-mini"
+    env_options: dict[str, str] = {}  # a real-task adapter's: upstream checkout, data folder, GPUs, budgets
     tier: str = "micro"
     agents: list[str] = []  # specialists to run; empty: every specialist of the environment
     proposer: Literal["library", "random", "scripted", "llm"] = "library"

@@ -29,7 +29,7 @@ class ReactorActor:
 
     def __init__(self, role: str, log_name: str, env: str, run_dir: str | None = None, **kwargs):
         log = RayLog(ray.get_actor(log_name), run_dir=run_dir)
-        spec = registry.get(env)
+        spec = registry.get(env, kwargs.get("env_options"))
         inc = _incarnation()
         if role == "specialist":
             self.core = Specialist(log, spec, kwargs["agent"], kwargs["proposer"], incarnation=inc)
@@ -90,13 +90,42 @@ def _data(spec, wanted: str | None) -> Path | None:
 
 
 def reactor_actor(role: str, name: str, num_cpus: float = 0, num_gpus: float = 0, namespace: str | None = None,
-                  resources: dict | None = None):
+                  resources: dict | None = None, placement: tuple | None = None):
     """The actor class with its options: restarts without limit, never retries a call (a trial
-    or an append is not idempotent on Ray's side; the log makes it so on ours)."""
+    or an append is not idempotent on Ray's side; the log makes it so on ours). `placement` is
+    (placement group, bundle index): the actor lives in that bundle's reservation."""
     options = dict(name=name, num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=-1, max_task_retries=0,
                    lifetime=None)
     if namespace:
         options["namespace"] = namespace
     if resources:
         options["resources"] = resources
+    if placement is not None:
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        group, index = placement
+        options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+            group, placement_group_bundle_index=index, placement_group_capture_child_tasks=True)
     return ray.remote(ReactorActor).options(**options)
+
+
+def executor_placement(count: int, cpus: float, gpus: float, name: str, wait_s: float = 600.0):
+    """A placement group for an executor pool whose trials need several GPUs: one bundle per
+    executor, each bundle all on one node (a bundle never spans nodes), spread over nodes so
+    that 8-GPU trials get whole 8-GPU nodes. The GPUs are reserved together, up front, instead
+    of trickling to actors one by one. None when a trial needs at most one GPU.
+    Raises TimeoutError when the cluster cannot hold the pool within `wait_s` (an autoscaling
+    cluster may need minutes to add nodes)."""
+    if gpus < 2:
+        return None
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    bundle = {"GPU": gpus, **({"CPU": cpus} if cpus else {})}
+    group = placement_group([dict(bundle) for _ in range(count)], strategy="SPREAD", name=name)
+    try:
+        ray.get(group.ready(), timeout=wait_s)
+    except ray.exceptions.GetTimeoutError:
+        remove_placement_group(group)
+        raise TimeoutError(f"the cluster did not make room for {count} trial(s) of {gpus:g} GPU each, "
+                           f"every one on a single node, within {wait_s:.0f} s") from None
+    return group

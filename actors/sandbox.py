@@ -22,10 +22,14 @@ what was already reported.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import resource
+import re
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -36,6 +40,7 @@ from pathlib import Path
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_BIND = 0x4000, 0x40000, 0x2, 0x4, 0x1000
 O_PATH = getattr(os, "O_PATH", 0o10000000)
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 PR_SET_PDEATHSIG = 1
 NOBODY = 65534
 TERM_GRACE_S = 2.0
@@ -52,6 +57,9 @@ class Limits:
     log_bytes: int = 1024**2
     threads: int = 1
     isolate: bool = True
+    # (name, regex that starts it, wall seconds it may take): the first starts with the process
+    stages: tuple[tuple[str, str, float], ...] = ()
+    reach: tuple[str, ...] = ()  # folders outside the work dir the trial reads (datasets, checkouts)
 
 
 @dataclass
@@ -67,6 +75,38 @@ class Run:
     reports: list[str] = field(default_factory=list)
     isolation: str = "none"
     cancelled: bool = False  # stopped because should_stop() said so
+    stages: list[tuple[str, float]] = field(default_factory=list)  # (name, wall seconds) of each stage reached
+    killed_in: str | None = None  # the stage whose watchdog fired
+
+
+class _StageClock:
+    """Notes when each stage's first line appears in the output, as the output is read."""
+
+    def __init__(self, stages: tuple[tuple[str, str, float], ...], start: float):
+        self.stages = stages
+        self.starts = [start] if stages else []
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.starts) >= len(self.stages):
+            return
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()[-4096:]
+        for line in lines:
+            i = len(self.starts)
+            if i < len(self.stages) and re.search(self.stages[i][1], line.decode(errors="replace")):
+                self.starts.append(time.monotonic())
+
+    def overdue(self, now: float) -> str | None:
+        if not self.starts:
+            return None
+        i = len(self.starts) - 1
+        name, _, allowed = self.stages[i]
+        return name if now - self.starts[i] > allowed else None
+
+    def spans(self, end: float) -> list[tuple[str, float]]:
+        ends = self.starts[1:] + [end]
+        return [(self.stages[i][0], ends[i] - t) for i, t in enumerate(self.starts)]
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -125,11 +165,24 @@ def _expose(libc, openings: list[tuple[str, str]]) -> None:
             os.close(fd)
 
 
-def needed_paths(cwd: str, argv0: str) -> list[str]:
+def _loopback_up() -> None:
+    """A new network namespace has only `lo`, and it is down. Up, it lets a trial's own processes
+    talk to each other (torchrun's rendezvous store) while nothing leaves the namespace."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("16sH14s", b"lo", 0, b"")
+        flags = struct.unpack("16sH14s", fcntl.ioctl(sock, SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
+    finally:
+        sock.close()
+
+
+def needed_paths(cwd: str, argv0: str, reach: tuple[str, ...] = ()) -> list[str]:
     """What a trial must still reach once /tmp and closed folders are covered: its work dir, its
-    interpreter and the environment (venv) it runs in."""
+    interpreter, the environment (venv) it runs in, and what its environment declares (datasets,
+    an upstream checkout)."""
     paths = [cwd, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-             os.path.dirname(os.path.realpath(argv0))]
+             os.path.dirname(os.path.realpath(argv0)), *reach]
     return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
 
@@ -142,6 +195,7 @@ def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, 
             if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), "unshare")
             libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
+            _loopback_up()
             _expose(libc, openings)
             for tmp in PRIVATE_TMP:
                 if not os.path.isdir(tmp):
@@ -177,9 +231,9 @@ def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, 
 class _Drain(threading.Thread):
     """Reads a pipe to the end: keeps the first `cap` bytes and the last `cap // 4`."""
 
-    def __init__(self, fd: int, cap: int):
+    def __init__(self, fd: int, cap: int, clock: _StageClock | None = None):
         super().__init__(daemon=True)
-        self.fd, self.cap = fd, cap
+        self.fd, self.cap, self.clock = fd, cap, clock
         self.head = bytearray()
         self.tail = bytearray()
         self.dropped = 0
@@ -193,6 +247,8 @@ class _Drain(threading.Thread):
                 break
             if not chunk:
                 break
+            if self.clock is not None:
+                self.clock.feed(chunk)
             room = self.cap - len(self.head)
             if room > 0:
                 self.head += chunk[:room]
@@ -224,7 +280,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "TMPDIR": str(cwd / "tmp"),
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
                 **thread_env(limits.threads), **env, "AUTORECIPE_REPORT_FD": str(rep_w)}
-    needed = needed_paths(str(cwd), argv[0]) if isolate else []
+    needed = needed_paths(str(cwd), argv[0], limits.reach) if isolate else []
     openings = closed_ancestors(needed) if isolate else []
     start = time.monotonic()
     proc = subprocess.Popen(
@@ -234,10 +290,12 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     )
     os.close(out_w)
     os.close(rep_w)
-    output, reports = _Drain(out_r, limits.log_bytes), _Drain(rep_r, 64 * 1024)
+    clock = _StageClock(limits.stages, start)
+    output, reports = _Drain(out_r, limits.log_bytes, clock), _Drain(rep_r, 64 * 1024)
     output.start()
     reports.start()
     killed = cancelled = False
+    killed_in = None
     polls = 0
     status = rusage = None
     while status is None:
@@ -249,7 +307,9 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
         if not killed and should_stop is not None and polls % 25 == 0 and should_stop():
             cancelled = True
         polls += 1
-        if not killed and (elapsed > limits.kill_after_s or cancelled):
+        if not killed and not cancelled:
+            killed_in = clock.overdue(time.monotonic())
+        if not killed and (elapsed > limits.kill_after_s or cancelled or killed_in):
             killed = True
             _signal_group(proc.pid, signal.SIGTERM)
             term_at = time.monotonic()
@@ -263,7 +323,8 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
                 _signal_group(proc.pid, signal.SIGKILL)
             continue
         select.select([], [], [], 0.01)
-    wall = time.monotonic() - start
+    end = time.monotonic()
+    wall = end - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     _signal_group(proc.pid, signal.SIGKILL)  # whatever the recipe left behind in its group
     output.join(timeout=5)
@@ -281,6 +342,8 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
         log_dropped=output.dropped,
         reports=[line for line in reports.text().decode(errors="replace").splitlines() if line],
         isolation="namespaces+nobody" if isolate else "rlimits",
+        stages=clock.spans(end),
+        killed_in=killed_in if killed and not cancelled else None,
     )
 
 

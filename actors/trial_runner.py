@@ -48,6 +48,9 @@ def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name
     for sub in ("recipe", "harness", "data", "out", "tmp"):
         (work / sub).mkdir(parents=True, mode=0o755)
     os.chmod(work, 0o755)
+    if spec.recipe_tree is not None:  # the rest of an upstream checkout, under the editable files
+        shutil.copytree(spec.recipe_tree, work / "recipe", dirs_exist_ok=True, symlinks=True,
+                        ignore=shutil.ignore_patterns(".git", "__pycache__"))
     for rel, data in code.items():
         target = (work / "recipe" / rel).resolve()
         if not str(target).startswith(str((work / "recipe").resolve()) + os.sep):
@@ -105,24 +108,13 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
             for r in range(repeats):
                 label = f"{phase.name}:{r}" if repeats > 1 else phase.name
                 argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
-                hard = budget.seconds * budget.kill_factor + STARTUP_SLACK_S
-                limits = Limits(  # a CPU budget is enforced on the CPU clock; wall time is only a backstop
-                    kill_after_s=hard * WALL_BACKSTOP if budget.measure == "cpu" else hard,
-                    cpu_kill_s=hard if budget.measure == "cpu" else None,
-                    address_space=spec.resources.memory_bytes,
-                    threads=spec.resources.threads,
-                )
+                limits = _limits(spec, tier, phase)
                 done = run(argv, work, {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
                                         "AUTORECIPE_BUDGET_S": str(budget.seconds), **tier.env}, limits,
                            should_stop)
                 if done.cancelled:
                     raise TrialStopped(f"{trial_id} attempt {attempt} was stopped during {label}")
-                measured = done.cpu_s if budget.measure == "cpu" else done.wall_s
-                phases.append(Phase(
-                    name=label, exit_code=done.exit_code, wall_s=round(done.wall_s, 6), cpu_s=round(done.cpu_s, 6),
-                    budget_s=budget.seconds, timed_out=done.killed_by_watchdog or measured > budget.seconds,
-                    signal=done.signal, peak_rss_bytes=done.peak_rss_bytes,
-                ))
+                phases.extend(_measured(phase, label, budget, tier, done))
                 outputs[f"logs/{label}"] = blobs.put(done.log)
                 if done.reports:
                     outputs[f"audit/{label}"] = blobs.put(("\n".join(done.reports) + "\n").encode())
@@ -147,3 +139,40 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
         trial_id=trial_id, attempt=attempt, executor=executor, phases=phases, outputs=outputs,
         measurements={"cpu_s": round(sum(p.cpu_s for p in phases), 6), "wall_s": round(sum(p.wall_s for p in phases), 6)},
     )
+
+
+def _limits(spec: EnvironmentSpec, tier, phase) -> Limits:
+    budget = tier.budgets[phase.name]
+    stages = tuple((st.name, st.starts, tier.budgets[st.name].seconds * tier.budgets[st.name].kill_factor)
+                   for st in phase.stages)
+    hard = budget.seconds * budget.kill_factor + STARTUP_SLACK_S
+    return Limits(  # a CPU budget is enforced on the CPU clock; wall time is only a backstop
+        kill_after_s=hard * WALL_BACKSTOP if budget.measure == "cpu" else hard,
+        cpu_kill_s=hard if budget.measure == "cpu" else None,
+        address_space=spec.resources.memory_bytes,
+        file_size=spec.resources.file_bytes,
+        processes=spec.resources.processes,
+        threads=spec.resources.threads,
+        stages=stages,
+        reach=tuple(str(p) for p in spec.reach),
+    )
+
+
+def _measured(phase, label: str, budget, tier, done) -> list[Phase]:
+    """The phase as measured; a phase with stages is one record per stage it reached, each against
+    its own budget (earlier stages ended when the next began, so they count as exit 0)."""
+    measured = done.cpu_s if budget.measure == "cpu" else done.wall_s
+    whole = Phase(name=label, exit_code=done.exit_code, wall_s=round(done.wall_s, 6), cpu_s=round(done.cpu_s, 6),
+                  budget_s=budget.seconds, timed_out=done.killed_by_watchdog or measured > budget.seconds,
+                  signal=done.signal, peak_rss_bytes=done.peak_rss_bytes)
+    if not phase.stages:
+        return [whole]
+    out = []
+    for i, (name, wall) in enumerate(done.stages):
+        last = i == len(done.stages) - 1
+        allowed = tier.budgets[name].seconds
+        out.append(Phase(name=name, exit_code=done.exit_code if last else 0, wall_s=round(wall, 6),
+                         cpu_s=round(done.cpu_s, 6) if last else 0.0, budget_s=allowed,
+                         timed_out=done.killed_in == name or wall > allowed or (last and done.killed_by_watchdog),
+                         signal=done.signal if last else None, peak_rss_bytes=done.peak_rss_bytes))
+    return out

@@ -43,7 +43,7 @@ def fork(src: str | Path, at: int, dst: str | Path, overrides: dict | None = Non
     except ValueError as exc:
         raise ForkError(str(exc)) from None
     run_id = new_run_id()
-    spec = registry.get(config.env)
+    spec = registry.get(config.env, config.env_options)
     _link_tree(src_rd.blobs_path, dst_rd.blobs_path)
     with EventStore(dst_rd.log_path) as store:
         first = run_started(run_id, config, spec)

@@ -22,7 +22,7 @@ import ray
 from actors.config import RunConfig
 from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log
 from actors.executor import scratch_dir
-from actors.ray_actors import reactor_actor
+from actors.ray_actors import executor_placement, reactor_actor
 from actors.start import run_started
 from actors.supervisor import Supervisor
 from agents.library import LibraryProposer
@@ -128,7 +128,7 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
         if rd.exists() and any(rd.log_path.glob("*.log")):
             raise LaunchError(f"{run_dir} already holds a run; continue it with --resume, or pick a new RUN_DIR")
         run_id = new_run_id()
-    spec = registry.get(config.env)
+    spec = registry.get(config.env, config.env_options)
     spec.tier(config.tier)
     agents = config.agents or [s.name for s in spec.specialists]
     for a in agents:
@@ -161,19 +161,26 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
     gateway = _serve(run_dir, serve_port, echo) if serve_port is not None else None
     k = pool_size(config, spec, cluster)
     cpus, gpus = trial_resources(config, spec)
+    try:
+        group = executor_placement(k, cpus, gpus, name=f"autorecipe-{run_id}-executors")
+    except TimeoutError as exc:
+        raise LaunchError(str(exc)) from None
+    env = dict(env=config.env, run_dir=str(run_dir), env_options=config.env_options)
     actors: dict[str, object] = {}
     for a in agents:
         actors[f"agent/{a}"] = reactor_actor("specialist", f"{run_id}/agent/{a}").remote(
-            "specialist", log_name, config.env, run_dir=str(run_dir), agent=a, proposer=proposers[a])
+            "specialist", log_name, agent=a, proposer=proposers[a], **env)
     for i in range(k):
         name = f"executor/{i}"
-        actors[name] = reactor_actor("executor", f"{run_id}/{name}", num_cpus=cpus, num_gpus=gpus).remote(
-            "executor", log_name, config.env, run_dir=str(run_dir), name=name, data=str(data) if data else None,
-            scratch=str(scratch_dir(run_dir, name)), resources={"CPU": cpus, "GPU": gpus}, protected=[str(run_dir)])
+        actors[name] = reactor_actor("executor", f"{run_id}/{name}", num_cpus=cpus, num_gpus=gpus,
+                                     placement=(group, i) if group else None).remote(
+            "executor", log_name, name=name, data=str(data) if data else None,
+            scratch=str(scratch_dir(run_dir, name)), resources={"CPU": cpus, "GPU": gpus}, protected=[str(run_dir)],
+            **env)
     for i in range(config.evaluators):
         name = f"evaluator/{i}"
         actors[name] = reactor_actor("evaluator", f"{run_id}/{name}").remote(
-            "evaluator", log_name, config.env, run_dir=str(run_dir), name=name, data=str(data) if data else None)
+            "evaluator", log_name, name=name, data=str(data) if data else None, **env)
     if not quiet:
         echo(f"run {run_id}: {spec.name} ({config.tier}), {len(agents)} specialists ({', '.join(agents)}), "
              f"{k} executor(s) of {cpus:g} CPU/{gpus:g} GPU, {config.trials} trials, seed {config.seed}")
@@ -187,6 +194,10 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
         for h in actors.values():
             ray.kill(h, no_restart=True)
         ray.kill(handle, no_restart=True)
+        if group is not None:
+            from ray.util.placement_group import remove_placement_group
+
+            remove_placement_group(group)
         if started_ray:
             ray.shutdown()
     return launched

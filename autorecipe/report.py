@@ -137,7 +137,7 @@ def surface_audit(state: RunState, rd: RunDir) -> dict[str, tuple[int, int]]:
     """Per agent: (trials with a diff, how many changed only the agent's own surface), recomputed
     from each trial's code against its parent's (the reference system's architecture-domain audit)."""
     try:
-        spec = registry.get(state.run.environment)
+        spec = registry.for_run(state.run.config)
     except KeyError:
         return {}
     surfaces = {s.name: s.surface for s in spec.specialists}

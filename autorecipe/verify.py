@@ -56,7 +56,7 @@ def verify_run(run_dir: str | Path, log=lambda m: None) -> Audit:
         out.append(Divergence(-1, "-", "folding page by page gives another state than one pass"))
     if whole.run.environment is None:
         return audit
-    spec = registry.get(whole.run.environment)
+    spec = registry.for_run(whole.run.config)
     tier = spec.tier(whole.run.tier)
     surfaces = {s.name: s.surface for s in spec.specialists}
     strict = whole.run.config.get("surface_mode", "strict") == "strict"

@@ -1,8 +1,11 @@
-"""The environments autorecipe knows by name."""
+"""The environments autorecipe knows by name: the CPU miniatures (a fixed SPEC each) and the
+adapters for the real upstream tasks (built from options: where the checkout and the data are)."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from functools import lru_cache
 
 from environments.spec import EnvironmentSpec
 
@@ -12,10 +15,19 @@ _MODULES = {
     "airbench-mini": "environments.airbench_mini",
     "dryrun": "environments.dryrun",
 }
+_ADAPTERS = {
+    "parameter-golf": "environments.upstream.parameter_golf",
+    "nanochat-d12": "environments.upstream.nanochat_d12",
+    "airbench96": "environments.upstream.airbench96",
+}
 
 
 def names() -> list[str]:
     return list(_MODULES)
+
+
+def adapters() -> list[str]:
+    return list(_ADAPTERS)
 
 
 def package(name: str) -> str:
@@ -23,8 +35,13 @@ def package(name: str) -> str:
     return _MODULES[name]
 
 
-def get(name: str) -> EnvironmentSpec:
-    """A known environment by name, or your own as "package.module:ATTRIBUTE"."""
+def get(name: str, options: Mapping[str, str] | None = None) -> EnvironmentSpec:
+    """A known environment by name, a real-task adapter with its options, or your own as
+    "package.module:ATTRIBUTE"."""
+    if name in _ADAPTERS:
+        return _adapter(name, tuple(sorted((options or {}).items())))
+    if options:
+        raise KeyError(f"{name} takes no environment options (got {', '.join(options)})")
     if ":" in name:
         module, _, attr = name.partition(":")
         try:
@@ -37,6 +54,16 @@ def get(name: str) -> EnvironmentSpec:
     try:
         module = _MODULES[name]
     except KeyError:
-        raise KeyError(f"unknown environment {name!r}; known: {', '.join(_MODULES)}, "
+        raise KeyError(f"unknown environment {name!r}; known: {', '.join([*_MODULES, *_ADAPTERS])}, "
                        "or your own as package.module:SPEC") from None
     return importlib.import_module(module).SPEC
+
+
+@lru_cache(maxsize=16)
+def _adapter(name: str, options: tuple[tuple[str, str], ...]) -> EnvironmentSpec:
+    return importlib.import_module(_ADAPTERS[name]).build(dict(options))
+
+
+def for_run(config: Mapping) -> EnvironmentSpec:
+    """The environment a run names in its recorded configuration (RunStarted.config)."""
+    return get(config["env"], config.get("env_options") or None)

@@ -23,6 +23,17 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """A part of one phase's process that the executor times and kills on its own budget: it
+    starts at the first output line matching `starts` (the first stage starts with the process)
+    and ends where the next stage starts. Upstream trainers that train and then evaluate in one
+    process get separate train and eval watchdogs this way."""
+
+    name: str
+    starts: str = ""  # a regular expression, searched in each output line
+
+
+@dataclass(frozen=True)
 class Phase:
     """One harness phase. `argv` is run in the trial's work dir with `{python}`, `{seed}` and
     `{repeat}` substituted; `repeats` cold processes run one after another (seeded 0..n-1)."""
@@ -32,6 +43,7 @@ class Phase:
     repeats: int = 1
     optional: bool = False  # a failure here does not stop later phases
     heldout: tuple[str, ...] = ()  # held-out files staged into data/ for this phase only (eval)
+    stages: tuple[Stage, ...] = ()  # timed parts, each with its own budget in the tier; none: the phase is one
 
 
 @dataclass(frozen=True)
@@ -47,8 +59,10 @@ class Tier:
 class Resources:
     cpus: float = 1.0
     gpus: float = 0.0
-    memory_bytes: int = 2 * 1024**3
+    memory_bytes: int | None = 2 * 1024**3  # address space; None for GPU trials (CUDA maps far more than it uses)
     threads: int = 1  # OMP/MKL/OpenBLAS/torch threads, fixed by the harness
+    processes: int = 64  # threads count too: a torchrun of 8 ranks needs thousands
+    file_bytes: int = 256 * 1024**2  # the largest file a trial may write (checkpoints)
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,9 @@ class EnvironmentSpec:
     techniques: tuple[Technique, ...] = ()
     noise_margin: float = 0.0
     timed_score: bool = False  # the score is a measured time: one trial is a noisy sample of it
+    recipe_root: Path | None = None  # where the editable files are read from; None: root/recipe
+    recipe_tree: Path | None = None  # a checkout copied under recipe/ first (the editable files go over it)
+    reach: tuple[Path, ...] = ()  # folders outside the work dir a trial reads: datasets, toolchains
 
     def tier(self, name: str) -> Tier:
         try:
@@ -118,7 +135,7 @@ class EnvironmentSpec:
             raise KeyError(f"{self.name} has no tier {name!r}; it has {', '.join(self.tiers)}") from None
 
     def recipe_path(self, rel: str) -> Path:
-        return self.root / "recipe" / rel
+        return (self.recipe_root or self.root / "recipe") / rel
 
     def baseline_code(self) -> dict[str, bytes]:
         return {rel: self.recipe_path(rel).read_bytes() for rel in self.recipe_files}

@@ -40,7 +40,7 @@ def verify_llm_sessions(run_dir: str | Path, log=lambda m: None) -> list[Session
     started = next((r.event for r in records if isinstance(r.event, RunStarted)), None)
     if started is None:
         raise ValueError(f"{run_dir}: no RunStarted in the log")
-    spec = registry.get(started.environment)
+    spec = registry.for_run(started.config)
     endpoints = started.config.get("llm") or {}
     lineage = started.config.get("lineage", True)
     exchanges: dict[str, list[LlmExchanged]] = defaultdict(list)

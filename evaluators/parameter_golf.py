@@ -1,0 +1,139 @@
+"""The Parameter Golf evaluator, from the upstream run's log and artifact files.
+
+Priority, first match wins (the reference harness's VALID / DQ_SIZE / DQ_TRAIN / DQ_EVAL /
+CRASH / INCOMPLETE, in our labels):
+  1. disqualified          a forbidden behaviour was reported by the sandbox's audit
+  2. size_blocked          the smoke run's packed artifact was over the cap (the full run was skipped)
+  3. preflight_crash       the smoke run failed otherwise
+  4. train_budget_overrun  the train watchdog fired, or the logged train_time passed the cap by more
+                           than the tolerance (a forced last step can overshoot: never trust steps)
+  5. crash                 the run failed, or wrote no artifact
+  6. size_blocked          code bytes + compressed model bytes > the decimal cap, from the files
+  7. eval_budget_overrun   the eval watchdog fired
+  8. crash (incomplete)    no post-quantization round-trip val_bpb line
+  9. valid                 score = that val_bpb
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+
+from environments.spec import Tier
+from evaluators.verdict import crash_from_log, legality_checks, log_text, verdict
+from events import BlobStore, Check, TrialEvaluated, TrialExecuted
+
+NAME, VERSION = "parameter-golf", "1"
+FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness")
+CODE_LINE = re.compile(r"^autorecipe-code: train_gpt.py bytes=(\d+) sha256=([0-9a-f]{64})$")
+SMOKE_PACK = re.compile(r"^smoke_pack_bytes: total=(\d+) code=(\d+) model=(\d+) cap=(\d+)", re.M)
+TRAIN_TIME = re.compile(r"train_time:(\d+(?:\.\d+)?)ms")
+# the final post-quantization round trip: final_int8_zlib_roundtrip(_exact), quantized_ttt, ...
+ROUND_TRIP = re.compile(r"^((?:final_)?\w*roundtrip\w*|quantized\w*)\b.*?val_bpb:\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)",
+                        re.M)
+
+
+def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
+    checks = legality_checks(executed, blobs, FORBIDDEN)
+    broken = [c for c in checks if not c.passed]
+    if broken:
+        return _v(executed, "disqualified", "Disqualified: " + "; ".join(f"{c.name} ({c.evidence})" for c in broken)
+                  + ".", checks)
+    phases = {p.name: p for p in executed.phases}
+    cap = int(tier.limits["artifact_bytes"])
+
+    smoke = phases.get("smoke")
+    smoke_log = log_text(executed, blobs, "smoke")
+    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
+        packed = SMOKE_PACK.search(smoke_log)
+        if packed and int(packed[1]) > int(packed[4]):
+            total, code, model = (int(packed[i]) for i in (1, 2, 3))
+            checks.append(_size_check(total, code, model, cap))
+            return _v(executed, "size_blocked", f"Size blocked at the smoke run: the artifact is {total - cap:,} bytes "
+                      f"over the {cap:,}-byte cap (code {code:,}, model {model:,}); the full run was skipped. Cut "
+                      "bytes: fewer parameters, fewer bits, a better compressor, or shorter code.", checks,
+                      {"artifact_bytes": float(total)})
+        why = _failure(smoke, smoke_log)
+        checks.append(Check(name="smoke", passed=False, evidence=why))
+        return _v(executed, "preflight_crash", f"The smoke run (a short run up to the artifact) failed: {why}. "
+                  "No full run was spent.", checks)
+    checks.append(Check(name="smoke", passed=True, evidence=(SMOKE_PACK.search(smoke_log) or [""])[0]))
+
+    log = log_text(executed, blobs, "run")
+    train, evals = phases.get("train"), phases.get("eval")
+    limit_s, tol = tier.limits["train_s"], tier.limits["tolerance_s"]
+    logged = max((float(m) for m in TRAIN_TIME.findall(log)), default=0.0) / 1000
+    metrics = {"train_s": logged}
+    if train is not None and train.timed_out:
+        checks.append(Check(name="train_watchdog", passed=False, measured=train.wall_s, limit=train.budget_s,
+                            evidence=f"training had not ended after {train.wall_s:.0f} s wall (watchdog at "
+                                     f"{train.budget_s:.0f} s, start-up included)"))
+        return _v(executed, "train_budget_overrun", f"Training ran over: {checks[-1].evidence}. Keep the "
+                  "wallclock stop (MAX_WALLCLOCK_SECONDS) working.", checks, metrics)
+    checks.append(Check(name="train_time", passed=logged <= limit_s + tol, measured=logged, limit=limit_s + tol,
+                        evidence=f"logged train_time {logged:.3f} s; cap {limit_s:g} s + {tol:g} s tolerance"))
+    if logged > limit_s + tol:
+        return _v(executed, "train_budget_overrun", f"Training ran over: {checks[-1].evidence}. A forced last step "
+                  "or a late stop check pushes past the cap.", checks, metrics)
+
+    artifacts = {k: ref for k, ref in executed.outputs.items()
+                 if k.startswith("out/") and fnmatch.fnmatch(k[4:], _artifact_glob(tier)) and k != "out/train_gpt.py"}
+    ended_in_eval = evals is not None and evals.timed_out
+    run_phase = evals or train
+    if run_phase is None or (run_phase.exit_code != 0 and not ended_in_eval) or not artifacts:
+        why = _failure(run_phase, log) if run_phase is not None and run_phase.exit_code != 0 else \
+            "it wrote no compressed model file"
+        checks.append(Check(name="run", passed=False, evidence=why))
+        return _v(executed, "crash", f"Crash: {why}.", checks, metrics)
+
+    code = CODE_LINE.match(log.split("\n", 1)[0])
+    if code is None:
+        return _v(executed, "crash", "Crash: the launcher's code line is missing from the run's log.", checks, metrics)
+    code_bytes, model_bytes = int(code[1]), sum(ref.size for ref in artifacts.values())
+    total = code_bytes + model_bytes
+    checks.append(_size_check(total, code_bytes, model_bytes, cap))
+    metrics |= {"artifact_bytes": float(total), "code_bytes": float(code_bytes), "model_bytes": float(model_bytes)}
+    if total > cap:
+        return _v(executed, "size_blocked", f"Size blocked: the artifact is {total - cap:,} bytes over the {cap:,}-byte "
+                  f"cap (code {code_bytes:,}, model {model_bytes:,}). Cut bytes: fewer parameters, fewer bits, a "
+                  "better compressor, or shorter code.", checks, metrics)
+    if ended_in_eval:
+        checks.append(Check(name="eval_watchdog", passed=False, measured=evals.wall_s, limit=evals.budget_s,
+                            evidence=f"evaluation ran {evals.wall_s:.0f} s wall; cap {evals.budget_s:.0f} s"))
+        return _v(executed, "eval_budget_overrun", f"Evaluation ran over: {checks[-1].evidence}. Cut eval work: "
+                  "a longer stride, fewer TTT epochs or chunks.", checks, metrics)
+    scores = ROUND_TRIP.findall(log)
+    if not scores:
+        return _v(executed, "crash", "Incomplete: the run ended without a post-quantization round-trip val_bpb "
+                  "line.", checks, metrics)
+    line, bpb = scores[-1][0], float(scores[-1][1])
+    metrics |= {"val_bpb": bpb, "eval_s": evals.wall_s if evals else 0.0}
+    return _v(executed, "valid", f"Valid: {bpb:.6f} val_bpb ({line}); artifact {total:,} of {cap:,} bytes; "
+              f"train_time {logged:.1f} s, eval {metrics['eval_s']:.1f} s wall.", checks, metrics, score=bpb)
+
+
+def _artifact_glob(tier: Tier) -> str:
+    return tier.env.get("AUTORECIPE_PG_ARTIFACT", "final_model*.ptz")
+
+
+def _size_check(total: int, code: int, model: int, cap: int) -> Check:
+    return Check(name="artifact_bytes", passed=total <= cap, measured=float(total), limit=float(cap),
+                 evidence=f"{total:,} bytes = code {code:,} + model {model:,}; cap {cap:,}"
+                          + (f"; over by {total - cap:,}" if total > cap else f"; {cap - total:,} to spare"))
+
+
+def _failure(phase, log: str) -> str:
+    if phase is None:
+        return "it did not run"
+    crash = crash_from_log(log)
+    if crash:
+        return crash.describe()
+    if phase.timed_out:
+        return f"it ran {phase.wall_s:.0f} s wall, over its {phase.budget_s:.0f} s budget"
+    tail = [line for line in log.strip().splitlines() if line][-1:] or [""]
+    return f"exit code {phase.exit_code}, signal {phase.signal}: {tail[0][:200]}"
+
+
+def _v(executed, status, feedback, checks, metrics=None, score=None) -> TrialEvaluated:
+    return verdict(executed, NAME, VERSION, status, feedback, checks, score=score, metrics=metrics)
