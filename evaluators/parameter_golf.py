@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import crash_from_log, legality_checks, log_text, verdict
+from evaluators.verdict import legality_checks, log_text, verdict, worker_crash
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "parameter-golf", "1"
@@ -126,7 +126,7 @@ def _size_check(total: int, code: int, model: int, cap: int) -> Check:
 def _failure(phase, log: str) -> str:
     if phase is None:
         return "it did not run"
-    crash = crash_from_log(log)
+    crash = worker_crash(log)
     if crash:
         return crash.describe()
     if phase.timed_out:

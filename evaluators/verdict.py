@@ -55,6 +55,22 @@ def crash_from_log(log: str) -> Crash | None:
     return Crash(exception=exception or "unknown error", frame=(recipe or frames or [""])[-1])
 
 
+def worker_crash(log: str) -> Crash | None:
+    """The crash of a torchrun worker: torchrun's own ChildFailedError traceback comes last and
+    says only that a child failed, so the worker's traceback before it is the one that explains."""
+    found, end = [], len(log)
+    while True:
+        start = log.rfind("Traceback (most recent call last):", 0, end)
+        if start < 0:
+            break
+        crash = crash_from_log(log[start:end])
+        if crash and "ChildFailedError" not in crash.exception:
+            return crash
+        found.append(crash)
+        end = start
+    return found[0] if found else None
+
+
 def _short(path: str) -> str:
     i = path.find("/recipe/")
     if i >= 0:

@@ -41,6 +41,7 @@ OPTIONS = {
                           "float"),
     "smoke_s": Option("the smoke run's budget", "300", "float"),
     "smoke_train_s": Option("the smoke run's training cap", "20", "float"),
+    "smoke_steps": Option("the smoke run's step cap (ITERATIONS)", "200", "int"),
     "cap": Option("artifact byte cap (decimal)", "16000000", "int"),
     "artifact": Option("the compressed model file(s) train_gpt.py writes (a glob)", "final_model*.ptz"),
     "eval_starts": Option("the log line (a regex) where training has ended and evaluation begins",
@@ -74,6 +75,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
     env = {
         "AUTORECIPE_PG_DATA": str(data), "AUTORECIPE_PG_VARIANT": o["variant"], "AUTORECIPE_PG_GPUS": str(o["gpus"]),
         "AUTORECIPE_PG_TRAIN_S": f"{o['train_s']:g}", "AUTORECIPE_PG_SMOKE_TRAIN_S": f"{o['smoke_train_s']:g}",
+        "AUTORECIPE_PG_SMOKE_STEPS": str(o["smoke_steps"]),
         "AUTORECIPE_PG_CAP": str(o["cap"]), "AUTORECIPE_PG_ARTIFACT": o["artifact"],
         "NCCL_IB_DISABLE": "1",
     }

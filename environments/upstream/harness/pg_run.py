@@ -36,7 +36,7 @@ env = dict(E, PYTHONUNBUFFERED="1", RUN_ID="autorecipe", SEED=E.get("AUTORECIPE_
            TOKENIZER_PATH=os.path.join(data, "tokenizers", f"fineweb_{vocab}_bpe.model"), VOCAB_SIZE=vocab,
            MAX_WALLCLOCK_SECONDS=E["AUTORECIPE_PG_SMOKE_TRAIN_S" if smoke else "AUTORECIPE_PG_TRAIN_S"])
 if smoke:
-    env["VAL_LOSS_EVERY"] = "0"
+    env |= {"VAL_LOSS_EVERY": "0", "ITERATIONS": E["AUTORECIPE_PG_SMOKE_STEPS"]}
 argv = [sys.executable, "-m", "torch.distributed.run", "--standalone",
         f"--nproc_per_node={E['AUTORECIPE_PG_GPUS']}", "train_gpt.py"]
 os.chdir(out)
