@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_BIND = 0x4000, 0x40000, 0x2, 0x4, 0x1000
+MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_BIND, MS_RDONLY = 0x4000, 0x40000, 0x2, 0x4, 0x1000, 0x1
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 PR_SET_PDEATHSIG = 1
@@ -60,6 +60,7 @@ class Limits:
     # (name, regex that starts it, wall seconds it may take): the first starts with the process
     stages: tuple[tuple[str, str, float], ...] = ()
     reach: tuple[str, ...] = ()  # folders outside the work dir the trial reads (datasets, checkouts)
+    hide: tuple[str, ...] = ()  # folders covered by an empty one for this process (held-out data)
 
 
 @dataclass
@@ -197,6 +198,10 @@ def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, 
             libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
             _loopback_up()
             _expose(libc, openings)
+            for folder in limits.hide:
+                if os.path.isdir(folder) and libc.mount(b"tmpfs", folder.encode(), b"tmpfs",
+                                                        MS_NOSUID | MS_NODEV | MS_RDONLY, b"size=4k,mode=0555") != 0:
+                    raise OSError(ctypes.get_errno(), f"hide {folder}")
             for tmp in PRIVATE_TMP:
                 if not os.path.isdir(tmp):
                     continue

@@ -155,6 +155,7 @@ def _limits(spec: EnvironmentSpec, tier, phase) -> Limits:
         threads=spec.resources.threads,
         stages=stages,
         reach=tuple(str(p) for p in spec.reach),
+        hide=tuple(str(p) for p in phase.hidden),
     )
 
 

@@ -44,6 +44,7 @@ class Phase:
     optional: bool = False  # a failure here does not stop later phases
     heldout: tuple[str, ...] = ()  # held-out files staged into data/ for this phase only (eval)
     stages: tuple[Stage, ...] = ()  # timed parts, each with its own budget in the tier; none: the phase is one
+    hidden: tuple[Path, ...] = ()  # folders this phase must not see (an eval bundle while training)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import legality_checks, log_text, verdict, worker_crash
+from evaluators.verdict import legality_checks, log_text, run_failure, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "parameter-golf", "1"
@@ -54,7 +54,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
                       f"over the {cap:,}-byte cap (code {code:,}, model {model:,}); the full run was skipped. Cut "
                       "bytes: fewer parameters, fewer bits, a better compressor, or shorter code.", checks,
                       {"artifact_bytes": float(total)})
-        why = _failure(smoke, smoke_log)
+        why = run_failure(smoke, smoke_log)
         checks.append(Check(name="smoke", passed=False, evidence=why))
         return _v(executed, "preflight_crash", f"The smoke run (a short run up to the artifact) failed: {why}. "
                   "No full run was spent.", checks)
@@ -82,7 +82,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     ended_in_eval = evals is not None and evals.timed_out
     run_phase = evals or train
     if run_phase is None or (run_phase.exit_code != 0 and not ended_in_eval) or not artifacts:
-        why = _failure(run_phase, log) if run_phase is not None and run_phase.exit_code != 0 else \
+        why = run_failure(run_phase, log) if run_phase is not None and run_phase.exit_code != 0 else \
             "it wrote no compressed model file"
         checks.append(Check(name="run", passed=False, evidence=why))
         return _v(executed, "crash", f"Crash: {why}.", checks, metrics)
@@ -121,18 +121,6 @@ def _size_check(total: int, code: int, model: int, cap: int) -> Check:
     return Check(name="artifact_bytes", passed=total <= cap, measured=float(total), limit=float(cap),
                  evidence=f"{total:,} bytes = code {code:,} + model {model:,}; cap {cap:,}"
                           + (f"; over by {total - cap:,}" if total > cap else f"; {cap - total:,} to spare"))
-
-
-def _failure(phase, log: str) -> str:
-    if phase is None:
-        return "it did not run"
-    crash = worker_crash(log)
-    if crash:
-        return crash.describe()
-    if phase.timed_out:
-        return f"it ran {phase.wall_s:.0f} s wall, over its {phase.budget_s:.0f} s budget"
-    tail = [line for line in log.strip().splitlines() if line][-1:] or [""]
-    return f"exit code {phase.exit_code}, signal {phase.signal}: {tail[0][:200]}"
 
 
 def _v(executed, status, feedback, checks, metrics=None, score=None) -> TrialEvaluated:

@@ -128,6 +128,19 @@ def phase_failure(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:
     return f"exit code {p.exit_code}, signal {p.signal}: {tail[0][:200]}"
 
 
+def run_failure(phase, log: str) -> str:
+    """Why a (torchrun) run failed: the worker's crash, else how it ended and its last line."""
+    if phase is None:
+        return "it did not run"
+    crash = worker_crash(log)
+    if crash:
+        return crash.describe()
+    if phase.timed_out:
+        return f"it ran {phase.wall_s:.0f} s wall, over its {phase.budget_s:.0f} s budget"
+    tail = [line for line in log.strip().splitlines() if line][-1:] or [""]
+    return f"exit code {phase.exit_code}, signal {phase.signal}: {tail[0][:200]}"
+
+
 def budget_check(p) -> Check:
     """A failed budget check for phase `p`, with both clocks in the evidence."""
     return Check(name=f"{p.name}_budget", passed=False, measured=p.cpu_s, limit=p.budget_s,

@@ -19,8 +19,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from environments.data import prepare_once
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Stage, Surface, Tier
+from environments.upstream.commands import Command, prepare_upstream, run_commands
 from environments.upstream.options import Option, resolve
 
 ROOT = Path(__file__).parent
@@ -102,7 +102,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
         metric="val_bpb",
         direction="minimize",
         evaluator="evaluators.parameter_golf:evaluate",
-        prepare=lambda folder, cache, log=print: prepare_once(folder, lambda out: _check_data(o, data, log), log),
+        prepare=lambda folder, cache, log=print: prepare_upstream(folder, lambda log: _check_data(o, data, log), log),
         train_data=(),
         outputs=(o["artifact"], "train_gpt.py"),
         noise_margin=0.0005,
@@ -111,17 +111,15 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
     )
 
 
-def data_commands(given: dict[str, str]) -> list[tuple[tuple[str, ...], Path]]:
-    """The upstream's own data download, as its README gives it: (argv, folder to run it in)."""
+def data_commands(given: dict[str, str]) -> list[Command]:
+    """The upstream's own data download, as its README gives it."""
     o = resolve("parameter-golf", given, OPTIONS)
-    return [((sys.executable, "data/cached_challenge_fineweb.py", "--variant", o["variant"],
-              "--train-shards", str(o["train_shards"])), o["upstream"])]
+    return [Command((sys.executable, "data/cached_challenge_fineweb.py", "--variant", o["variant"],
+                     "--train-shards", str(o["train_shards"])), o["upstream"])]
 
 
 def _check_data(o: dict, data: Path, log) -> dict:
     """This node's data, downloaded by the upstream script if it is not there yet."""
-    from environments.upstream.commands import run_commands
-
     folder = data / "datasets" / f"fineweb10B_{o['variant']}"
     if not list(folder.glob("fineweb_val_*.bin")):
         run_commands(data_commands({k: str(v) for k, v in o.items()}), log)

@@ -1,0 +1,37 @@
+"""NanoChat-D12 launcher (harness: staged fresh for every trial, never edited by a recipe).
+
+Runs `torchrun --standalone --nproc_per_node=N -m scripts.base_train -- --depth=12 ...` in the
+trial's copy of the nanochat checkout, offline, with a base dir in out/ that links the
+tokenizer and the pretraining shards but not the eval bundle: evaluation data is not there
+while the model trains. The final checkpoint lands in out/base/base_checkpoints/<tag>/.
+
+--smoke: the reference harness's preflight, a few iterations on one GPU, no eval, no CORE.
+"""
+
+import os
+import shlex
+import shutil
+import sys
+
+E = os.environ
+base = os.path.abspath("out/base")
+os.makedirs(base, exist_ok=True)
+source = E["AUTORECIPE_NC_BASE_DIR"]
+for name in sorted(os.listdir(source)):
+    if name in ("eval_bundle", "base_checkpoints", "report"):
+        continue  # held out until the eval phase / written by this run
+    link = os.path.join(base, name)
+    if os.path.lexists(link):  # the smoke run's, or anything a run left there
+        shutil.rmtree(link) if os.path.isdir(link) and not os.path.islink(link) else os.unlink(link)
+    os.symlink(os.path.join(source, name), link)
+
+smoke = "--smoke" in sys.argv
+gpus = "1" if smoke else E["AUTORECIPE_NC_GPUS"]
+args = shlex.split(E["AUTORECIPE_NC_SMOKE_ARGS" if smoke else "AUTORECIPE_NC_TRAIN_ARGS"])
+argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
+        "-m", "scripts.base_train", "--", "--depth=12", *args]
+env = dict(E, NANOCHAT_BASE_DIR=base, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", NANOCHAT_DISABLE_REMOTE_FA3="1",
+           PYTHONUNBUFFERED="1", WANDB_MODE="disabled")
+print("autorecipe-launch: " + shlex.join(argv[2:]), flush=True)
+os.chdir("recipe")
+os.execve(argv[0], argv, env)
