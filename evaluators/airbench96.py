@@ -1,0 +1,100 @@
+"""The Airbench96 evaluator: time from the executor's clocks, accuracy from the runs' reports.
+
+Priority, first match wins (the reference harness's OK / DISQUALIFIED / CRASH / TIMEOUT /
+PREFLIGHT_CRASH, in our labels):
+  1. preflight_crash       the smoke run (one seed, one epoch) failed
+  2. train_budget_overrun  a seed's process passed its wall cap
+  3. crash                 a seed failed, or its report is missing, not OK, a smoke report, a
+                           different seed's, or not a finite accuracy (all N seeds must pass)
+  4. disqualified          mean accuracy below the gate (the time is not a score then)
+  5. valid                 score = mean wall seconds per seed process (lower is better)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+
+from environments.spec import Tier
+from evaluators.verdict import log_text, run_failure, verdict
+from events import BlobStore, Check, TrialEvaluated, TrialExecuted
+
+NAME, VERSION = "airbench96", "1"
+SEED_LINE = re.compile(r"^autorecipe-seed: (\d+) result=(\S+)", re.M)
+
+
+def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
+    phases = {p.name: p for p in executed.phases}
+    checks: list[Check] = []
+    smoke = phases.get("smoke")
+    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
+        why = run_failure(smoke, log_text(executed, blobs, "smoke"))
+        checks.append(Check(name="smoke", passed=False, evidence=why))
+        return _v(executed, "preflight_crash", f"The smoke run (one seed, one epoch) failed: {why}.", checks)
+    checks.append(Check(name="smoke", passed=True))
+
+    n = int(tier.limits["seeds"])
+    runs = [phases.get(f"run:{k}") if n > 1 else phases.get("run") for k in range(n)]
+    labels = [f"run:{k}" if n > 1 else "run" for k in range(n)]
+    over = [(label, p) for label, p in zip(labels, runs) if p is not None and p.timed_out]
+    if over:
+        label, p = over[0]
+        checks.append(Check(name="seed_wall_cap", passed=False, measured=p.wall_s, limit=p.budget_s,
+                            evidence=f"{label} ran {p.wall_s:.1f} s wall; cap {p.budget_s:.0f} s per seed"))
+        return _v(executed, "train_budget_overrun", f"A seed ran over: {checks[-1].evidence}.", checks)
+    accuracies = []
+    for label, p in zip(labels, runs):
+        log = log_text(executed, blobs, label)
+        problem = _seed_problem(executed, blobs, label, p, log)
+        if isinstance(problem, str):
+            checks.append(Check(name="seeds_pass", passed=False, evidence=f"{label}: {problem}"))
+            return _v(executed, "crash", f"Crash: {label} {problem}; all {n} seeds must pass.", checks)
+        accuracies.append(problem)
+    times = [p.wall_s for p in runs]
+    mean_acc, gate = statistics.fmean(accuracies), tier.limits["gate"]
+    spread = statistics.stdev(accuracies) if n > 1 else 0.0
+    metrics = {"accuracy": mean_acc, "acc_std": spread, "n_seeds": float(n), "wall_s_std":
+               statistics.stdev(times) if n > 1 else 0.0}
+    checks.append(Check(name="accuracy_gate", passed=mean_acc >= gate, measured=mean_acc, limit=gate,
+                        evidence=f"mean accuracy {mean_acc:.5f} (std {spread:.5f}) over {n} seeds; gate {gate}"))
+    if mean_acc < gate:
+        return _v(executed, "disqualified", f"Disqualified: {checks[-1].evidence}. Back off: more epochs or a "
+                  "milder change.", checks, metrics)
+    score = statistics.fmean(times)
+    metrics["train_s"] = score
+    return _v(executed, "valid", f"Valid: {score:.3f} s mean wall per seed over {n} cold processes "
+              f"(min {min(times):.3f}, max {max(times):.3f}); accuracy {mean_acc:.5f}.", checks, metrics, score=score)
+
+
+def _seed_problem(executed, blobs, label, p, log) -> float | str:
+    """The seed's accuracy, or what is wrong with it."""
+    if p is None:
+        return "did not run"
+    if p.exit_code != 0:
+        return f"failed: {run_failure(p, log)}"
+    said = SEED_LINE.search(log)
+    ref = executed.outputs.get(f"out/{said[2]}") if said else None
+    if ref is None:
+        return "wrote no result line"
+    try:
+        rows = [json.loads(line) for line in blobs.get(ref).decode().splitlines() if line.strip()]
+    except ValueError as exc:
+        return f"wrote an unreadable result ({exc})"
+    if len(rows) != 1:
+        return f"wrote {len(rows)} result lines, not 1"
+    row = rows[0]
+    acc = row.get("accuracy")
+    if row.get("status") != "OK" or row.get("smoke") is not False:
+        return f"reported status={row.get('status')!r} smoke={row.get('smoke')!r}"
+    if str(row.get("seed")) != said[1]:
+        return f"reported seed {row.get('seed')!r}, ran as seed {said[1]}"
+    if not isinstance(acc, (int, float)) or not math.isfinite(acc) or not 0 <= acc <= 1:
+        return f"reported accuracy {acc!r}"
+    return float(acc)
+
+
+def _v(executed, status, feedback, checks, metrics=None, score=None) -> TrialEvaluated:
+    return verdict(executed, NAME, VERSION, status, feedback, checks, score=score, metrics=metrics)
