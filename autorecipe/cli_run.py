@@ -10,7 +10,7 @@ import click
 from actors.config import RunConfig
 from autorecipe.launch import LaunchError, launch, new_run_id
 from autorecipe.render import summary_text
-from environments import registry
+from autorecipe.cli_envs import ENV_OPT, env_options, spec_of
 
 RUN_HELP = """Run the loop: specialists propose, executors run, evaluators judge, all through the log.
 
@@ -26,6 +26,8 @@ replay or resume the run.
   autorecipe run --env dryrun --trials 500        the loop alone, at no cost
   autorecipe run --resume runs/golf-mini-...      continue a stopped or crashed run
   autorecipe run --address auto                   on a running Ray cluster
+  autorecipe run --address auto --env parameter-golf --env-opt upstream=/opt/parameter-golf
+                                                  a real task (README: "On a Ray cluster")
 
 Stops at the first of: the trial budget used and judged, --hours, --patience verdicts without a
 new best, --cpu-hours of trial compute, or no specialist having anything left to try.
@@ -35,7 +37,8 @@ new best, --cpu-hours of trial compute, or no specialist having anything left to
 @click.command("run", help=RUN_HELP)
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--env", default="golf-mini", show_default=True, help="Environment name (autorecipe envs) or pkg.mod:SPEC.")
-@click.option("--tier", default="micro", show_default=True)
+@click.option("--tier", default=None, help="Default: the environment's first (micro; full for the real tasks).")
+@ENV_OPT
 @click.option("--agents", default="", help="Comma-separated specialists (default: all of the environment's).")
 @click.option("--trials", type=click.IntRange(1), default=40, show_default=True, help="Proposals by specialists.")
 @click.option("--hours", type=float, help="Deadline, from the start of the run.")
@@ -64,15 +67,17 @@ new best, --cpu-hours of trial compute, or no specialist having anything left to
               help="Also serve the run on http://127.0.0.1:PORT while it runs (autorecipe serve, in this process).")
 @click.option("--resume", "resume", is_flag=True, help="Continue the run in RUN_DIR with its recorded configuration.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
-def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, executors, evaluators, seed, no_lineage,
+def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_hours, executors, evaluators, seed, no_lineage,
             max_in_flight, surface_mode, at_stop, runner, llm, llm_agents, llm_config, llm_base_url, address, serve_port,
             resume, quiet):
     if resume and not run_dir:
         raise click.UsageError("--resume needs the RUN_DIR to continue")
     config = None
     if not resume:
+        options = env_options(env_opts)
+        spec = spec_of(env, options)
+        tier = tier or next(iter(spec.tiers))
         try:
-            spec = registry.get(env)
             spec.tier(tier)
         except KeyError as exc:
             raise click.UsageError(str(exc.args[0])) from None
@@ -82,7 +87,7 @@ def run_cmd(run_dir, env, tier, agents, trials, hours, patience, cpu_hours, exec
         if unknown:
             raise click.UsageError(f"{env} has no specialist {', '.join(unknown)}; it has {', '.join(known)}")
         models = _models(chosen or known, llm, llm_agents, llm_config, llm_base_url)
-        config = RunConfig(env=env, tier=tier, agents=chosen, trials=trials, hours=hours, patience=patience,
+        config = RunConfig(env=env, env_options=options, tier=tier, agents=chosen, trials=trials, hours=hours, patience=patience,
                            cpu_hours=cpu_hours, executors=executors, evaluators=evaluators, seed=seed,
                            lineage=not no_lineage, max_in_flight=max_in_flight, surface_mode=surface_mode,
                            at_stop=at_stop, runner=runner, proposer="llm" if models else "library", llm=models)

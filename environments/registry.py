@@ -30,6 +30,11 @@ def adapters() -> list[str]:
     return list(_ADAPTERS)
 
 
+def adapter_module(name: str) -> str:
+    """The module of a real-task adapter (its OPTIONS and data_commands live there)."""
+    return _ADAPTERS[name]
+
+
 def package(name: str) -> str:
     """The package of a known environment (its faults and techniques modules live there)."""
     return _MODULES[name]

@@ -162,6 +162,35 @@ def test_executors_ask_ray_for_the_gpus_a_trial_declares(ray_address, tmp_path):
             ray.kill(a)
 
 
+def test_a_two_gpu_real_task_gets_its_gpus_through_a_placement_group(ray_address, tmp_path):
+    """parameter-golf against the stand-in record, two fake GPUs per trial: the executor pool is
+    reserved as a placement group of whole-trial bundles, the trial's torchrun sees exactly the
+    GPUs Ray assigned, and the group is released when the run ends."""
+    import shutil
+
+    from ray.util import placement_group_table
+
+    upstream = tmp_path / "parameter-golf"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "upstream" / "parameter-golf", upstream)
+    options = dict(upstream=str(upstream), gpus="2", cpus="1", train_s="1", eval_s="5", startup_s="20",
+                   smoke_s="30", smoke_train_s="0.2", smoke_steps="20", train_shards="1")
+    run = tmp_path / "run"
+    done = launch(run, RunConfig(env="parameter-golf", env_options=options, tier="full", trials=1),
+                  echo=lambda m: None)
+    baseline = done.state.trials.rows["t0000"]
+    assert baseline.verdict == "valid", baseline
+    run_id = done.state.run.run_id
+    groups = [g for g in placement_group_table().values() if g["name"] == f"autorecipe-{run_id}-executors"]
+    assert len(groups) == 1 and groups[0]["bundles"] == {0: {"GPU": 2.0, "CPU": 1.0}}
+    assert groups[0]["state"] == "REMOVED"
+    executed = next(r.event for r in _records(run) if r.type == "trial.executed")
+    from events import BlobStore
+
+    log = BlobStore(run / "blobs").get(executed.outputs["logs/run"]).decode()
+    visible = next(line for line in log.splitlines() if line.startswith("visible_devices:"))
+    assert sorted(visible.split(":")[1].split(",")) == ["0", "1"]
+
+
 def test_an_executor_killed_mid_trial_loses_no_trial(ray_address, tmp_path):
     run = tmp_path / "run"
     config = RunConfig(env="dryrun", tier="standard", trials=6, executors=2)  # 2-second trials

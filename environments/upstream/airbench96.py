@@ -34,6 +34,7 @@ OPTIONS = {
     "smoke_s": Option("the smoke run's budget", "600", "float"),
     "gate": Option("the mean-accuracy gate", "0.96", "float"),
     "gpus": Option("GPUs per trial", "1", "int"),
+    "cpus": Option("CPUs per trial (data loading, the launcher)", "4", "float"),
 }
 SPECIALISTS = (
     ("arch", "Network widths and depth, the whitening layer, TTA level."),
@@ -62,7 +63,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
         phases=(Phase("smoke", ("{python}", "harness/ab_seed.py", "--smoke")),
                 Phase("run", ("{python}", "harness/ab_seed.py", "--seed", "{seed}"), repeats=o["seeds"])),
         tiers={"full": Tier("full", budgets, env=env, limits={"gate": o["gate"], "seeds": float(o["seeds"])})},
-        resources=Resources(cpus=4, gpus=o["gpus"], memory_bytes=None, processes=65536, file_bytes=16 * 1024**3),
+        resources=Resources(cpus=o["cpus"], gpus=o["gpus"], memory_bytes=None, processes=65536, file_bytes=16 * 1024**3),
         specialists=tuple(Specialist(k, Surface(files=(script,)), brief) for k, brief in SPECIALISTS),
         metric="train_s",
         direction="minimize",

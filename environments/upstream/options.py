@@ -55,5 +55,7 @@ def torchrun(gpus: int) -> tuple[str, ...]:
 
 
 def describe(declared: dict[str, Option]) -> str:
-    return "\n".join(f"  {k:<12} {o.help}" + (" (required)" if o.default is None else f" [default {o.default}]")
-                     for k, o in declared.items())
+    def default(o: Option) -> str:
+        return " (required)" if o.default is None else f" [default {o.default}]" if o.default else ""
+
+    return "\n".join(f"  {k:<14}{o.help}{default(o)}" for k, o in declared.items())

@@ -33,6 +33,7 @@ OPTIONS = {
     "variant": Option("the dataset variant (sp1024, sp8192, ...)", "sp1024"),
     "train_shards": Option("train shards to download (100M tokens each)", "80", "int"),
     "gpus": Option("GPUs per trial (torchrun --nproc_per_node)", "8", "int"),
+    "cpus": Option("CPUs per trial (data loading, the launcher)", "8", "float"),
     "train_s": Option("the training cap (MAX_WALLCLOCK_SECONDS)", "600", "float"),
     "eval_s": Option("the evaluation cap", "600", "float"),
     "startup_s": Option("what the train watchdog allows on top of train_s: start-up, compile and the "
@@ -97,7 +98,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
             Phase("run", ("{python}", "harness/pg_run.py"), stages=(Stage("train"), Stage("eval", o["eval_starts"]))),
         ),
         tiers={"full": Tier("full", budgets, env=env, limits=limits)},
-        resources=Resources(cpus=8, gpus=o["gpus"], memory_bytes=None, processes=65536, file_bytes=64 * 1024**3),
+        resources=Resources(cpus=o["cpus"], gpus=o["gpus"], memory_bytes=None, processes=65536, file_bytes=64 * 1024**3),
         specialists=tuple(Specialist(k, Surface(files=(RECIPE,)), brief) for k, brief in SPECIALISTS),
         metric="val_bpb",
         direction="minimize",
