@@ -92,12 +92,16 @@ def read_output(path: Path) -> bytes | None:
 
 def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], paths: TrialPaths, blobs: BlobStore,
               trial_id: str, attempt: int = 1, executor: str = "local", keep_work: bool = False,
-              log=lambda msg: None, should_stop=None) -> TrialExecuted:
-    """Raises TrialStopped when `should_stop()` said yes mid-phase (the trial was cancelled)."""
+              log=lambda msg: None, should_stop=None, seed: int | None = None) -> TrialExecuted:
+    """Raises TrialStopped when `should_stop()` said yes mid-phase (the trial was cancelled).
+    `seed` (AUTORECIPE_SEED for the harness) re-runs a recipe with other randomness; None: the
+    harness's fixed default, so the loop's trials compare like with like."""
     tier = spec.tier(tier_name)
     work = stage(spec, code, paths, f"{trial_id}-a{attempt}")
     protected = os.pathsep.join(str(p) for p in (paths.data / "heldout", *paths.protected))
     devices = {k: os.environ[k] for k in DEVICE_VARIABLES if k in os.environ}
+    if seed is not None:
+        devices["AUTORECIPE_SEED"] = str(seed)  # not a device, but it travels the same way
     phases: list[Phase] = []
     outputs = {}
     try:

@@ -15,8 +15,8 @@ __all__ = ["evaluator_of", "local_trial", "prepared_data"]
 
 def local_trial(spec: EnvironmentSpec, tier: str, code: dict[str, bytes], blobs: BlobStore, scratch: Path,
                 data: Path, trial_id: str = "t0", keep_work: bool = False,
-                log=lambda m: None) -> tuple[TrialExecuted, TrialEvaluated]:
+                log=lambda m: None, seed: int | None = None) -> tuple[TrialExecuted, TrialEvaluated]:
     executed = run_trial(spec, tier, code, TrialPaths(data=data, scratch=scratch), blobs, trial_id,
-                         keep_work=keep_work, log=log)
+                         keep_work=keep_work, log=log, seed=seed)
     evaluated = evaluator_of(spec)(executed, blobs, data, spec.tier(tier))
     return executed, evaluated

@@ -3,6 +3,9 @@
     loss = (A - 3)^2 + (B + 1)^2 + 64 / WIDTH + (16 - PRECISION) / 40
     bytes = WIDTH * PRECISION * 100, at most the tier's size_cap
 
+A seeded re-run (`autorecipe confirm`) adds the seed's noise, up to +-0.005, to the loss: a
+claim can then be tested at no cost. The loop's own trials are never seeded.
+
 Priority: a phase that failed (crash), then a recipe that cannot be read (crash), then the size
 cap (size_blocked, with the overflow), then valid.
 """
@@ -48,6 +51,9 @@ def evaluate(executed: TrialExecuted, blobs, data, tier) -> TrialEvaluated:
     size = k["WIDTH"] * k["PRECISION"] * 100
     cap = float(tier.limits["size_cap"])
     loss = (k["A"] - 3) ** 2 + (k["B"] + 1) ** 2 + 64 / k["WIDTH"] + (16 - k["PRECISION"]) / 40
+    seed = executed.outputs.get("out/seed.txt")
+    if seed is not None:
+        loss += ((int(blobs.get(seed)) * 7919) % 101 - 50) * 1e-4
     size_check = Check(name="artifact_bytes", passed=size <= cap, measured=size, limit=cap,
                        evidence=f"size={size:,.0f} limit={cap:,.0f}" + (f" over by {size - cap:,.0f}" if size > cap else ""))
     metrics = {"loss": loss, "artifact_bytes": size}

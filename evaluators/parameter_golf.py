@@ -30,8 +30,9 @@ CODE_LINE = re.compile(r"^autorecipe-code: train_gpt.py bytes=(\d+) sha256=([0-9
 SMOKE_PACK = re.compile(r"^smoke_pack_bytes: total=(\d+) code=(\d+) model=(\d+) cap=(\d+)", re.M)
 TRAIN_TIME = re.compile(r"train_time:(\d+(?:\.\d+)?)ms")
 # the final post-quantization round trip: final_int8_zlib_roundtrip(_exact), quantized_ttt, ...
-ROUND_TRIP = re.compile(r"^((?:final_)?\w*roundtrip\w*|quantized\w*)\b.*?val_bpb:\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)",
+ROUND_TRIP = re.compile(r"^((?:final_)?\w*roundtrip\w*|quantized\w*)\b(.*?)val_bpb:\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)",
                         re.M)
+VAL_LOSS = re.compile(r"val_loss:\s*([-+]?[0-9.]+)")
 
 
 def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
@@ -107,8 +108,11 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     if not scores:
         return _v(executed, "crash", "Incomplete: the run ended without a post-quantization round-trip val_bpb "
                   "line.", checks, metrics)
-    line, bpb = scores[-1][0], float(scores[-1][1])
+    line, before, bpb = scores[-1][0], scores[-1][1], float(scores[-1][2])
     metrics |= {"val_bpb": bpb, "eval_s": evals.wall_s if evals else 0.0}
+    loss = VAL_LOSS.search(before)
+    if loss:  # nats: the unit of the record bar (autorecipe confirm)
+        metrics["val_loss"] = float(loss[1])
     return _v(executed, "valid", f"Valid: {bpb:.6f} val_bpb ({line}); artifact {total:,} of {cap:,} bytes; "
               f"train_time {logged:.1f} s, eval {metrics['eval_s']:.1f} s wall.", checks, metrics, score=bpb)
 

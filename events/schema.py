@@ -252,6 +252,31 @@ class BudgetCharged(Event, frozen=True, tag="budget.charged"):
     reason: str = ""
 
 
+# ---------------------------------------------------------------------------------------------
+# Claims (stream: claim/<trial_id>)
+
+
+class ClaimTested(Event, frozen=True, tag="claim.tested"):
+    """A trial re-run against its parent over fresh seeds, and the Welch test of the claim that
+    it is better by at least `min_delta` (Parameter Golf's record bar: 0.005 nats at p < 0.01).
+    Scores are per seed, None where that seed's run was not valid."""
+
+    trial_id: str
+    parent_id: str | None
+    metric: str
+    direction: Literal["minimize", "maximize"]
+    seeds: list[int]
+    trial_scores: list[float | None]
+    parent_scores: list[float | None]
+    improvement: float | None  # mean parent - mean trial (minimize), or the other way round: > 0 is better
+    t_stat: float | None
+    p_value: float | None
+    min_delta: float
+    alpha: float
+    passed: bool
+    detail: str = ""
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     RunStarted,
     RunStopRequested,
@@ -267,6 +292,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AgentSessionEnded,
     LlmExchanged,
     BudgetCharged,
+    ClaimTested,
 )
 
 TAGS: dict[str, type[Event]] = {t.__struct_config__.tag: t for t in EVENT_TYPES}

@@ -47,6 +47,6 @@ SPEC = EnvironmentSpec(
     evaluator="evaluators.dryrun:evaluate",
     prepare=lambda folder, cache, log=print: prepare_once(folder, _build, log),
     train_data=(),
-    outputs=("knobs.py",),
+    outputs=("knobs.py", "seed.txt"),
     techniques=TECHNIQUES,
 )

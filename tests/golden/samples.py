@@ -14,6 +14,7 @@ from events.schema import (
     AgentSessionStarted,
     BlobRef,
     BudgetCharged,
+    ClaimTested,
     Check,
     Fingerprint,
     KeepRule,
@@ -64,6 +65,10 @@ _events = [
                  usage=Usage(input_tokens=10, cached_input_tokens=2, output_tokens=3, reasoning_tokens=1),
                  cost_usd=0.25, latency_s=1.5, http_status=200),
     BudgetCharged(resource="cpu_s", amount=12.5, agent=None, trial_id=None, reason="prepare"),
+    ClaimTested(trial_id="t0007", parent_id="t0003", metric="val_loss", direction="minimize", seeds=[1, 2, 3],
+                trial_scores=[2.061, 2.059, None], parent_scores=[2.069, 2.068, 2.070], improvement=0.0085,
+                t_stat=6.9, p_value=0.004, min_delta=0.005, alpha=0.01, passed=True,
+                detail="seed 3 of the trial was not valid (eval_budget_overrun)"),
 ]
 
 SAMPLES = {tag_of(type(e)): e for e in _events}

@@ -3,6 +3,7 @@ cannot change it. Writes the predicted test labels to out/pred_<seed>.npy; judgi
 elsewhere, with labels this process never sees."""
 
 import argparse
+import os
 import sys
 import time
 
@@ -23,7 +24,8 @@ def main() -> None:
     import airbench_mini  # the recipe
 
     t = time.perf_counter()
-    pred = np.asarray(airbench_mini.train_and_predict(train["x"], train["y"], x_test, args.seed, args.smoke))
+    seed = args.seed + 1000 * int(os.environ.get("AUTORECIPE_SEED", "0"))  # autorecipe confirm draws new sets
+    pred = np.asarray(airbench_mini.train_and_predict(train["x"], train["y"], x_test, seed, args.smoke))
     if pred.shape != (len(x_test),):
         raise SystemExit(f"harness: recipe returned predictions of shape {pred.shape}, expected ({len(x_test)},)")
     np.save(f"out/pred_{args.seed}{'_smoke' if args.smoke else ''}.npy", pred.astype(np.int64))

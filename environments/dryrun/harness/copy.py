@@ -11,4 +11,7 @@ if __name__ == "__main__":
     runpy.run_path("recipe/knobs.py")
     time.sleep(float(os.environ.get("DRYRUN_DELAY_S", "0")))
     shutil.copyfile("recipe/knobs.py", "out/knobs.py")
+    if "AUTORECIPE_SEED" in os.environ:  # a seeded re-run (autorecipe confirm): the score gets seeded noise
+        with open("out/seed.txt", "w") as f:
+            f.write(os.environ["AUTORECIPE_SEED"])
     print("copied recipe/knobs.py to out/knobs.py", file=sys.stderr)
