@@ -24,8 +24,8 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
-import resource
 import re
+import resource
 import select
 import signal
 import socket

@@ -19,7 +19,6 @@ from environments.data import data_root
 from events import BlobStore
 from events.envelope import to_jsonable
 
-
 ENV_OPT = click.option(
     "--env-opt", "env_opts", multiple=True, metavar="KEY=VALUE",
     help="An option of a real-task adapter (repeatable): upstream=PATH, data=PATH, gpus=N, ... (autorecipe envs).")

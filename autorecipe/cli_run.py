@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from actors.config import RunConfig
+from autorecipe.cli_envs import ENV_OPT, env_options, spec_of
 from autorecipe.launch import LaunchError, launch, new_run_id
 from autorecipe.render import summary_text
-from autorecipe.cli_envs import ENV_OPT, env_options, spec_of
 
 RUN_HELP = """Run the loop: specialists propose, executors run, evaluators judge, all through the log.
 

@@ -46,7 +46,7 @@ def get(name: str, options: Mapping[str, str] | None = None) -> EnvironmentSpec:
     if name in _ADAPTERS:
         return _adapter(name, tuple(sorted((options or {}).items())))
     if options:
-        raise KeyError(f"{name} takes no environment options (got {', '.join(options)})")
+        return _variant(name, tuple(sorted(options.items())))
     if ":" in name:
         module, _, attr = name.partition(":")
         try:
@@ -62,6 +62,14 @@ def get(name: str, options: Mapping[str, str] | None = None) -> EnvironmentSpec:
         raise KeyError(f"unknown environment {name!r}; known: {', '.join([*_MODULES, *_ADAPTERS])}, "
                        "or your own as package.module:SPEC") from None
     return importlib.import_module(module).SPEC
+
+
+@lru_cache(maxsize=32)
+def _variant(name: str, options: tuple[tuple[str, str], ...]) -> EnvironmentSpec:
+    from environments.variants import with_options
+
+    own = getattr(importlib.import_module(_MODULES[name]), "OPTIONS", {}) if name in _MODULES else {}
+    return with_options(get(name), dict(options), own)
 
 
 @lru_cache(maxsize=16)

@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import log_text, run_failure, verdict
+from evaluators.verdict import log_text, run_failure, smoke_verdict, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "airbench96", "1"
@@ -27,14 +27,10 @@ SEED_LINE = re.compile(r"^autorecipe-seed: (\d+) result=(\S+)", re.M)
 
 
 def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
+    early, checks = smoke_verdict(executed, blobs, NAME, VERSION, "one seed, one epoch")
+    if early:
+        return early
     phases = {p.name: p for p in executed.phases}
-    checks: list[Check] = []
-    smoke = phases.get("smoke")
-    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
-        why = run_failure(smoke, log_text(executed, blobs, "smoke"))
-        checks.append(Check(name="smoke", passed=False, evidence=why))
-        return _v(executed, "preflight_crash", f"The smoke run (one seed, one epoch) failed: {why}.", checks)
-    checks.append(Check(name="smoke", passed=True))
 
     n = int(tier.limits["seeds"])
     runs = [phases.get(f"run:{k}") if n > 1 else phases.get("run") for k in range(n)]

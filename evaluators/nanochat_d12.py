@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import log_text, run_failure, verdict
+from evaluators.verdict import log_text, run_failure, smoke_verdict, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "nanochat-d12", "1"
@@ -27,15 +27,10 @@ VAL_BPB = re.compile(r"Validation bpb: ([0-9.]+)")
 
 
 def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
+    early, checks = smoke_verdict(executed, blobs, NAME, VERSION, "the preflight: 3 iterations on one GPU, no eval")
+    if early:
+        return early
     phases = {p.name: p for p in executed.phases}
-    checks: list[Check] = []
-    smoke = phases.get("smoke")
-    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
-        why = run_failure(smoke, log_text(executed, blobs, "smoke"))
-        checks.append(Check(name="smoke", passed=False, evidence=why))
-        return _v(executed, "preflight_crash", f"The preflight (3 iterations on one GPU, no eval) failed: {why}. "
-                  "No full run was spent.", checks)
-    checks.append(Check(name="smoke", passed=True))
 
     train, train_log = phases.get("train"), log_text(executed, blobs, "train")
     bpbs = VAL_BPB.findall(train_log)

@@ -141,6 +141,18 @@ def run_failure(phase, log: str) -> str:
     return f"exit code {phase.exit_code}, signal {phase.signal}: {tail[0][:200]}"
 
 
+def smoke_verdict(executed: TrialExecuted, blobs: BlobStore, evaluator: str, version: str,
+                  what: str) -> tuple[TrialEvaluated | None, list[Check]]:
+    """preflight_crash when the smoke run (`what` says what it is) failed; else None and its check."""
+    smoke = next((p for p in executed.phases if p.name == "smoke"), None)
+    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
+        why = run_failure(smoke, log_text(executed, blobs, "smoke"))
+        checks = [Check(name="smoke", passed=False, evidence=why)]
+        return verdict(executed, evaluator, version, "preflight_crash",
+                       f"The smoke run ({what}) failed: {why}. No full run was spent.", checks), checks
+    return None, [Check(name="smoke", passed=True)]
+
+
 def budget_check(p) -> Check:
     """A failed budget check for phase `p`, with both clocks in the evidence."""
     return Check(name=f"{p.name}_budget", passed=False, measured=p.cpu_s, limit=p.budget_s,

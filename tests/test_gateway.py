@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from events import EventStore, RunDir
 from events.consumer import Unauthorized, follow
 from events.gateway import create_app
+from events.schema import EVENT_TYPES
 from tests.conftest import lifecycle, new, run_started
 from tests.gateway_server import Served
 
@@ -109,7 +110,7 @@ def test_pull_filters_tables_and_schema(tmp_path):
         assert c.get("/trials/t000003").json()["status"] == "keep"
         assert c.get("/trials/nope").status_code == 404
         schema = c.get("/schema/events").json()
-        assert "TrialEvaluated" in schema["$defs"] and len(schema["oneOf"]) == 14
+        assert "TrialEvaluated" in schema["$defs"] and len(schema["oneOf"]) == len(EVENT_TYPES)
         assert "/events/stream" in c.get("/openapi.json").json()["paths"]
 
 

@@ -247,9 +247,10 @@ def test_a_killed_driver_resumes_and_finishes(ray_address, tmp_path):
 @pytest.mark.parametrize("at_stop", ["finish", "cancel"])
 def test_trials_in_flight_at_a_deadline_are_finished_or_cancelled(ray_address, tmp_path, at_stop):
     run = tmp_path / "run"
-    # full-tier dryrun trials take 60 s, so the baseline is surely running when the 10 s deadline
-    # passes, however slowly the machine brings the actors up (2 s trials raced the deadline on CI)
-    config = RunConfig(env="dryrun", tier="full", trials=20, executors=2, hours=10 / 3600, at_stop=at_stop)
+    # 15 s trials, so the baseline is surely running when the 8 s deadline passes, however slowly
+    # the machine brings the actors up (2 s trials raced the deadline on CI)
+    config = RunConfig(env="dryrun", env_options={"delay_s": "15"}, tier="standard", trials=20, executors=2,
+                       hours=8 / 3600, at_stop=at_stop)
     done = launch(run, config, echo=lambda m: None)
     st = _assert_nothing_lost_nothing_twice(run, judged=at_stop == "finish")
     assert done.state.run.stop_requested == "deadline"

@@ -7,6 +7,7 @@ how the loop's own latency and throughput are measured (benchmarks/bench_loop.py
 sandbox runner it runs one tiny phase. Try `autorecipe run --env dryrun`.
 """
 
+import dataclasses
 from pathlib import Path
 
 from environments.data import prepare_once
@@ -26,8 +27,19 @@ def _build(out: Path) -> dict:
 
 # The tiers differ only in how long a trial takes (with the sandbox runner): none, 2 s, 60 s.
 _DELAYS = {"micro": 0, "standard": 2, "full": 60}
-_tier = {name: Tier(name, {"train": Budget(delay + 10, measure="wall")}, env={"DRYRUN_DELAY_S": str(delay)},
-                    limits={"size_cap": SIZE_CAP}) for name, delay in _DELAYS.items()}
+
+
+def _tier(name: str, delay: float) -> Tier:
+    return Tier(name, {"train": Budget(delay + 10, measure="wall")}, env={"DRYRUN_DELAY_S": f"{delay:g}"},
+                limits={"size_cap": SIZE_CAP})
+
+
+def _with_delay(spec: EnvironmentSpec, value: str) -> EnvironmentSpec:
+    """`--env-opt delay_s=S`: every tier's trial takes S seconds (the loop's timing tests)."""
+    return dataclasses.replace(spec, tiers={name: _tier(name, float(value)) for name in spec.tiers})
+
+
+OPTIONS = {"delay_s": _with_delay}
 
 SPEC = EnvironmentSpec(
     name="dryrun",
@@ -36,7 +48,7 @@ SPEC = EnvironmentSpec(
     recipe_files=("knobs.py",),
     harness_files=("copy.py",),
     phases=(Phase("train", ("{python}", "harness/copy.py")),),
-    tiers=_tier,
+    tiers={name: _tier(name, delay) for name, delay in _DELAYS.items()},
     resources=Resources(cpus=0.0, threads=1, memory_bytes=1024**3),
     specialists=(
         Specialist("alpha", Surface(files=("knobs.py",), regions=("alpha",)), "A, WIDTH and PRECISION."),
