@@ -17,7 +17,7 @@ from environments.spec import Edit
 from events import BlobStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "upstream" / "nanochat"
-OPTIONS = dict(gpus="1", wall_s="10", smoke_s="20", eval_s="10", shards="2")
+OPTIONS = dict(gpus="1", wall_s="10", smoke_s="20", eval_s="8", shards="2")
 BUNDLE = "".join(f"- label: task{i}\n" for i in range(22))
 
 
@@ -65,21 +65,15 @@ def test_a_valid_run_is_scored_by_core_from_the_evaluators_run(chat):
     assert next(c for c in ev.checks if c.name == "depth").measured == 12
 
 
-def test_a_longer_horizon_scores_higher_within_the_cap(chat):
-    _, ev = chat(Edit("scripts/base_train.py", "TARGET_PARAM_DATA_RATIO = 12", "TARGET_PARAM_DATA_RATIO = 20"))
-    assert ev.verdict == "valid" and ev.score == pytest.approx(0.1618 + 0.0004 * 8)
-
-
 @pytest.mark.parametrize("edits,status,evidence", [
-    ([Edit("nanochat/tokenizer.py", '"tokenizer.pkl"', '"tokenizer.json"')], "preflight_crash", "tokenizer.json"),
     ([Edit("scripts/base_train.py", "TARGET_PARAM_DATA_RATIO = 12", "TARGET_PARAM_DATA_RATIO = 100")],
      "train_budget_overrun", "wall cap"),
     ([Edit("scripts/base_train.py", "CRASH_AT_STEP = -1", "CRASH_AT_STEP = 10")], "crash", "NaN loss"),
     ([Edit("nanochat/dataloader.py", "READ_EVAL_BUNDLE = False", "READ_EVAL_BUNDLE = True")], "preflight_crash",
      "core.yaml"),
     ([Edit("nanochat/gpt.py", "EXTRA_BLOCKS = 0", "EXTRA_BLOCKS = 1")], "disqualified", "13 transformer blocks"),
-    ([Edit("nanochat/gpt.py", "FORWARD_DELAY_S = 0.0", "FORWARD_DELAY_S = 0.6")], "eval_budget_overrun", "core ran"),
-], ids=["smoke-crash", "wall-cap", "train-crash", "eval-data-hidden-while-training", "depth", "eval-overrun"])
+    ([Edit("nanochat/gpt.py", "FORWARD_DELAY_S = 0.0", "FORWARD_DELAY_S = 0.5")], "eval_budget_overrun", "core ran"),
+], ids=["wall-cap", "train-crash", "smoke-crash: eval data is hidden while training", "depth", "eval-overrun"])
 def test_each_failure_gets_its_label_and_evidence(chat, edits, status, evidence):
     executed, ev = chat(*edits)
     assert ev.verdict == status, ev.feedback

@@ -10,10 +10,12 @@ lie about their count). Prints `autorecipe-depth: blocks=N`.
 
 import glob
 import os
+import pickletools
 import re
 import shlex
 import shutil
 import sys
+import zipfile
 
 E = os.environ
 base = os.path.abspath("out/base")
@@ -30,12 +32,20 @@ if not checkpoints:
     print(f"autorecipe-eval: no checkpoint under out/base/base_checkpoints/{tag}/", flush=True)
     sys.exit(4)
 
-import torch  # noqa: E402  (only once there is something to load)
 
-state = torch.load(checkpoints[-1], map_location="cpu", mmap=True, weights_only=True)
-blocks = {int(m[1]) for k in state for m in [re.search(r"(?:^|\.)h\.(\d+)\.", k)] if m}
+
+def state_dict_keys(path):
+    """The string constants of a torch.save file's pickle (a zip holding */data.pkl): the state
+    dict's keys among them. Read without torch and without touching the tensors' bytes, so a
+    multi-GB checkpoint costs nothing here."""
+    with zipfile.ZipFile(path) as z:
+        name = next(n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+        data = z.read(name)
+    return {arg for op, arg, _ in pickletools.genops(data) if isinstance(arg, str)}
+
+
+blocks = {int(m[1]) for k in state_dict_keys(checkpoints[-1]) for m in [re.search(r"(?:^|\.)h\.(\d+)\.", k)] if m}
 print(f"autorecipe-depth: blocks={len(blocks)} checkpoint={os.path.basename(checkpoints[-1])}", flush=True)
-del state
 
 argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={E['AUTORECIPE_NC_GPUS']}",
         "-m", "scripts.base_eval", "--", *shlex.split(E["AUTORECIPE_NC_EVAL_ARGS"])]
