@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from events import RunDir, TrialEvaluated, TrialExecuted, replay
+from autorecipe.claims import describe
+from events import ClaimTested, RunDir, TrialEvaluated, TrialExecuted, replay
 from events.blobs import BlobCorrupt, BlobMissing
 
 LOG_TAIL = 40
@@ -33,8 +34,11 @@ def show_cmd(run_dir: str, trial_id: str, log_lines: int) -> None:
     if row.surface_violations:
         click.echo(f"surface    {'; '.join(row.surface_violations)}")
     executed = evaluated = None
+    claims = []
     for rec in RunDir(run_dir).reader().iter_records():
         ev = rec.event
+        if isinstance(ev, ClaimTested) and ev.trial_id == trial_id:
+            claims.append(ev)
         if getattr(ev, "trial_id", None) != trial_id or getattr(ev, "attempt", None) != row.attempt:
             continue
         if isinstance(ev, TrialExecuted):
@@ -46,6 +50,8 @@ def show_cmd(run_dir: str, trial_id: str, log_lines: int) -> None:
         click.echo(f"feedback   {evaluated.feedback}")
         for c in evaluated.checks:
             click.echo(f"  {'pass' if c.passed else 'FAIL'}  {c.name}: {c.evidence}")
+    for claim in claims:  # autorecipe confirm's seeded re-runs
+        click.echo("\n" + describe(claim))
     if row.diff:
         click.echo("\n" + _text(blobs, row.diff).rstrip())
     if executed:

@@ -61,6 +61,9 @@ def test_confirm_reruns_both_arms_and_records_the_claim(dry_run):
     assert len(set(claim.trial_scores)) > 1  # the seeds did differ
     recorded = state.trials.rows[best].score
     assert all(abs(s - recorded) <= 0.005 + 1e-9 for s in claim.trial_scores)
+    shown = subprocess.run([sys.executable, "-m", "autorecipe.cli", "show", str(dry_run), best],
+                           capture_output=True, text=True, timeout=60)
+    assert f"claim      {best} beats" in shown.stdout and "CONFIRMED" in shown.stdout
 
 
 def test_a_claim_below_the_bar_is_recorded_as_not_confirmed(dry_run):
