@@ -61,7 +61,13 @@ def run_once(path: Path, config: RunConfig) -> tuple[RunState, float]:
     return RunState().apply_all(records), (records[-1].wall_time_ns - records[0].wall_time_ns) / 1e9
 
 
-def measure(root: Path, envs, arms, seeds: int, trials: int, tier: str, executors: int, log=print) -> dict:
+def finished(path: Path) -> bool:
+    rd = RunDir(path)
+    return rd.exists() and RunState().apply_all(rd.reader().iter_records()).run.stopped is not None
+
+
+def measure(root: Path, envs, arms, seeds: int, trials: int, tier: str, executors: int, report_only: bool = False,
+            log=print) -> dict:
     out: dict[str, dict[str, list]] = {}
     for env in envs:
         direction = registry.get(env).direction
@@ -69,13 +75,15 @@ def measure(root: Path, envs, arms, seeds: int, trials: int, tier: str, executor
         for arm in arms:
             for seed in range(seeds):
                 path = root / env / arm / f"seed-{seed}"
+                if report_only and not finished(path):
+                    continue
                 state, wall = run_once(path, arm_config(env, arm, seed, trials, tier, executors))
                 fig = figures(state, arm, seed, trials, direction, surface_audit(state, RunDir(path)))
                 fig.wall_s = wall
                 out[env].setdefault(arm, []).append(fig)
                 log(f"{env} {arm} seed {seed}: {fig.trials} trials, {fig.keeps} keeps, improvement "
                     f"{fig.improvement(direction):+.3%} ({wall:.0f} s)")
-    return out
+    return {env: arms for env, arms in out.items() if arms}
 
 
 def report(results: dict, trials: int, tier: str, command: str, plots: Path | None) -> str:
@@ -100,7 +108,7 @@ def report(results: dict, trials: int, tier: str, command: str, plots: Path | No
                 versus = compare(lineage, [r.improvement(direction) for r in runs])
             lines.append(_row(arm, summarize(runs, direction, target), versus))
         if plots:
-            lines += ["", f"![best so far, {env}]({plots.name}/search-{env}.png)"]
+            lines += ["", f"![best so far, {env}]({plots.as_posix()}/search-{env}.png)"]
         lines.append("")
     lines.append(MARK_END)
     return "\n".join(lines)
@@ -152,16 +160,20 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("bench-runs/search"))
     parser.add_argument("--plots", type=Path, default=Path("benchmarks/figures"))
     parser.add_argument("--write", metavar="FILE")
+    parser.add_argument("--report-only", action="store_true",
+                        help="read the finished runs under --root and report them; start nothing")
     args = parser.parse_args()
     envs = [e for e in args.envs.split(",") if e]
     arms = [a for a in args.arms.split(",") if a]
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         parser.error(f"unknown arm(s) {', '.join(unknown)}; arms: {', '.join(ARMS)}")
-    ensure_ray(None)
-    results = measure(args.root, envs, arms, args.seeds, args.trials, args.tier, args.executors)
+    if not args.report_only:
+        ensure_ray(None)
+    results = measure(args.root, envs, arms, args.seeds, args.trials, args.tier, args.executors, args.report_only)
     plot(results, args.plots)
-    command = " ".join(["python benchmarks/search.py", *sys.argv[1:]])
+    # the command that makes the runs; --report-only reads them back and changes no figure
+    command = " ".join(["python benchmarks/search.py", *(a for a in sys.argv[1:] if a != "--report-only")])
     section = report(results, args.trials, args.tier, command, args.plots)
     print(section)
     if args.write:
