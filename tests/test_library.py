@@ -34,3 +34,36 @@ def test_the_library_proposes_nothing_when_every_arm_is_used_up():
     assert first is not None and first.technique.startswith("b=") and first.edits[0].path == "knobs.py"
     empty = LibraryProposer(techniques=()).propose(ctx)
     assert empty is None
+
+
+def _row(trial_id, technique, parent_id, score, delta=None, status="discard"):
+    from events.projections.trials import EVALUATED, TrialRow
+
+    return TrialRow(trial_id=trial_id, agent="alpha", surface="alpha", parent_id=parent_id, depth=0, hypothesis="",
+                    expected_delta=None, notes="", code={}, diff=None, session_id=None, technique=technique,
+                    surface_violations=[], proposed_offset=0, proposed_wall_ns=0, phase=EVALUATED, verdict="valid",
+                    status=status, score=score, realized_delta=delta)
+
+
+def test_once_nothing_new_is_left_what_hurt_on_an_ancestor_is_re_tested_on_the_best():
+    """width=48 hurt from the baseline; A changed since (t0002 is the best), and every other arm
+    was tried on t0002: the library re-tests width=48 there instead of stopping."""
+    spec = registry.get("dryrun")
+    base = _row("t0000", "", None, 10.0, status="keep")
+    wide = _row("t0001", "width=48", "t0000", 10.5, delta=0.5)
+    best = _row("t0002", "a=3.0", "t0000", 1.0, delta=-9.0, status="keep")
+    here = [_row(f"t00{i + 10}", k, "t0002", 2.0, delta=1.0)
+            for i, k in enumerate(["a=1.0", "a=2.0", "a=5.0", "width=64", "precision=8"])]
+    history = (base, wide, best, *here)
+    view = LineageView(agent="alpha", metric="loss", direction="minimize", lineage=True, baseline=base, best=best,
+                       chain=(base, best), history=history, mine=history[1:])
+    code = {"knobs.py": b"A = 3.0\nWIDTH = 32\nPRECISION = 16\nB = 1.0\n"}
+    ctx = Context(spec=spec, specialist=spec.specialist("alpha"), view=view, code_of=lambda _: code,
+                  rng=random.Random(0), session=1)
+    again = LibraryProposer().propose(ctx)
+    assert again is not None and again.technique == "width=48" and again.parent_id == "t0002"
+    assert "re-tests" in again.notes
+    tried = view.history + (_row("t0020", "width=48", "t0002", 1.2, delta=0.2),)
+    done = LineageView(**{**view.__dict__, "history": tried, "mine": tried[1:]})
+    assert LibraryProposer().propose(Context(spec=spec, specialist=spec.specialist("alpha"), view=done,
+                                             code_of=lambda _: code, rng=random.Random(0), session=2)) is None
