@@ -142,9 +142,11 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
     finally:
         if not keep_work:
             shutil.rmtree(work, ignore_errors=True)
+    wall = sum(p.wall_s for p in phases)
     return TrialExecuted(
         trial_id=trial_id, attempt=attempt, executor=executor, phases=phases, outputs=outputs,
-        measurements={"cpu_s": round(sum(p.cpu_s for p in phases), 6), "wall_s": round(sum(p.wall_s for p in phases), 6)},
+        measurements={"cpu_s": round(sum(p.cpu_s for p in phases), 6), "wall_s": round(wall, 6)},
+        gpu_s=round(wall * spec.resources.gpus, 6),  # the GPUs are held for the whole trial, busy or not
     )
 
 

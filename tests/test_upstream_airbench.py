@@ -45,6 +45,7 @@ def test_a_valid_run_is_scored_by_the_executors_clock_over_cold_seeds(bench):
     assert [p.name for p in runs] == ["run:0", "run:1", "run:2"]
     assert ev.score == pytest.approx(sum(p.wall_s for p in runs) / 3)
     assert ev.score > 45 * 0.01  # every epoch's sleep, plus start-up: measured from outside
+    assert executed.gpu_s == pytest.approx(sum(p.wall_s for p in executed.phases))  # one GPU, held throughout
     noise = sum((s * 7919) % 11 - 5 for s in range(3)) * 0.0001 / 3  # the stand-in's seed noise, seeds 0..2
     assert ev.metrics["accuracy"] == pytest.approx(0.9612 + noise, abs=1e-9)
 
