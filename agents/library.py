@@ -10,10 +10,12 @@ Every (technique, value) of the specialist's surface is an arm. The policy, in o
 3. Otherwise the arm with the best estimated effect: the mean realized delta of that arm over
    earlier trials (anyone's), or the technique's prior when it was never tried, plus a small
    seeded exploration bonus.
-4. When every arm left was measured, on an ancestor of the best, not to help: re-test them on
-   the best, least harmful first. Another knob has changed since, and effects interact (in
-   golf-mini a learning rate that hurt at batch 32 is the biggest win at batch 8); stopping
-   instead left a fifth of the trial budget unused in the search benchmark's lineage arm.
+4. When no agent has a new arm left on the best (every arm was tried there, failed, or was
+   measured on an ancestor not to help): re-test the ones that did not help on an ancestor,
+   least harmful first. Another knob has changed since, and effects interact (in golf-mini a
+   learning rate that hurt at batch 32 is the biggest win at batch 8). Stopping instead left a
+   fifth of the trial budget unused in the search benchmark's lineage arm; re-testing as soon
+   as *my* new arms ran out spent the shared budget before another agent's new arms.
 
 Never proposed: an arm already tried on this parent, an arm that failed (any parent) unless it
 comes back paired with its fix, an arm that changes nothing. Without lineage (the ablation) the
@@ -89,8 +91,8 @@ class LibraryProposer:
         better = 1.0 if view.direction == "maximize" else -1.0  # improvement = better * delta
         parent_id = view.best.trial_id if view.best else None
         code = ctx.code_of(parent_id)
-        arms = [Arm(t, v) for t in (ctx.spec.techniques if self.techniques is None else self.techniques)
-                if t.specialist == ctx.specialist.name for v in t.values]
+        library = ctx.spec.techniques if self.techniques is None else self.techniques
+        arms = [Arm(t, v) for t in library if t.specialist == ctx.specialist.name for v in t.values]
         by_key = {a.key: a for a in arms}
         tried_here = {r.technique for r in view.history + view.in_flight if r.parent_id == parent_id}
         failed = {r.technique for r in view.history if r.verdict not in (None, "valid")}
@@ -142,7 +144,14 @@ class LibraryProposer:
             p = make([key], why, estimate if known else None)
             if p:
                 return p
-        # 4. nothing new left: what did not help on an ancestor, re-tested on the best
+        # 4. nobody has anything new left: what did not help on an ancestor, re-tested on the best
+        def new(arm: Arm) -> bool:
+            seen = effects.get(arm.key)
+            return fresh(arm.key) and (not seen or _mean(seen) > 0) and resolve(code, arm.edits()) is not None
+
+        active = {r.agent for r in view.history + view.in_flight} - {ctx.specialist.name}  # agents of this run
+        if any(new(Arm(t, v)) for t in library if t.specialist in active for v in t.values):
+            return None  # another agent's new arm comes first; I am asked again after the next verdict
         for estimate, key, n in sorted(stale, reverse=True):
             p = make([key], f"re-tests on the current best: it did not help on an ancestor ({n} time(s), mean "
                             f"improvement {estimate:+.6f}), and other knobs have changed since", None)

@@ -67,3 +67,31 @@ def test_once_nothing_new_is_left_what_hurt_on_an_ancestor_is_re_tested_on_the_b
     done = LineageView(**{**view.__dict__, "history": tried, "mine": tried[1:]})
     assert LibraryProposer().propose(Context(spec=spec, specialist=spec.specialist("alpha"), view=done,
                                              code_of=lambda _: code, rng=random.Random(0), session=2)) is None
+
+
+def test_re_tests_wait_while_another_agent_still_has_a_new_arm():
+    """The same lineage, but beta (active in this run) has not tried B on the best yet: alpha's
+    re-test would spend the shared budget before beta's new idea, so alpha waits."""
+    spec = registry.get("dryrun")
+    base = _row("t0000", "", None, 10.0, status="keep")
+    wide = _row("t0001", "width=48", "t0000", 10.5, delta=0.5)
+    best = _row("t0002", "a=3.0", "t0000", 1.0, delta=-9.0, status="keep")
+    beta = _as(_row("t0003", "b=-3.0", "t0000", 26.0, delta=16.0), agent="beta")
+    here = [_row(f"t00{i + 10}", k, "t0002", 2.0, delta=1.0)
+            for i, k in enumerate(["a=1.0", "a=2.0", "a=5.0", "width=64", "precision=8"])]
+    history = (base, wide, best, beta, *here)
+    view = LineageView(agent="alpha", metric="loss", direction="minimize", lineage=True, baseline=base, best=best,
+                       chain=(base, best), history=history, mine=(wide, best, *here))
+    code = {"knobs.py": b"A = 3.0\nWIDTH = 32\nPRECISION = 16\nB = 1.0\n"}
+    ctx = Context(spec=spec, specialist=spec.specialist("alpha"), view=view, code_of=lambda _: code,
+                  rng=random.Random(0), session=1)
+    assert LibraryProposer().propose(ctx) is None  # beta's b=0.0 and b=-1.0 are new on t0002
+    beta_ctx = Context(spec=spec, specialist=spec.specialist("beta"), view=view, code_of=lambda _: code,
+                       rng=random.Random(0), session=1)
+    assert LibraryProposer().propose(beta_ctx).technique in ("b=0.0", "b=-1.0")
+
+
+def _as(row, **changes):
+    import msgspec
+
+    return msgspec.structs.replace(row, **changes)
