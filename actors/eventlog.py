@@ -10,6 +10,7 @@ new, so the *client* retries, with the same event ids, and the store drops the d
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -33,7 +34,7 @@ class EventLog:
         self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
 
     def ping(self) -> dict:
-        return {"next_offset": self.store.next_offset, "restarted": self.restarted}
+        return {"next_offset": self.store.next_offset, "restarted": self.restarted, "pid": os.getpid()}
 
     @ray.method(max_task_retries=0)
     def append(self, batch: Sequence[NewEvent]) -> AppendResult | Conflict:

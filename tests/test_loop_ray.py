@@ -17,7 +17,7 @@ import pytest
 import ray
 
 from actors.config import RunConfig
-from actors.eventlog import LOG_RESOURCE, start_event_log
+from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log
 from actors.ray_actors import reactor_actor
 from agents.library import LibraryProposer
 from autorecipe.launch import LaunchError, launch, pool_size
@@ -191,6 +191,7 @@ def test_a_two_gpu_real_task_gets_its_gpus_through_a_placement_group(ray_address
     assert sorted(visible.split(":")[1].split(",")) == ["0", "1"]
 
 
+@pytest.mark.faults
 def test_an_executor_killed_mid_trial_loses_no_trial(ray_address, tmp_path):
     run = tmp_path / "run"
     config = RunConfig(env="dryrun", tier="standard", trials=6, executors=2)  # 2-second trials
@@ -209,6 +210,7 @@ def test_an_executor_killed_mid_trial_loses_no_trial(ray_address, tmp_path):
     assert row.attempt == 2 and row.phase == "evaluated" and row.verdict == "valid"
 
 
+@pytest.mark.faults
 def test_an_evaluator_killed_mid_evaluation_judges_each_trial_once(ray_address, tmp_path):
     run = tmp_path / "run"
     config = RunConfig(env="dryrun", runner="zero", trials=6, executors=2)
@@ -222,6 +224,7 @@ def test_an_evaluator_killed_mid_evaluation_judges_each_trial_once(ray_address, 
     assert st.trials.rows[done.event.trial_id].phase == "evaluated"
 
 
+@pytest.mark.faults
 def test_a_killed_driver_resumes_and_finishes(ray_address, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "RAY_ADDRESS": ray_address}
@@ -242,6 +245,30 @@ def test_a_killed_driver_resumes_and_finishes(ray_address, tmp_path):
     st = _assert_nothing_lost_nothing_twice(run)
     assert st.trials.rows[claim.event.trial_id].attempt >= 2
     assert len(st.trials.rows) == 1 + 5
+
+
+@pytest.mark.faults
+def test_the_event_log_killed_by_sigkill_mid_run_restarts_and_the_run_goes_on(ray_address, tmp_path):
+    """Every producer (specialists, executors, evaluator, supervisor) is appending when the log's
+    process dies: each retries with the same event ids, the restarted log recovers its segments,
+    and nothing is lost or stored twice."""
+    run = tmp_path / "run"
+    config = RunConfig(env="dryrun", tier="standard", trials=6, executors=2)
+    t, box = _in_thread(launch, run, config, echo=lambda m: None)
+    _wait_for(run, lambda r: r.type == "trial.claimed" and r.event.trial_id != "t0000")
+    run_id = _records(run)[0].event.run_id
+    log = ray.get_actor(f"autorecipe-log-{run_id}")
+    before = ray.get(log.ping.remote())
+    os.kill(before["pid"], signal.SIGKILL)
+    after = RayLog(log)._call("ping")  # retried while Ray restarts it; it recovers from its segments
+    assert after["restarted"] and after["pid"] != before["pid"] and after["next_offset"] >= before["next_offset"]
+    t.join(timeout=180)
+    assert not t.is_alive() and "error" not in box, box.get("error")
+    st = _assert_nothing_lost_nothing_twice(run)
+    records = _records(run)
+    ids = [r.event_id for r in records]
+    assert len(ids) == len(set(ids)) and [r.offset for r in records] == list(range(len(records)))
+    assert len(st.trials.rows) == 1 + 6 and st.run.stopped == "trial_budget"
 
 
 @pytest.mark.parametrize("at_stop", ["finish", "cancel"])
