@@ -9,6 +9,7 @@ goes; `--resume` starts them again, and they rebuild their state from the log.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import secrets
@@ -29,7 +30,8 @@ from agents.library import LibraryProposer
 from autorecipe.local_trial import prepared_data
 from autorecipe.progress import Progress
 from environments import registry
-from events import RunDir, RunState
+from events import LogReader, RunDir, RunState
+from events.store import LogWriteFailed
 
 POLL_S = 0.05
 GIVE_UP_AFTER = 3  # an actor whose run() fails this often in a row is dead for good
@@ -47,6 +49,33 @@ class Launched:
     state: RunState
     actors: dict = field(default_factory=dict)  # name -> handle
     restarts: int = 0
+
+
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+def storage_failure(exc: BaseException | None) -> BaseException | None:
+    """The failed write to the run's storage behind `exc` (a full disk, a read-only or failing
+    device), through Ray's wrapping; None when `exc` is something else. Restarting actors cannot
+    cure it, so the run stops instead."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, LogWriteFailed) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS):
+            return exc
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    return None
+
+
+def _storage_stop(run_dir: Path, exc: BaseException) -> LaunchError:
+    try:
+        kept = sum(1 for _ in LogReader(run_dir / "log").iter_records())
+        held = f"the log holds {kept} acknowledged events and reads back intact"
+    except Exception as err:  # noqa: BLE001 - said, not raised: the storage error is the news
+        held = f"reading the log back failed too ({err})"
+    return LaunchError(f"the run's storage failed, so the run stopped: {exc}. Nothing acknowledged is lost: "
+                       f"{held}. Free space (or fix the device) and continue with "
+                       f"`autorecipe run --resume {run_dir}`.")
 
 
 def ensure_ray(address: str | None, num_cpus: int | None = None, num_gpus: int | None = None) -> bool:
@@ -188,6 +217,11 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
     launched = Launched(run_dir=run_dir, state=supervisor.state, actors={"log": handle, **actors})
     try:
         _supervise(supervisor, actors, launched, config, echo, quiet)
+    except Exception as exc:
+        failed = storage_failure(exc)
+        if failed is None:
+            raise
+        raise _storage_stop(run_dir, failed) from None
     finally:
         if gateway is not None:
             gateway.should_exit = gateway.force_exit = True
@@ -223,6 +257,8 @@ def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config:
                 ray.get(ref)
                 failures[name] = 0
             except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+                if storage_failure(exc) is not None:
+                    raise
                 launched.restarts += 1
                 failures[name] = failures.get(name, 0) + 1
                 if failures[name] >= GIVE_UP_AFTER:

@@ -271,6 +271,38 @@ def test_the_event_log_killed_by_sigkill_mid_run_restarts_and_the_run_goes_on(ra
     assert len(st.trials.rows) == 1 + 6 and st.run.stopped == "trial_budget"
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 48 KiB filesystem for a run directory: room for the start of a run, not its end."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.faults
+def test_a_full_disk_stops_the_run_clearly_and_loses_nothing_acknowledged(ray_address, small_disk):
+    run = small_disk / "run"
+    config = RunConfig(env="dryrun", runner="zero", trials=500, executors=2)
+    with pytest.raises(LaunchError) as err:
+        launch(run, config, echo=lambda m: None)
+    message = str(err.value)
+    assert "No space left on device" in message and f"--resume {run}" in message and "reads back intact" in message
+    records = _records(run)  # reads back: no corrupt frame, no gap
+    assert [r.offset for r in records] == list(range(len(records))) and len(records) > 5
+    acknowledged = {r.event_id for r in records}
+    # room again: the run resumes where the log ends and finishes; what was there stays there
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    launch(run, resume=True, echo=lambda m: None)
+    st = _assert_nothing_lost_nothing_twice(run)
+    assert acknowledged <= {r.event_id for r in _records(run)} and st.run.stopped
+
+
 @pytest.mark.parametrize("at_stop", ["finish", "cancel"])
 def test_trials_in_flight_at_a_deadline_are_finished_or_cancelled(ray_address, tmp_path, at_stop):
     run = tmp_path / "run"
