@@ -271,6 +271,36 @@ def test_the_event_log_killed_by_sigkill_mid_run_restarts_and_the_run_goes_on(ra
     assert len(st.trials.rows) == 1 + 6 and st.run.stopped == "trial_budget"
 
 
+@pytest.mark.faults
+def test_a_specialist_killed_mid_session_abandons_it_and_the_run_goes_on(ray_address, tmp_path):
+    """The model is slow, so the session is open when the specialist dies: its next incarnation
+    records the session as abandoned, opens a new one, and no trial is lost or judged twice."""
+    from agents.llm.config import Endpoint
+    from agents.llm.fake_server import FakeLLM
+    from tests.llm_responders import climber
+
+    def slow(tag, api, body):
+        time.sleep(0.25)
+        return climber(tag, api, body)
+
+    run = tmp_path / "run"
+    with FakeLLM(responder=slow) as fake:
+        ep = Endpoint(name="fake", base_url=fake.base_url, model="fake-model").public()
+        config = RunConfig(env="dryrun", runner="zero", trials=4, executors=1, proposer="llm", agents=["alpha"],
+                           llm={"alpha": ep})
+        t, box = _in_thread(launch, run, config, echo=lambda m: None)
+        opened = _wait_for(run, lambda r: r.type == "agent.session_started" and r.event.agent == "alpha")
+        _wait_for(run, lambda r: r.type == "llm.exchanged" and r.event.session_id == opened.event.session_id)
+        run_id = _records(run)[0].event.run_id
+        ray.kill(ray.get_actor(f"{run_id}/agent/alpha"), no_restart=False)
+        t.join(timeout=180)
+    assert not t.is_alive() and "error" not in box, box.get("error")
+    st = _assert_nothing_lost_nothing_twice(run)
+    ended = {r.event.session_id: r.event.outcome for r in _records(run) if r.type == "agent.session_ended"}
+    assert ended[opened.event.session_id] == "abandoned"
+    assert len(st.trials.rows) == 1 + 4 and all(r.phase == "evaluated" for r in st.trials.rows.values())
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 48 KiB filesystem for a run directory: room for the start of a run, not its end."""
