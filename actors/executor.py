@@ -25,6 +25,7 @@ from actors.reactor import Reactor, fact_id
 from actors.trial_runner import TrialPaths, TrialStopped, run_trial
 from environments.spec import EnvironmentSpec
 from events import NewEvent, Phase, RunState, TrialClaimed, TrialEvaluated, TrialExecuted, TrialLost, TrialRetried
+from events.blobs import BlobCorrupt, BlobMissing
 from events.projections.trials import CANCELLED, CLAIMED
 
 CANCEL_CHECK_S = 0.5
@@ -111,7 +112,11 @@ class Executor(Reactor):
 
     def _execute(self, tid: str, attempt: int, cfg: RunConfig) -> None:
         row = self.state.trials.rows[tid]
-        code = {p: self.log.get_blob(ref) for p, ref in row.code.items()}
+        try:
+            code = {p: self.log.get_blob(ref) for p, ref in row.code.items()}
+        except (BlobCorrupt, BlobMissing) as exc:  # never run a recipe other than the one proposed
+            self.append(recover(self, [tid], f"its recipe could not be read: {exc}", cfg.max_attempts))
+            return
         started = time.monotonic()
         try:
             if cfg.runner == "zero":

@@ -2,6 +2,7 @@
 the trial budget, the library policy and the stop conditions."""
 
 import msgspec
+import pytest
 
 from actors.config import RunConfig
 from actors.local_loop import run_local
@@ -139,3 +140,30 @@ def test_a_session_that_loses_the_last_trial_slot_to_another_proposes_nothing(tm
     ended = [r.event for r in RunDir(tmp_path).reader().iter_records() if r.type == "agent.session_ended"]
     assert [(e.agent, e.outcome) for e in ended] == [("beta", "submitted"), ("alpha", "budget_used")]
     store.close()
+
+
+@pytest.mark.faults
+def test_a_damaged_recipe_blob_is_never_run_and_ends_as_harness_abort(tmp_path):
+    from actors.executor import Executor
+    from actors.log_client import LocalLog
+    from actors.start import run_started
+    from actors.supervisor import Supervisor
+
+    rd = RunDir(tmp_path / "run")
+    config = RunConfig(env="dryrun", runner="zero", fsync=False, trials=4)
+    with rd.store(fsync=False) as store:
+        log = LocalLog(store, rd.blobs())
+        store.append([run_started("r", config, SPEC)])
+        Supervisor(log, ["alpha", "beta"], SPEC.baseline_code()).step()  # proposes the baseline
+        (ref,) = RunState().apply_all(store.read(0, 100)[0]).trials.rows["t0000"].code.values()
+        path = rd.blobs().path_of(ref.sha256)
+        path.write_bytes(path.read_bytes().replace(b"A = ", b"A =  "))  # one byte more: a damaged copy
+        executor = Executor(log, SPEC, "executor/0", None, tmp_path / "work")
+        executor.step()
+        executor.step()
+        records = list(rd.reader().iter_records())
+    types = [r.type for r in records if r.stream == "trial/t0000"]
+    assert "trial.executed" not in types
+    assert types[-5:] == ["trial.lost", "trial.retried", "trial.claimed", "trial.lost", "trial.evaluated"]
+    verdict = records[-1].event
+    assert verdict.verdict == "harness_abort" and "is damaged" in verdict.feedback and ref.sha256 in verdict.feedback
