@@ -14,6 +14,7 @@ def test_put_get_is_content_addressed(tmp_path):
     assert blobs.has(ref.sha256) and list(tmp_path.rglob(".tmp-*")) == []
 
 
+@pytest.mark.faults
 def test_a_damaged_blob_is_an_error_never_data(tmp_path):
     blobs = BlobStore(tmp_path)
     ref = blobs.put(b"the recipe")

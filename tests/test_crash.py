@@ -73,6 +73,7 @@ def drop_unsynced_tail(log_dir: Path, acked: int, rng: random.Random) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_every_acknowledged_event_survives_sigkill(tmp_path):
     rng = random.Random(1234)
     log_dir = tmp_path / "log"

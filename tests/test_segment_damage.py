@@ -5,6 +5,7 @@ import os
 import shutil
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ damage = st.lists(st.tuples(st.sampled_from(["flip", "truncate"]), st.floats(0, 
                   min_size=1, max_size=3)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(damage=damage, which=st.floats(0, 1))
 def test_damaged_logs_give_a_prefix_or_a_refusal(tmp_path_factory, damage, which):

@@ -172,6 +172,7 @@ def test_a_missing_segment_is_refused(tmp_path):
         EventStore(tmp_path / "log", segment_bytes=1024)
 
 
+@pytest.mark.faults
 def test_disk_full_refuses_the_batch_and_keeps_what_was_acknowledged(tmp_path, monkeypatch):
     s = EventStore(tmp_path / "log")
     s.append(lifecycle("t1", 1.0))
@@ -196,6 +197,7 @@ def test_disk_full_refuses_the_batch_and_keeps_what_was_acknowledged(tmp_path, m
         assert {r.event.trial_id for r in recs} == {"t1", "t3"}
 
 
+@pytest.mark.faults
 def test_failed_fsync_poisons_the_store_until_reopened(tmp_path, monkeypatch):
     s = EventStore(tmp_path / "log")
     monkeypatch.setattr(os, "fdatasync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
