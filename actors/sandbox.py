@@ -1,18 +1,29 @@
 """Run one harness phase as a contained subprocess and measure it from outside.
 
 What is enforced, and where:
-- everywhere: its own process group (the watchdog sends TERM, then KILL, to all of it); rlimits
-  on address space, file size and CPU seconds; fixed thread counts; wall and CPU time measured by
-  this process (os.wait4), never reported by the recipe; output captured with a size cap, keeping
-  the head and the tail (where tracebacks are);
+- everywhere: rlimits on address space, file size and CPU seconds; fixed thread counts; wall and
+  CPU time measured by this process (os.wait4), never reported by the recipe; output captured
+  with a size cap, keeping the head and the tail (where tracebacks are);
 - as root on Linux (CI and the executors here): a new network namespace with no interfaces (no
   network at all), a private mount namespace with fresh tmpfs over /tmp, /var/tmp and /dev/shm
   (a work dir under one of them is bound back alone), folders nobody may enter (such as /root)
   covered so that only the interpreter inside stays reachable, and an unprivileged uid (nobody),
   so the process limit holds and nothing but the work dir's writable folders can be written.
   Held-out data lives in root-only folders (mode 0700).
-- elsewhere (not root, or no namespaces): the rlimits and measurements only; `Run.isolation`
-  says which.
+- and a new PID namespace, so nothing the recipe starts outlives the phase: the harness runs as
+  PID 2 under a tiny init (PID 1, root, ours) that forwards the watchdog's TERM to every process
+  in the namespace, reaps orphans, and when the harness exits kills whatever is left (a daemon
+  that called setsid() or double-forked included) before it exits itself; the kernel kills the
+  rest of a namespace whose PID 1 is gone. A waiter outside the namespace (root, ours) is the
+  process this one starts and waits for: it passes TERM and the hard stop on to the init and
+  exits with the harness's status. Every process in the namespace is reaped by the init or its
+  own parent, so the CPU seconds that wait4 reports include all of them, even orphans. The
+  recipe sees only its own processes in /proc, and cannot signal the init or the waiter.
+- without PID namespaces (`Run.isolation` says so): its own process group, which the watchdog
+  sends TERM, then KILL, and which is killed when the phase ends; a process that leaves the
+  group (setsid) escapes that.
+- elsewhere (not root, or no namespaces): the rlimits, the process group and the measurements
+  only; `Run.isolation` says which.
 
 Audit reports (attempted opens of protected paths, sockets, process spawns) arrive on a pipe
 named by AUTORECIPE_REPORT_FD, written by the harness's audit hook; the recipe cannot retract
@@ -37,14 +48,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_BIND, MS_RDONLY = 0x4000, 0x40000, 0x2, 0x4, 0x1000, 0x1
+CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID = 0x00020000, 0x40000000, 0x20000000
+MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_BIND, MS_RDONLY, MS_NOEXEC = 0x4000, 0x40000, 0x2, 0x4, 0x1000, 0x1, 0x8
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 PR_SET_PDEATHSIG = 1
 NOBODY = 65534
 TERM_GRACE_S = 2.0
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+HARD_STOP = signal.SIGUSR1  # to the waiter: kill the namespace now (a SIGKILL to the waiter would lose the CPU count)
+_WATCHED = {signal.SIGTERM, signal.SIGCHLD, HARD_STOP}
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,27 @@ def isolation_available() -> bool:
     return _isolation
 
 
+_pid_namespace: bool | None = None
+_PID_PROBE = f"""
+import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).unshare({CLONE_NEWPID}) != 0:
+    sys.exit(1)
+child = os.fork()
+if child == 0:
+    os._exit(0 if os.getpid() == 1 else 1)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+"""
+
+
+def pid_namespace_available() -> bool:
+    """Whether trials can also get their own PID namespace (probed once, in a child)."""
+    global _pid_namespace
+    if _pid_namespace is None:
+        _pid_namespace = isolation_available() and subprocess.run(
+            [sys.executable, "-c", _PID_PROBE], capture_output=True, timeout=30).returncode == 0
+    return _pid_namespace
+
+
 def closed_ancestors(paths: list[str]) -> list[tuple[str, str]]:
     """(folder, entry) pairs, outermost first: folders on the way to `paths` that nobody may not
     enter (e.g. a Python under /root), and the entry inside each that the trial needs."""
@@ -187,13 +221,14 @@ def needed_paths(cwd: str, argv0: str, reach: tuple[str, ...] = ()) -> list[str]
     return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
 
-def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, str]], needed: list[str]):
+def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, str]], needed: list[str],
+             pid_ns: bool = False):
     """The child's last steps before exec. Runs after fork: no allocation-heavy work, no locks."""
 
     def apply() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
         if isolate:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
+            if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | (CLONE_NEWPID if pid_ns else 0)) != 0:
                 raise OSError(ctypes.get_errno(), "unshare")
             libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
             _loopback_up()
@@ -212,6 +247,8 @@ def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, 
                     if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None) != 0:
                         raise OSError(ctypes.get_errno(), f"bind {path}")
                     os.close(fd)
+        if pid_ns:
+            _split(libc)  # returns only in the harness, PID 2 of the new namespace
         for res, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_FSIZE, limits.file_size),
                            (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_CORE, 0)):
             if value is not None:
@@ -225,12 +262,114 @@ def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, 
             os.setuid(NOBODY)
         # Die with the process that watches us (an executor killed mid-trial leaves no orphan
         # training on). Set last: a change of uid clears it.
-        libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1:  # the watcher died before the line above
+        if not pid_ns and os.getppid() == 1:  # the watcher died before the line above
             os._exit(137)
 
     return apply
+
+
+def _split(libc) -> None:
+    """In the child Popen made, just after unshare(CLONE_NEWPID): fork the namespace's init, which
+    forks the harness. This process stays outside as the waiter, the init stays as PID 1; neither
+    ever returns (they never exec, so they close every inherited descriptor, Popen's error pipe
+    included, or Popen would wait for them). Only the harness returns, to exec."""
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the waiter dies with the executor...
+    if os.getppid() == 1:
+        os._exit(137)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)  # taken by sigtimedwait, never by a handler
+    status_r, status_w = os.pipe()
+    init = os.fork()
+    if init:
+        _never_return(_waiter, init, status_r)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # ...the init with the waiter, the namespace with the init
+    os.close(status_r)
+    poll = select.poll()
+    poll.register(status_w, select.POLLOUT)
+    if any(ev & select.POLLERR for _, ev in poll.poll(0)):  # the waiter died before the line above
+        os._exit(137)
+    # Our own /proc: the recipe sees its own processes only (best effort: a container may refuse).
+    libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    harness = os.fork()
+    if harness:
+        _never_return(_init, harness, status_w)
+    os.close(status_w)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _never_return(fn, *args) -> None:
+    try:
+        fn(*args)
+    finally:
+        os._exit(70)
+
+
+def _only_fd(fd: int) -> int:
+    """Close every descriptor but 0, 1, 2 and `fd`, which becomes 3."""
+    if fd != 3:
+        os.dup2(fd, 3)
+    os.closerange(4, os.sysconf("SC_OPEN_MAX"))
+    return 3
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _waiter(init: int, status_r: int) -> None:
+    """Outside the namespace: pass TERM (and HARD_STOP as SIGKILL) to the init, reap it (its CPU,
+    and that of everything it reaped, comes with it), then end as the harness ended."""
+    status_r = _only_fd(status_r)
+    while True:
+        got = signal.sigtimedwait(_WATCHED, 1.0)
+        if got is not None and got.si_signo == signal.SIGTERM:
+            _kill(init, signal.SIGTERM)
+        elif got is not None and got.si_signo == HARD_STOP:
+            _kill(init, signal.SIGKILL)  # the kernel kills the namespace, and the dying init reaps it
+        if os.waitpid(init, os.WNOHANG)[0]:
+            break
+    data = os.read(status_r, 4)
+    status = struct.unpack("i", data)[0] if len(data) == 4 else None
+    if status is not None and os.WIFEXITED(status):
+        os._exit(os.WEXITSTATUS(status))
+    sig = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else signal.SIGKILL
+    if sig != signal.SIGKILL:
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+    os.kill(os.getpid(), sig)
+    os._exit(128 + sig)
+
+
+def _init(harness: int, status_w: int) -> None:
+    """PID 1 of the trial's namespace: forward TERM to everyone, reap everyone; when the harness
+    exits, kill and reap what is left, and tell the waiter how the harness ended."""
+    status_w = _only_fd(status_w)
+    status = None
+    while status is None:
+        got = signal.sigtimedwait(_WATCHED, 1.0)
+        if got is not None and got.si_signo == signal.SIGTERM:
+            _kill(-1, signal.SIGTERM)  # every process in the namespace but this one
+        while True:
+            try:
+                pid, st = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if not pid:
+                break
+            if pid == harness:
+                status = st
+    _kill(-1, signal.SIGKILL)
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    os.write(status_w, struct.pack("i", status))
+    os._exit(0)
 
 
 class _Drain(threading.Thread):
@@ -278,6 +417,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     few times a second; when it says yes, the child is stopped as the watchdog would and the
     result says `cancelled`."""
     isolate = limits.isolate and isolation_available()
+    pid_ns = isolate and pid_namespace_available()
     if isolate and not os.stat(cwd).st_mode & 0o001:
         raise ValueError(f"work dir {cwd} must be enterable by the sandbox user (mode 0755)")
     out_r, out_w = os.pipe()
@@ -290,7 +430,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     start = time.monotonic()
     proc = subprocess.Popen(
         argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
-        start_new_session=True, pass_fds=(rep_w,), preexec_fn=_contain(limits, str(cwd), isolate, openings, needed),
+        start_new_session=True, pass_fds=(rep_w,), preexec_fn=_contain(limits, str(cwd), isolate, openings, needed, pid_ns),
         close_fds=True,
     )
     os.close(out_w)
@@ -316,14 +456,15 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
             killed_in = clock.overdue(time.monotonic())
         if not killed and (elapsed > limits.kill_after_s or cancelled or killed_in):
             killed = True
-            _signal_group(proc.pid, signal.SIGTERM)
-            term_at = time.monotonic()
-            while time.monotonic() - term_at < TERM_GRACE_S:
-                pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    status, rusage = st, ru
-                    break
-                time.sleep(0.02)
+            if pid_ns:  # the waiter passes it on, and stays to count the CPU
+                _kill(proc.pid, signal.SIGTERM)
+                status, rusage = _wait(proc.pid, TERM_GRACE_S)
+                if status is None:
+                    _kill(proc.pid, HARD_STOP)
+                    status, rusage = _wait(proc.pid, TERM_GRACE_S)
+            else:
+                _signal_group(proc.pid, signal.SIGTERM)
+                status, rusage = _wait(proc.pid, TERM_GRACE_S)
             if status is None:
                 _signal_group(proc.pid, signal.SIGKILL)
             continue
@@ -346,10 +487,22 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
         log=output.text(),
         log_dropped=output.dropped,
         reports=[line for line in reports.text().decode(errors="replace").splitlines() if line],
-        isolation="namespaces+nobody" if isolate else "rlimits",
+        isolation=("namespaces+nobody" if pid_ns else "namespaces+nobody, no PID namespace (process group only)")
+        if isolate else "rlimits",
         stages=clock.spans(end),
         killed_in=killed_in if killed and not cancelled else None,
     )
+
+
+def _wait(pid: int, seconds: float):
+    """(status, rusage) of `pid` if it ends within `seconds`, else (None, None)."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        done, st, ru = os.wait4(pid, os.WNOHANG)
+        if done:
+            return st, ru
+        time.sleep(0.02)
+    return None, None
 
 
 def _signal_group(pgid: int, sig: int) -> None:

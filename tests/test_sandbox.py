@@ -116,3 +116,46 @@ def test_outputs_never_follow_links(tmp_path):
     (tmp_path / "plain").write_text("ok")
     assert read_output(tmp_path / "link") is None and read_output(tmp_path / "hard") is None
     assert read_output(tmp_path / "plain") == b"ok"
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="namespaces and the uid drop need root on Linux")
+def test_pid_namespace_kills_leavers_and_counts_their_cpu(work):
+    """A grandchild that left the process group (setsid) is killed when the harness exits, and the
+    CPU it used while orphaned is charged; the recipe sees only its own processes and cannot
+    signal the namespace's init; signal deaths are reported as such."""
+    from actors.sandbox import pid_namespace_available
+
+    assert pid_namespace_available(), "root on Linux but no PID namespace: a setsid'd process would outlive its trial"
+    code = """
+import os, signal, time
+if os.fork() == 0:
+    os.setsid()
+    t = time.process_time()
+    while time.process_time() - t < 0.5: pass
+    time.sleep(0.5)
+    open("out/late", "w").close()
+    os._exit(0)
+print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), os.getpid(), flush=True)
+for sig in (signal.SIGKILL, signal.SIGTERM):
+    try:
+        os.kill(1, sig)
+    except OSError as e:
+        print("init refused", sig.name, type(e).__name__, flush=True)
+time.sleep(0.7)  # the orphan's spin is over, its write is not
+"""
+    r = py(code, work)
+    log = r.log.decode()
+    assert r.exit_code == 0 and r.isolation == "namespaces+nobody", log
+    assert log.startswith("[1, 2, 3] 2\n") and log.count("init refused") == 2, log
+    assert r.cpu_s >= 0.45, "the orphan's CPU was not counted"
+    time.sleep(0.6)
+    assert not (work / "out" / "late").exists(), "the setsid'd process outlived the harness"
+    assert py("import os, signal\nos.kill(os.getpid(), signal.SIGABRT)", work).signal == 6
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="namespaces and the uid drop need root on Linux")
+def test_a_recipe_that_ignores_term_is_killed(work):
+    r = py("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)",
+           work, kill_after_s=0.5)
+    assert r.killed_by_watchdog and r.signal == 9 and r.wall_s < 0.5 + 2 * 2.0 + 1, r
+    assert r.log == b"up\n"
