@@ -6,8 +6,10 @@
 A seeded re-run (`autorecipe confirm`) adds the seed's noise, up to +-0.005, to the loss: a
 claim can then be tested at no cost. The loop's own trials are never seeded.
 
-Priority: a phase that failed (crash), then a recipe that cannot be read (crash), then the size
-cap (size_blocked, with the overflow), then valid.
+Priority: a forbidden behaviour reported by the harness's audit (disqualified), a phase over its
+wall budget (train_budget_overrun), a phase that failed (crash, with the recipe's traceback), a
+recipe that cannot be read (crash), the size cap (size_blocked, with the overflow), then valid.
+Score-like lines the recipe printed are never read (a check says how many there were).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import ast
 import os
 import time
 
-from evaluators.verdict import verdict
+from evaluators.verdict import VIOLATIONS, legality_checks, phase_failure, self_report_check, verdict
 from events import Check, TrialEvaluated, TrialExecuted
 
-NAME, VERSION = "dryrun", "1"
+NAME, VERSION = "dryrun", "2"
+FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
 KNOBS = ("A", "B", "WIDTH", "PRECISION")
 
 
@@ -38,9 +41,22 @@ def knobs(source: str) -> dict[str, float]:
 def evaluate(executed: TrialExecuted, blobs, data, tier) -> TrialEvaluated:
     # A stand-in for an evaluator that takes a while (fault tests kill one mid-evaluation).
     time.sleep(float(os.environ.get("DRYRUN_EVAL_DELAY_S", "0")))
-    failed = next((p for p in executed.phases if p.exit_code != 0 or p.timed_out), None)
+    legal = legality_checks(executed, blobs, FORBIDDEN)
+    broken = [c for c in legal if not c.passed]
+    if broken:
+        what = "; ".join(f"{VIOLATIONS[c.name[3:]]} ({c.evidence})" for c in broken)
+        return verdict(executed, NAME, VERSION, "disqualified", f"Disqualified: {what}.", legal)
+    late = next((p for p in executed.phases if p.timed_out), None)
+    if late is not None:
+        over = Check(name=f"{late.name}_budget", passed=False, measured=late.wall_s, limit=late.budget_s,
+                     evidence=f"{late.wall_s:.2f} s wall against a {late.budget_s:g} s wall budget"
+                              + (f", killed by the watchdog (signal {late.signal})" if late.signal else ""))
+        return verdict(executed, NAME, VERSION, "train_budget_overrun", f"Over budget: {over.evidence}.", [over])
+    failed = next((p for p in executed.phases if p.exit_code != 0), None)
     if failed is not None:
-        return verdict(executed, NAME, VERSION, "crash", f"phase {failed.name} failed (exit {failed.exit_code})", [])
+        why = phase_failure(executed, blobs, failed.name)
+        return verdict(executed, NAME, VERSION, "crash",
+                       f"phase {failed.name} failed (exit {failed.exit_code}): {why}", [])
     ref = executed.outputs.get("out/knobs.py")
     try:
         k = knobs(blobs.get(ref).decode()) if ref else None
@@ -59,4 +75,6 @@ def evaluate(executed: TrialExecuted, blobs, data, tier) -> TrialEvaluated:
     metrics = {"loss": loss, "artifact_bytes": size}
     if size > cap:
         return verdict(executed, NAME, VERSION, "size_blocked", size_check.evidence, [size_check], metrics=metrics)
-    return verdict(executed, NAME, VERSION, "valid", f"loss {loss:.4f}", [size_check], score=loss, metrics=metrics)
+    forged = self_report_check(executed, blobs)
+    checks = [size_check] + ([forged] if forged.measured else [])
+    return verdict(executed, NAME, VERSION, "valid", f"loss {loss:.4f}", checks, score=loss, metrics=metrics)
