@@ -64,7 +64,7 @@ def stream_cmd(url: str, from_offset: int, types: tuple[str, ...], stream_prefix
                as_json: bool) -> None:
     """Follow a served run from URL, printing events as they arrive; reconnects and resumes
     after the last offset printed, so nothing is missed or printed twice."""
-    from events.consumer import Unauthorized, follow
+    from events.consumer import LogDamaged, Unauthorized, follow
 
     async def main():
         async for rec in follow(url, from_offset, list(types), stream_prefix, token,
@@ -80,7 +80,7 @@ def stream_cmd(url: str, from_offset: int, types: tuple[str, ...], stream_prefix
 
     try:
         asyncio.run(main())
-    except Unauthorized as exc:
+    except (Unauthorized, LogDamaged) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         os._exit(0)

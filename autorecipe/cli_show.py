@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from autorecipe.claims import describe
-from events import ClaimTested, RunDir, TrialEvaluated, TrialExecuted, replay
+from events import ClaimTested, CorruptLog, RunDir, TrialEvaluated, TrialExecuted, replay
 from events.blobs import BlobCorrupt, BlobMissing
 
 LOG_TAIL = 40
@@ -18,6 +20,14 @@ LOG_TAIL = 40
 def show_cmd(run_dir: str, trial_id: str, log_lines: int) -> None:
     """Print TRIAL of RUN_DIR: who proposed it and why, its diff, how it ran, the verdict with
     every check and its evidence, and the tail of each phase's log."""
+    try:
+        _show(run_dir, trial_id, log_lines)
+    except CorruptLog as exc:  # replay's own refusal: where the damage is, never a traceback
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _show(run_dir: str, trial_id: str, log_lines: int) -> None:
     state = replay(run_dir)
     row = state.trials.rows.get(trial_id)
     if row is None:

@@ -24,6 +24,15 @@ class Unauthorized(RuntimeError):
     pass
 
 
+class LogDamaged(RuntimeError):
+    """The gateway met a damaged frame in the run's log: every event before it was delivered;
+    reconnecting cannot get past it. `detail` has the segment, byte position and offset."""
+
+    def __init__(self, detail: dict):
+        super().__init__(detail.get("error", "the run's log is damaged"))
+        self.detail = detail
+
+
 async def follow(url: str, from_offset: int = 0, types: list[str] | None = None, stream: str | None = None,
                  token: str | None = None, reconnect: bool = True, client: httpx.AsyncClient | None = None,
                  on_reconnect=lambda error, delay: None) -> AsyncIterator[dict]:
@@ -43,6 +52,8 @@ async def follow(url: str, from_offset: int = 0, types: list[str] | None = None,
                         raise Unauthorized(f"{url}: the gateway wants a bearer token (--token)")
                     src.response.raise_for_status()
                     async for sse in src.aiter_sse():
+                        if sse.event == "error":
+                            raise LogDamaged(orjson.loads(sse.data))
                         if not sse.id:
                             continue  # a ping
                         offset = int(sse.id)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 import re
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -41,6 +42,7 @@ from events.projections import RunState
 from events.projections.lineage import preorder
 from events.reader import Filter, LogReader
 from events.schema import EVENT_TYPES
+from events.segments import CorruptLog
 from events.store import COMMITTED
 from events.tail import LogTail
 
@@ -64,21 +66,46 @@ class RunFeed:
         self.state = RunState()
         self.changed = asyncio.Condition()
         self.end = 0
+        self.damage: CorruptLog | None = None  # the first damaged frame met, if any
 
     def committed(self) -> int:
-        return self.tail.committed() if self.tail else self.reader.end_offset()
+        if self.tail:
+            return self.tail.committed()
+        try:
+            return self.reader.end_offset()
+        except CorruptLog as exc:  # a copied run without COMMITTED: serve what precedes the damage
+            self.damage = exc
+            return max(self.end, exc.offset)
 
     def read(self, from_offset: int, limit: int, where: Filter | None = None):
+        """Matching records from `from_offset`, never past the acknowledged end. A damaged frame
+        stops the read just before it: the records in front of it are returned, and a read that
+        starts at the damage raises CorruptLog (segment, byte position, offset)."""
         end = self.end
         if from_offset >= end:
             return [], from_offset
-        records, nxt = self.reader.read(from_offset, limit, where, max_scan=max(limit, 10_000))
+        scan = max(limit, 10_000)
+        if self.damage is not None:  # never read at or past known damage: a later segment may not be ours
+            if from_offset >= self.damage.offset:
+                raise self.damage
+            scan = min(scan, self.damage.offset - from_offset)
+        try:
+            records, nxt = self.reader.read(from_offset, limit, where, max_scan=scan)
+        except CorruptLog as exc:
+            self.damage = exc
+            if exc.offset <= from_offset:
+                raise
+            records, nxt = self.reader.read(from_offset, limit, where, max_scan=exc.offset - from_offset)
         records = [r for r in records if r.offset < end]
         return records, min(nxt, end)
 
     def fold(self) -> None:
+        """Fold what is acknowledged into the tables; they stop in front of damage, if any."""
         while self.state.next_offset < self.end:
-            records, _ = self.read(self.state.next_offset, BATCH)
+            try:
+                records, _ = self.read(self.state.next_offset, BATCH)
+            except CorruptLog:
+                break
             if not records:
                 break
             self.state.apply_all(records)
@@ -138,7 +165,10 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
     async def events(request: Request) -> Response:
         start = _int(request, "from", 0)
         limit = min(_int(request, "limit", 1000), MAX_LIMIT)
-        records, nxt = feed.read(start, limit, _filter(request))
+        try:
+            records, nxt = feed.read(start, limit, _filter(request))
+        except CorruptLog as exc:
+            return _json(_damage(exc), 500)
         body = b"".join(orjson.dumps(record_to_jsonable(r)) + b"\n" for r in records)
         return Response(body, media_type="application/x-ndjson", headers={"X-Next-Offset": str(nxt)})
 
@@ -153,7 +183,11 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
         async def gen():
             at = start
             while True:
-                records, nxt = feed.read(at, BATCH, where)
+                try:
+                    records, nxt = feed.read(at, BATCH, where)
+                except CorruptLog as exc:  # everything before the damage went out; say where it is, and end
+                    yield ServerSentEvent(data=orjson.dumps(_damage(exc)).decode(), event="error")
+                    return
                 for r in records:
                     yield ServerSentEvent(data=orjson.dumps(record_to_jsonable(r)).decode(), id=str(r.offset),
                                           event=r.type)
@@ -191,6 +225,7 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
         valid.sort(key=lambda r: r.score if rule.direction == "minimize" else -r.score)
         return _json({"metric": rule.metric, "direction": rule.direction, "best": st.trials.best_id,
                       "next_offset": st.next_offset, "stopped": st.run.stopped,
+                      **({"log_damage": _damage(feed.damage)} if feed.damage else {}),
                       "best_history": [msgspec.to_builtins(p) for p in st.trials.best_history],
                       "top": [msgspec.to_builtins(r) for r in valid[: _int(request, "top", 20)]]})
 
@@ -221,6 +256,9 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
     async def lifespan(app):
         feed.end = feed.committed()
         feed.fold()
+        if feed.damage is not None:
+            logging.getLogger("uvicorn.error").warning("%s; serving the %d events before it", feed.damage,
+                                                       feed.damage.offset)
         task = asyncio.create_task(feed.watch())
         yield
         task.cancel()
@@ -258,6 +296,12 @@ class Guard:
             return await self.app(scope, receive, send)
         except BadRequest as exc:
             return await JSONResponse({"error": str(exc)}, 400)(scope, receive, send)
+
+
+def _damage(exc: CorruptLog) -> dict:
+    """A damaged log as an answer: where (segment, byte position, event offset) and why."""
+    return {"error": str(exc), "segment": exc.segment.name, "byte": exc.position, "offset": exc.offset,
+            "why": exc.why}
 
 
 def _blob_text(blobs: BlobStore, ref) -> str | None:

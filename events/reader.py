@@ -108,10 +108,11 @@ class LogReader:
             return
         first = max(bisect.bisect_right([s.base for s in self._segments], from_offset) - 1, 0)
         for i in range(first, len(self._segments)):
-            following = self._segments[i + 1].base if i + 1 < len(self._segments) else None
-            yield from self._records(self._segments[i], from_offset, following)
+            nxt = self._segments[i + 1] if i + 1 < len(self._segments) else None
+            yield from self._records(self._segments[i], from_offset, nxt and nxt.base, nxt and nxt.path.name)
 
-    def _records(self, seg: _Segment, from_offset: int, following: int | None) -> Iterator[Record]:
+    def _records(self, seg: _Segment, from_offset: int, following: int | None,
+                 following_name: str | None = None) -> Iterator[Record]:
         """Records of one segment from `from_offset`, found through the sparse index."""
         cursor, pos = seg.seek(from_offset)
         fd = os.open(seg.path, os.O_RDONLY)
@@ -137,9 +138,15 @@ class LogReader:
         if walk.problem and (walk.follower or following is not None):
             raise CorruptLog(seg.path, walk.position, walk.cursor, walk.problem)
         # else a problem is the end of the newest segment, still being written (or torn): not yet
-        if following is not None and walk.cursor != following:
+        if following is not None and walk.cursor < following:
             raise CorruptLog(seg.path, walk.position, walk.cursor,
-                             f"segment ends before offset {walk.cursor}, the next one starts at {following}")
+                             f"segment ends before offset {walk.cursor}, the next one ({following_name}) "
+                             f"starts at {following}: a segment is missing, or one is from another log")
+        if following is not None and walk.cursor > following:
+            raise CorruptLog(seg.path.with_name(following_name), 0, following,
+                             f"segment starts at offset {following}, inside the one before it ({seg.path.name}, "
+                             f"which runs to {walk.cursor - 1}): two segments claim the same offsets, one is "
+                             "from another log")
         self._end = walk.cursor
 
 
