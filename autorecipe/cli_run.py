@@ -113,6 +113,13 @@ def _models(agents: list[str], llm: str | None, per_agent: tuple[str, ...], conf
     from agents.llm.config import ConfigError, from_shortcut, load_config
 
     if not llm and not per_agent:
+        if config_file:  # a config file given alone was silently ignored: the run went offline
+            try:
+                names = ", ".join(load_config(config_file))
+            except ConfigError as exc:
+                raise click.UsageError(str(exc)) from None
+            raise click.UsageError(f"--llm-config {config_file}: choose one of its endpoints with --llm NAME "
+                                   f"(or --llm-agent AGENT=NAME); it has {names}")
         return {}
     try:
         named = load_config(config_file) if config_file else {}

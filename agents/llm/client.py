@@ -72,6 +72,9 @@ def cost(ep: Endpoint, usage: Usage) -> float:
 
 def reply_of(api: str, response: dict) -> Reply:
     """The normalized reply of a recorded response (live, replay and audit all parse it here)."""
+    if "oversize" in response:
+        raise WireError(f"the response was larger than {response['limit']:,} bytes (at least {response['oversize']:,}) "
+                        f"and was not read further; it began: {response.get('head', '')[:200]!r}")
     if "events" in response:
         return parse_stream(api, [tuple(e) for e in response["events"]])
     return parse_reply(api, response["body"])
@@ -131,15 +134,20 @@ class LLMClient:
                 status, resp_headers, error = None, None, None
                 try:
                     if ep.stream:
-                        status, resp_headers, result = await _streamed(http, url, body, headers)
+                        status, resp_headers, result = await _streamed(http, url, body, headers,
+                                                                       ep.max_response_bytes)
                     else:
-                        r = await http.post(url, content=orjson.dumps(body), headers=headers)
-                        status, resp_headers = r.status_code, r.headers
-                        result = {"status": status, "body": _json_or_text(r.content)} if status < 400 else r.text
+                        async with http.stream("POST", url, content=orjson.dumps(body), headers=headers) as r:
+                            status, resp_headers = r.status_code, r.headers
+                            data, over = await _read_capped(r, ep.max_response_bytes)
+                        if over:
+                            result = _oversize(status, data, over, ep.max_response_bytes)
+                        else:
+                            result = {"status": status, "body": _json_or_text(data)} if status < 400 else _text(data)
                     if status < 400:
                         attempts.append(Attempt(status=status))
                         return result, attempts
-                    text = result if isinstance(result, str) else ""
+                    text = result if isinstance(result, str) else result.get("head", "")
                     if _quota(status, text):
                         attempts.append(Attempt(status=status, error="quota"))
                         raise QuotaExhausted(f"{ep.name}: HTTP {status}, the account is out of quota: {text[:300]}",
@@ -162,14 +170,43 @@ class LLMClient:
                        attempts[-1].status, attempts)
 
 
-async def _streamed(http: httpx.AsyncClient, url: str, body: dict, headers: dict):
+async def _streamed(http: httpx.AsyncClient, url: str, body: dict, headers: dict, cap: int):
     async with aconnect_sse(http, "POST", url, content=orjson.dumps(body), headers=headers) as source:
         r = source.response
         if r.status_code >= 400:
-            await r.aread()
-            return r.status_code, r.headers, r.text
-        events = [[sse.event, sse.data] async for sse in source.aiter_sse()]
+            data, over = await _read_capped(r, cap)
+            return r.status_code, r.headers, _oversize(r.status_code, data, over, cap) if over else _text(data)
+        events, size = [], 0
+        async for sse in source.aiter_sse():
+            size += len(sse.event) + len(sse.data) + 16
+            if size > cap:  # stop reading: what came so far is dropped, its start kept for the record
+                head = "".join(d for _, d in events)[:4096].encode()
+                return r.status_code, r.headers, _oversize(r.status_code, head, size, cap)
+            events.append([sse.event, sse.data])
         return r.status_code, r.headers, {"status": r.status_code, "events": events}
+
+
+async def _read_capped(r: httpx.Response, cap: int) -> tuple[bytes, int]:
+    """The body, or (its first bytes, how many were seen) once it passes `cap` bytes: a server
+    that answers with 50 MB (or never stops) costs at most `cap` of memory. Decoded bytes are
+    counted, so a compressed bomb is stopped too."""
+    declared = r.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        return b"", int(declared)
+    buf = bytearray()
+    async for chunk in r.aiter_bytes():
+        buf += chunk
+        if len(buf) > cap:
+            return bytes(buf[:4096]), len(buf)
+    return bytes(buf), 0
+
+
+def _oversize(status: int, head: bytes, seen: int, cap: int) -> dict:
+    return {"status": status, "oversize": seen, "limit": cap, "head": _text(head[:4096])}
+
+
+def _text(data: bytes) -> str:
+    return data.decode(errors="replace")
 
 
 def _headers(ep: Endpoint) -> dict:

@@ -47,6 +47,7 @@ class Endpoint(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     call_deadline_s: float = 900.0
     retries: int = 6
     retry_cap_s: float = 120.0  # a retry-after longer than this is not waited for
+    max_response_bytes: int = 16 * 1024 * 1024  # a larger body (or stream) is an error exchange, never read whole
     price: Price = Price()
     extra_body: dict = {}
     edit_format: Literal["search_replace", "whole_file"] = "search_replace"  # whole_file: a write_file tool instead of edit
@@ -108,6 +109,9 @@ def load_config(path: str | Path) -> dict[str, Endpoint]:
         raise ConfigError(f"{path}: no [endpoints.NAME] section")
     out = {}
     for name, fields in sections.items():
+        if not isinstance(fields, dict):
+            raise ConfigError(f"{path}: [endpoints.{name}] must be a table of fields (base_url, model, ...), "
+                              f"not {type(fields).__name__} {fields!r}")
         try:
             out[name] = msgspec.convert({"name": name, **fields}, Endpoint)
         except msgspec.ValidationError as exc:

@@ -15,6 +15,10 @@ test never hangs. A step is a dict:
     {"truncated": True, "text": "..."}                                    cut off at the token limit
     {"delay_s": 2.0, ...}                                                 wait before answering
     {"usage": {"input": 100, "cached": 20, "output": 30}, ...}            usage to report
+    {"raw": b"...", "content_type": "..."}                                exactly these bytes, status 200
+    {"raw_events": [(event name or None, data), ...]}                     exactly these server-sent events
+    {"huge": 50_000_000, "declare_length": False}                         a body of that many bytes, sent in
+                                                                          chunks (never held whole)
 """
 
 from __future__ import annotations
@@ -127,6 +131,10 @@ class FakeLLM:
         step = step or {"text": "I have nothing more to propose."}
         if step.get("delay_s"):
             time.sleep(step["delay_s"])
+        if "raw" in step or "huge" in step:
+            return _reply_raw(h, step)
+        if "raw_events" in step:
+            return _reply_sse(h, step["raw_events"])
         if "status" in step:
             return _reply_json(h, step["status"], step.get("body", {"error": {"message": "scripted error"}}),
                                step.get("headers", {}))
@@ -161,6 +169,32 @@ def _reply_json(h, status: int, obj, headers: dict | None = None) -> None:
         h.send_header(k, v)
     h.end_headers()
     h.wfile.write(data)
+
+
+def _reply_raw(h, step: dict) -> None:
+    h.send_response(200)
+    h.send_header("content-type", step.get("content_type", "application/json"))
+    if "raw" in step:
+        data = step["raw"] if isinstance(step["raw"], bytes) else step["raw"].encode()
+        h.send_header("content-length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+        return
+    size = step["huge"]
+    if step.get("declare_length", True):
+        h.send_header("content-length", str(size))
+    h.send_header("connection", "close")
+    h.end_headers()
+    chunk = b'{"choices": [{"message": {"content": "' + b"x" * (1 << 16)
+    sent = 0
+    try:
+        while sent < size:
+            part = chunk[: size - sent]
+            h.wfile.write(part)
+            sent += len(part)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client stopped reading, as it should
+    h.close_connection = True
 
 
 def _reply_sse(h, events: list[tuple[str | None, str]]) -> None:

@@ -174,10 +174,10 @@ def _anthropic_messages(conv: Conversation) -> list[dict]:
 def parse_reply(api: Api, body: dict) -> Reply:
     try:
         if api == "openai_chat":
-            return _chat_reply(body)
+            return checked(_chat_reply(body))
         if api == "openai_responses":
-            return _responses_reply(body)
-        return _anthropic_reply(body)
+            return checked(_responses_reply(body))
+        return checked(_anthropic_reply(body))
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise WireError(f"{api} response without the expected shape ({type(exc).__name__}: {exc}): "
                         f"{orjson.dumps(body)[:300].decode(errors='replace')}") from None
@@ -263,11 +263,30 @@ def _estimate(text: str, calls: list[ToolCall]) -> Usage:
 
 def parse_stream(api: Api, events: Iterable[tuple[str, str]]) -> Reply:
     """A reply assembled from server-sent events, given as (event name, data) pairs."""
-    if api == "openai_chat":
-        return _chat_stream(events)
-    if api == "openai_responses":
-        return _responses_stream(events)
-    return _anthropic_stream(events)
+    try:
+        if api == "openai_chat":
+            return checked(_chat_stream(events))
+        if api == "openai_responses":
+            return checked(_responses_stream(events))
+        return checked(_anthropic_stream(events))
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        if isinstance(exc, WireError):
+            raise
+        raise WireError(f"{api} stream without the expected shape ({type(exc).__name__}: {exc})") from None
+
+
+def checked(reply: Reply) -> Reply:
+    """The reply, if every field has its declared type: a server that sends a number for the text
+    or a string for a token count gives a WireError here, not a TypeError later in the caller."""
+    raw = msgspec.to_builtins(reply)
+    raw["model"] = raw.get("model") or ""  # some local servers send null for these two
+    for call in raw.get("tool_calls") or []:
+        if isinstance(call, dict) and call.get("id") is None:
+            call["id"] = ""
+    try:
+        return msgspec.convert(raw, Reply)
+    except (msgspec.ValidationError, TypeError) as exc:
+        raise WireError(f"a reply with a field of the wrong type: {exc}") from None
 
 
 def _json(data: str) -> dict:
