@@ -38,6 +38,7 @@ bench: setup
 	$(PY) benchmarks/bench_log.py --write BENCHMARKS.md
 	$(PY) benchmarks/bench_loop.py --write BENCHMARKS.md
 	$(PY) benchmarks/bench_gateway.py --write BENCHMARKS.md
+	$(PY) benchmarks/bench_load.py --write BENCHMARKS.md
 	$(PY) benchmarks/bench_envs.py --tier standard --write BENCHMARKS.md
 
 clean:
