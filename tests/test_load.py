@@ -15,8 +15,9 @@ from actors.eventlog import LOG_RESOURCE
 from benchmarks.bench_load import run_load
 from events import EventStore
 from events.consumer import follow
-from tests.conftest import lifecycle, new, run_started
+from tests.conftest import lifecycle
 from tests.gateway_server import ServedProcess
+from tests.test_gateway import _write_run
 
 pytestmark = pytest.mark.load
 
@@ -41,22 +42,10 @@ def test_eight_producers_through_the_ray_log_replay_equal_to_the_acknowledged_se
     print(f"\n8 x 5,000 events: {r['rate']:,.0f} events/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
 
 
-def _run(path, trials: int):
-    store = EventStore(path / "log", fsync=False)
-    batch = [new(run_started(), "run", -1)]
-    for i in range(trials):
-        batch += lifecycle(f"t{i:06d}", 3.0 - i * 1e-6, f"t{i - 1:06d}" if i else None)
-        if len(batch) >= 1000:
-            store.append(batch)
-            batch = []
-    if batch:
-        store.append(batch)
-    return store
-
-
 def test_fifty_sse_consumers_each_get_every_event_once_in_order_and_live_appends_reach_all(tmp_path):
     consumers, live = 50, 100
-    store = _run(tmp_path / "run", 750)  # 3,001 events: 50 x 3,101 SSE events parsed in this one process
+    store = EventStore(tmp_path / "run" / "log", fsync=False)
+    _write_run(tmp_path / "run", 750, store)  # 3,001 events: 50 x 3,101 SSE events parsed in this one process
     first = store.next_offset
     total = first + live
     try:
