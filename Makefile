@@ -30,8 +30,11 @@ run: setup
 	$(VENV)/bin/autorecipe replay $(RUN)
 	$(VENV)/bin/autorecipe export $(RUN) --tsv -o $(RUN)/results.tsv
 
+# Two workers, whole files each: a file's module fixtures (its Ray, its prepared data) stay in
+# one process. WORKERS=0 runs everything in this process.
+WORKERS ?= 2
 test: setup
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(WORKERS) --dist loadfile
 
 # Every figure in BENCHMARKS.md (about 25 minutes; the environments' standard tiers take most of it).
 bench: setup
