@@ -8,7 +8,7 @@ import click
 
 from autorecipe.claims import describe
 from events import ClaimTested, CorruptLog, RunDir, TrialEvaluated, TrialExecuted, replay
-from events.blobs import BlobCorrupt, BlobMissing
+from events.phase_logs import blob_text, log_tails
 
 LOG_TAIL = 40
 
@@ -63,21 +63,12 @@ def _show(run_dir: str, trial_id: str, log_lines: int) -> None:
     for claim in claims:  # autorecipe confirm's seeded re-runs
         click.echo("\n" + describe(claim))
     if row.diff:
-        click.echo("\n" + _text(blobs, row.diff).rstrip())
+        click.echo("\n" + blob_text(blobs, row.diff).rstrip())
     if executed:
         click.echo("")
         for p in executed.phases:
             click.echo(f"phase {p.name:<10} exit {p.exit_code} cpu {p.cpu_s:.2f}s wall {p.wall_s:.2f}s "
                        f"budget {p.budget_s}s{' TIMED OUT' if p.timed_out else ''}")
-        for name, ref in sorted(executed.outputs.items()):
-            if name.startswith("logs/"):
-                tail = _text(blobs, ref).rstrip().splitlines()[-log_lines:]
-                click.echo(f"\n--- {name} (last {len(tail)} lines)")
-                click.echo("\n".join(tail))
-
-
-def _text(blobs, ref) -> str:
-    try:
-        return blobs.get(ref).decode(errors="replace")
-    except (BlobMissing, BlobCorrupt) as exc:
-        return f"[unavailable: {exc}]"
+        for name, tail in log_tails(blobs, executed.outputs, log_lines).items():  # what the gateway serves
+            click.echo(f"\n--- {name} (last {len(tail.splitlines())} lines)")
+            click.echo(tail)

@@ -8,7 +8,8 @@ streaming subscribers when the log grows.
     GET /events?from=&stream=&type=&limit=   JSON lines; X-Next-Offset says where to go on
     GET /events/stream?from=&stream=&type=   server-sent events: id = the global offset, so a
                                              client resumes with Last-Event-ID (or ?from=)
-    GET /trials  /trials/{id}  /lineage  /leaderboard  /blobs/{sha256}
+    GET /trials  /trials/{id}?log_lines=     /trials/{id} adds the diff and each phase's log tail
+    GET /lineage  /leaderboard  /blobs/{sha256}
     GET /schema/events                        JSON Schema of every event type
     GET /openapi.json                         this API, described
     GET /                                     the dashboard (events/dashboard.html)
@@ -38,10 +39,12 @@ from starlette.routing import Route
 
 from events.blobs import BlobCorrupt, BlobMissing, BlobStore
 from events.envelope import record_to_jsonable
+from events.phase_logs import blob_text, log_tails
 from events.projections import RunState
 from events.projections.lineage import preorder
+from events.projections.trials import TrialRow
 from events.reader import Filter, LogReader
-from events.schema import EVENT_TYPES
+from events.schema import EVENT_TYPES, TrialExecuted
 from events.segments import CorruptLog
 from events.store import COMMITTED
 from events.tail import LogTail
@@ -50,6 +53,8 @@ POLL_S = 0.02
 BATCH = 1000
 MAX_LIMIT = 10_000
 PING_S = 15
+LOG_LINES = 40  # as `autorecipe show` prints
+MAX_LOG_LINES = 2000
 SHA = re.compile(r"^[0-9a-f]{64}$")
 DASHBOARD = Path(__file__).with_name("dashboard.html")
 
@@ -209,8 +214,11 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
         row = feed.state.trials.rows.get(tid)
         if row is None:
             return _json({"error": f"no trial {tid!r}"}, 404)
+        lines = min(_int(request, "log_lines", LOG_LINES), MAX_LOG_LINES)
         out = msgspec.to_builtins(row)
-        out["diff_text"] = _blob_text(feed.blobs, row.diff)
+        out["diff_text"] = blob_text(feed.blobs, row.diff) if row.diff else None
+        executed = _executed(feed, row)
+        out["log_tails"] = log_tails(feed.blobs, executed.outputs, lines) if executed else {}
         return _json(out)
 
     async def lineage(request: Request) -> Response:
@@ -304,13 +312,19 @@ def _damage(exc: CorruptLog) -> dict:
             "why": exc.why}
 
 
-def _blob_text(blobs: BlobStore, ref) -> str | None:
-    if ref is None:
+def _executed(feed: RunFeed, row: TrialRow) -> TrialExecuted | None:
+    """The current attempt's TrialExecuted, read at the offset the trials table recorded (one
+    record, however long the log), or None: not executed yet, or the log is damaged there."""
+    if row.executed_offset is None:
         return None
     try:
-        return blobs.get(ref).decode(errors="replace")
-    except (BlobMissing, BlobCorrupt) as exc:
-        return f"[unavailable: {exc}]"
+        records, _ = feed.read(row.executed_offset, 1)
+    except CorruptLog:
+        return None
+    ev = records[0].event if records else None
+    if isinstance(ev, TrialExecuted) and ev.trial_id == row.trial_id and ev.attempt == row.attempt:
+        return ev
+    return None
 
 
 def _param(name: str, desc: str, kind: str = "integer") -> dict:
@@ -330,7 +344,10 @@ OPENAPI = {
                                               "Last-Event-ID or ?from=", "parameters": [_param("from", "first offset"),
                                                                                       *FILTERS]}},
         "/trials": {"get": {"summary": "every trial's row"}},
-        "/trials/{trial_id}": {"get": {"summary": "one trial: verdict, hypothesis, feedback, diff"}},
+        "/trials/{trial_id}": {"get": {"summary": "one trial: verdict, hypothesis, feedback, diff (diff_text) and "
+                                                  "the tail of each phase's log (log_tails: {\"logs/<phase>\": text})",
+                                       "parameters": [_param("log_lines", f"lines of each log's tail (default "
+                                                                         f"{LOG_LINES}, at most {MAX_LOG_LINES})")]}},
         "/lineage": {"get": {"summary": "the lineage tree in preorder"}},
         "/leaderboard": {"get": {"summary": "valid trials by score, the best and its history"}},
         "/blobs/{sha256}": {"get": {"summary": "a content-addressed blob, verified on read"}},

@@ -3,6 +3,7 @@
 import shutil
 import time
 
+import msgspec
 import pytest
 from playwright.sync_api import sync_playwright
 
@@ -10,7 +11,7 @@ from actors.config import RunConfig
 from actors.local_loop import run_local
 from agents.library import LibraryProposer
 from environments import registry
-from events import EventStore
+from events import EventStore, RunDir
 from events.gateway import create_app
 from tests.conftest import lifecycle
 from tests.gateway_server import Served
@@ -36,9 +37,16 @@ def test_the_dashboard_shows_the_trials_and_updates_live(tmp_path):
         page.wait_for_function("document.querySelector('#detail pre') !== null", timeout=10_000)
         assert "knobs.py" in page.inner_text("#detail pre")
         started = time.monotonic()
+        log = RunDir(run).blobs().put(b"epoch 1\nloss <0.5>\n")
         with EventStore(run / "log") as store:
-            store.append(lifecycle("t0999", 0.5, "t0001"))
+            events = lifecycle("t0999", 0.5, "t0001")
+            done = events[2]  # its TrialExecuted gets a phase log, for the detail's tail
+            events[2] = msgspec.structs.replace(done, event=msgspec.structs.replace(done.event, outputs={"logs/train": log}))
+            store.append(events)
         page.wait_for_selector("#trials tbody tr[data-id='t0999']", timeout=5_000)
         assert time.monotonic() - started < 5
         assert page.locator("#trials tbody tr").count() == 8
+        page.click("#trials tbody tr[data-id='t0999']")
+        page.wait_for_selector("#detail pre.log", timeout=10_000)
+        assert "logs/train" in page.inner_text("#detail") and page.inner_text("#detail pre.log") == "epoch 1\nloss <0.5>"
         browser.close()

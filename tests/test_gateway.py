@@ -6,14 +6,16 @@ import contextlib
 import time
 
 import httpx
+import msgspec
 import pytest
 from click.testing import CliRunner
 
 from events import EventStore, RunDir
 from events.consumer import Unauthorized, follow
 from events.gateway import create_app
+from events.phase_logs import MAX_TAIL_CHARS
 from events.schema import EVENT_TYPES
-from tests.conftest import lifecycle, new, run_started
+from tests.conftest import evaluated, executed, lifecycle, new, proposed, run_started
 from tests.gateway_server import Served
 
 
@@ -112,6 +114,35 @@ def test_pull_filters_tables_and_schema(tmp_path):
         schema = c.get("/schema/events").json()
         assert "TrialEvaluated" in schema["$defs"] and len(schema["oneOf"]) == len(EVENT_TYPES)
         assert "/events/stream" in c.get("/openapi.json").json()["paths"]
+
+
+def test_a_trial_comes_with_the_bounded_safely_decoded_tail_of_each_phase_log(tmp_path):
+    run = tmp_path / "r"
+    blobs = RunDir(run).blobs()
+    train = b"".join(b"step %d\n" % i for i in range(100)) + b"bad \xff\xfe bytes \x1b[31mred\x00\n\n"
+    outputs = {"logs/train": blobs.put(train), "logs/eval": blobs.put(b"x" * (MAX_TAIL_CHARS + 10)),
+               "artifact.bin": blobs.put(b"\x00\x01")}
+    done = msgspec.structs.replace(executed("t1"), outputs=outputs)
+    with EventStore(run / "log", fsync=False) as store:
+        store.append([new(run_started(), "run", -1), *lifecycle("t1", 1.0)[:2], new(done, "trial/t1", 1),
+                      new(evaluated("t1", 1.0), "trial/t1", 2), new(proposed("t2", "t1"), "trial/t2", -1)])
+    with Served(create_app(run)) as served:
+        c = httpx.Client(base_url=served.url)
+        tails = c.get("/trials/t1").json()["log_tails"]
+        assert sorted(tails) == ["logs/eval", "logs/train"]  # logs only, not other outputs
+        lines = tails["logs/train"].splitlines()
+        assert len(lines) == 40 and lines[0] == "step 61"  # the default, trailing blank lines not counted
+        assert lines[-1] == "bad \ufffd\ufffd bytes \ufffd[31mred\ufffd"  # undecodable and control bytes
+        assert len(tails["logs/eval"]) == MAX_TAIL_CHARS  # one huge line is cut too
+        assert c.get("/trials/t1", params={"log_lines": 2}).json()["log_tails"]["logs/train"].splitlines() == [
+            "step 99", lines[-1]]
+        assert len(c.get("/trials/t1", params={"log_lines": 10**9}).json()["log_tails"]["logs/train"]
+                   .splitlines()) == 101  # capped, and the log has only 101 lines
+        assert c.get("/trials/t1", params={"log_lines": 0}).json()["log_tails"]["logs/train"] == ""
+        assert c.get("/trials/t1", params={"log_lines": -1}).status_code == 400
+        assert c.get("/trials/t2").json()["log_tails"] == {}  # proposed, not executed yet
+        described = c.get("/openapi.json").json()["paths"]["/trials/{trial_id}"]["get"]
+        assert described["parameters"][0]["name"] == "log_lines" and "log_tails" in described["summary"]
 
 
 def test_blob_requests_are_path_safe(tmp_path):

@@ -59,6 +59,7 @@ class TrialRow(msgspec.Struct, kw_only=True, gc=False):
     total_s: float | None = None
     cpu_s: float = 0.0
     gpu_s: float = 0.0
+    executed_offset: int | None = None  # where this attempt's outputs (its logs) are, for /trials/{id}
     evaluated_offset: int | None = None
     evaluated_wall_ns: int | None = None
     baseline_id: str | None = None  # the best when this verdict was recorded
@@ -136,7 +137,7 @@ class Trials:
                     train += p.wall_s
                 elif kind == "eval":
                     evals += p.wall_s
-            row.phase = EXECUTED
+            row.phase, row.executed_offset = EXECUTED, rec.offset
             row.train_s, row.eval_s, row.total_s = train or None, evals or None, total
             row.cpu_s += cpu
             row.gpu_s += ev.gpu_s
@@ -189,7 +190,7 @@ class Trials:
         row.phase, row.attempt, row.executor = RUNNABLE, ev.attempt, None
         row.verdict = row.status = row.score = None
         row.metrics, row.failed_checks, row.feedback = {}, [], ""
-        row.evaluated_offset = row.evaluated_wall_ns = None
+        row.executed_offset = row.evaluated_offset = row.evaluated_wall_ns = None
         return row
 
     def cancelled(self, rec: Record, ev: TrialCancelled) -> TrialRow | None:
