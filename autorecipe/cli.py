@@ -250,7 +250,8 @@ def fork_cmd(run_dir, new_dir, at, agents, trials, no_lineage, noise_margin, see
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Folder for the report (default RUN_DIR/report).")
 def report_cmd(run_dir: str, out: str | None) -> None:
     """Write RUN_DIR's report: best-so-far over trials and over compute, statuses per agent,
-    predicted vs realized deltas, the lineage tree (PNGs), results.tsv and the surface audit."""
+    predicted vs realized deltas, the lineage tree (PNGs), results.tsv and the surface audit
+    (surface_audit.tsv per agent; surface_touches.tsv: which surfaces each trial's diff touched)."""
     from autorecipe.report import write_report
 
     try:

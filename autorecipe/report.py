@@ -7,6 +7,8 @@
     lineage.png           the lineage tree, coloured by status
     results.tsv           autoresearch's five columns
     surface_audit.tsv     per agent: trials, and how many diffs stayed in the agent's own surface
+    surface_touches.tsv   per trial: the surface its agent owns, the pieces (file:region) its diff
+                          touched, whose surfaces those are, and whether it stayed in its own
     report.md             the tables above, with the figures linked
 
 Everything is a fold of the log; nothing is measured again.
@@ -22,8 +24,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 
-from agents.changes import change_between, surface_violations  # noqa: E402
+from autorecipe.surface_audit import per_agent, per_agent_tsv, touches_tsv, trial_touches  # noqa: E402
 from environments import registry  # noqa: E402
+from environments.spec import Surface  # noqa: E402
 from events import RunDir, RunState  # noqa: E402
 from events.export import autoresearch_tsv  # noqa: E402
 from events.projections.lineage import preorder  # noqa: E402
@@ -45,9 +48,11 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     _predicted(judged, metric, out)
     _lineage(state, out)
     (out / "results.tsv").write_text(autoresearch_tsv(state))
-    audit = surface_audit(state, rd)
-    (out / "surface_audit.tsv").write_text("agent\ttrials\tin_surface\tout_of_surface\tshare_in\n" + "".join(
-        f"{a}\t{n}\t{i}\t{n - i}\t{i / n:.3f}\n" for a, (n, i) in sorted(audit.items()) if n))
+    surfaces = _surfaces(state)
+    touches = trial_touches(state, rd.blobs(), surfaces)
+    audit = per_agent(touches)
+    (out / "surface_audit.tsv").write_text(per_agent_tsv(audit))
+    (out / "surface_touches.tsv").write_text(touches_tsv(touches, surfaces))
     (out / "report.md").write_text(_markdown(state, judged, audit, metric))
     return out
 
@@ -133,30 +138,19 @@ def _lineage(state: RunState, out: Path) -> None:
     plt.close(fig)
 
 
+def _surfaces(state: RunState) -> dict[str, Surface]:
+    """Each specialist's surface in the run's environment; none when the environment is unknown
+    here (the audit is then empty rather than wrong)."""
+    try:
+        return {s.name: s.surface for s in registry.for_run(state.run.config).specialists}
+    except KeyError:
+        return {}
+
+
 def surface_audit(state: RunState, rd: RunDir) -> dict[str, tuple[int, int]]:
     """Per agent: (trials with a diff, how many changed only the agent's own surface), recomputed
     from each trial's code against its parent's (the reference system's architecture-domain audit)."""
-    try:
-        spec = registry.for_run(state.run.config)
-    except KeyError:
-        return {}
-    surfaces = {s.name: s.surface for s in spec.specialists}
-    blobs = rd.blobs()
-    code: dict[str, dict[str, bytes]] = {}
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for r in sorted(state.trials.rows.values(), key=lambda r: r.proposed_offset):
-        if not r.code:
-            continue
-        code[r.trial_id] = {p: blobs.get(ref) for p, ref in r.code.items()}
-        parent = code.get(r.parent_id or "")
-        if parent is None or r.agent not in surfaces:
-            continue
-        change = change_between(parent, code[r.trial_id])
-        if change is None:
-            continue
-        out[r.agent][0] += 1
-        out[r.agent][1] += not surface_violations(change, surfaces[r.agent])
-    return {a: (n, i) for a, (n, i) in out.items()}
+    return per_agent(trial_touches(state, rd.blobs(), _surfaces(state)))
 
 
 def _markdown(state: RunState, judged, audit, metric: str) -> str:
@@ -171,6 +165,7 @@ def _markdown(state: RunState, judged, audit, metric: str) -> str:
     lines += ["", "Surface audit (diffs that stayed in their agent's surface):", "",
               "| agent | trials with a diff | in surface |", "|---|---:|---:|"]
     lines += [f"| {a} | {n} | {i} ({i / n:.0%}) |" for a, (n, i) in sorted(audit.items()) if n]
+    lines += ["", "Which surfaces each trial's diff touched: [surface_touches.tsv](surface_touches.tsv)."]
     lines += ["", "![best vs trials](best_vs_trials.png)", "![best vs compute](best_vs_compute.png)",
               "![statuses](statuses.png)", "![predicted vs realized](predicted_vs_realized.png)",
               "![lineage](lineage.png)", ""]

@@ -6,11 +6,16 @@ from click.testing import CliRunner
 
 from actors.config import RunConfig
 from actors.local_loop import run_local
+from agents.changes import make_change
 from agents.library import LibraryProposer
 from autorecipe.cli import main
+from autorecipe.report import write_report
+from autorecipe.surface_audit import touch
 from autorecipe.verify import verify_run
 from environments import registry
-from events import EventStore, NewEvent, RunDir, TrialEvaluated, TrialProposed
+from environments.spec import Edit
+from events import EventStore, NewEvent, RunDir, TrialEvaluated, TrialProposed, replay
+from tests.loop_scripts import scripts
 
 SPEC = registry.get("dryrun")
 
@@ -95,3 +100,30 @@ def test_report_writes_figures_tables_and_the_surface_audit(tmp_path):
     assert audit[0].startswith("agent\ttrials") and {line.split("\t")[0] for line in audit[1:]} == {"alpha", "beta"}
     assert all(line.endswith("1.000") for line in audit[1:])  # the library never leaves its surface
     assert (out / "results.tsv").read_text().count("\n") >= 12
+    touches = [line.split("\t") for line in (out / "surface_touches.tsv").read_text().splitlines()]
+    assert touches[0] == ["trial", "agent", "status", "owns", "touched", "surfaces", "unowned", "in_surface"]
+    assert len(touches) - 1 == sum(int(line.split("\t")[1]) for line in audit[1:])  # a row per diff counted
+    assert all(t[3] == f"knobs.py:{t[1]}" and t[5] == t[1] and t[6] == "" and t[7] == "yes" for t in touches[1:])
+
+
+def test_the_report_names_the_surfaces_a_diff_reached_into(tmp_path):
+    run = tmp_path / "r"
+    run_local(run, SPEC, RunConfig(env="dryrun", runner="zero", fsync=False, trials=8), scripts())
+    out = write_report(run)
+    rows = {t[0]: t for t in (line.split("\t") for line in (out / "surface_touches.tsv").read_text().splitlines())}
+    reach = next(r.trial_id for r in replay(run).trials.rows.values() if r.hypothesis == "reach into beta")
+    assert rows[reach][1:] == ["alpha", "out_of_surface", "knobs.py:alpha", "knobs.py:beta", "beta", "", "no"]
+    audit = {line.split("\t")[0]: line.split("\t") for line in (out / "surface_audit.tsv").read_text().splitlines()}
+    assert audit["alpha"][3] == "1" and audit["beta"][3] == "0"  # the per-agent summary counts it too
+
+
+def test_a_diff_is_cut_into_pieces_and_each_given_its_owners():
+    surfaces = {s.name: s.surface for s in SPEC.specialists}
+    knobs = (SPEC.root / "recipe" / "knobs.py").read_bytes()
+    both = make_change({"knobs.py": knobs}, [Edit("knobs.py", "A = 0.0", "A = 1.0"), Edit("knobs.py", "B = 1.0", "B = 2.0"),
+                                             Edit("knobs.py", "nothing trains.", "nothing trains!")])
+    t = touch("t1", "beta", "discard", both, surfaces)
+    assert t.pieces == ("knobs.py", "knobs.py:alpha", "knobs.py:beta")  # the docstring is outside every region
+    assert t.surfaces == ("alpha", "beta") and t.unowned == ("knobs.py",) and not t.in_surface
+    own = touch("t2", "beta", "keep", make_change({"knobs.py": knobs}, [Edit("knobs.py", "B = 1.0", "B = 2.0")]), surfaces)
+    assert own.surfaces == ("beta",) and own.unowned == () and own.in_surface
