@@ -3,8 +3,9 @@
 The new log begins with its own RunStarted (a new run id, the old configuration with any
 overrides, and where it came from), followed by the old run's records before OFFSET, unchanged
 (their ids, streams and times), so every offset means the same in both. Blobs are hard-linked
-where the filesystem allows. Continue it with `autorecipe run --resume NEW_DIR`: attempts that
-were running at the cut are marked lost and run again.
+where the filesystem allows. Continue it with `autorecipe run --resume NEW_DIR` (or at once with
+`fork --start`, which runs that command): attempts that were running at the cut are marked lost
+and run again.
 """
 
 from __future__ import annotations

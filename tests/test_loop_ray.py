@@ -462,18 +462,23 @@ def test_run_serve_streams_the_run_while_it_runs(ray_address, tmp_path):
 
 
 def test_a_fork_continues_from_the_cut_with_its_own_budget_and_keep_rule(ray_address, tmp_path):
-    from autorecipe.fork import fork
+    from click.testing import CliRunner
+
+    from autorecipe.cli import main
 
     src = tmp_path / "src"
     launch(src, RunConfig(env="dryrun", runner="zero", trials=8, executors=2), echo=lambda m: None)
     records = _records(src)
     cut = [r.offset for r in records if r.type == "trial.claimed"][4]  # a trial claimed just before the cut
-    fork(src, cut + 1, tmp_path / "fork", {"trials": 12, "noise_margin": 0.5}, log=lambda m: None)
+    # --start: written and continued by one command, on this module's Ray (already up in-process)
+    result = CliRunner().invoke(main, ["fork", str(src), "--at", str(cut + 1), str(tmp_path / "fork"), "--trials",
+                                       "12", "--noise-margin", "0.5", "--start", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "result     best" in result.output and "run dir" in result.output  # run --resume's own summary
     forked = _records(tmp_path / "fork")
-    assert [(r.offset, r.event_id) for r in forked[1:]] == [(r.offset, r.event_id) for r in records[1:cut + 1]]
+    assert [(r.offset, r.event_id) for r in forked[1:cut + 1]] == [(r.offset, r.event_id) for r in records[1:cut + 1]]
     assert forked[0].event.keep_rule.noise_margin == 0.5 and forked[0].event.config["forked_from"]["at"] == cut + 1
-    done = launch(tmp_path / "fork", resume=True, echo=lambda m: None)
     st = _assert_nothing_lost_nothing_twice(tmp_path / "fork")
-    assert done.state.run.stopped in ("trial_budget", "exhausted")
+    assert st.run.stopped in ("trial_budget", "exhausted")
     assert any(r.type == "trial.lost" for r in _records(tmp_path / "fork"))  # the attempt running at the cut
     assert len(st.trials.rows) > len({r.event.trial_id for r in records[:cut + 1] if r.type == "trial.proposed"})

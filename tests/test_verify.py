@@ -127,3 +127,14 @@ def test_a_diff_is_cut_into_pieces_and_each_given_its_owners():
     assert t.surfaces == ("alpha", "beta") and t.unowned == ("knobs.py",) and not t.in_surface
     own = touch("t2", "beta", "keep", make_change({"knobs.py": knobs}, [Edit("knobs.py", "B = 1.0", "B = 2.0")]), surfaces)
     assert own.surfaces == ("beta",) and own.unowned == () and own.in_surface
+
+
+def test_fork_without_start_only_writes_the_new_run(tmp_path):
+    run = _run(tmp_path / "r")
+    cut = next(r.offset for r in RunDir(run).reader().iter_records() if r.type == "trial.evaluated")
+    result = CliRunner().invoke(main, ["fork", str(run), "--at", str(cut), str(tmp_path / "f")])
+    assert result.exit_code == 0 and "autorecipe run --resume" in result.output, result.output
+    forked = replay(tmp_path / "f")
+    assert forked.next_offset == cut and not forked.run.stopped  # written, not continued
+    wrong = CliRunner().invoke(main, ["fork", str(run), "--at", str(cut), str(tmp_path / "g"), "--address", "auto"])
+    assert wrong.exit_code == 2 and "only with --start" in wrong.output and not (tmp_path / "g").exists()
