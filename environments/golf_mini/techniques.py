@@ -10,10 +10,11 @@ R = "train_gpt_mini.py"
 # and a smaller batch buys more steps in it (BENCHMARKS.md). The micro tier's step cap is raised
 # with the batch cut so micro sees the same tokens; standard's cap is time, not steps.
 # Raising the LR wins at micro but diverges at standard, so it is a technique, not a known good.
+# Batch 12 won at standard by less than the baseline's run-to-run spread; batch 6 replaced it.
 BATCH, STEPS = "BATCH = 16", '{"micro": 300,'
 KNOWN_GOOD: dict[str, tuple[Edit, ...]] = {
     "batch8_same_tokens": (Edit(R, BATCH, "BATCH = 8"), Edit(R, STEPS, '{"micro": 600,')),
-    "batch12_same_tokens": (Edit(R, BATCH, "BATCH = 12"), Edit(R, STEPS, '{"micro": 400,')),
+    "batch6_same_tokens": (Edit(R, BATCH, "BATCH = 6"), Edit(R, STEPS, '{"micro": 800,')),
     "batch8_same_tokens_longer_warmdown": (Edit(R, BATCH, "BATCH = 8"), Edit(R, STEPS, '{"micro": 600,'),
                                            Edit(R, "WARMDOWN = 0.3", "WARMDOWN = 0.5")),
 }
