@@ -13,6 +13,7 @@ from agents.library import LibraryProposer
 from agents.llm.config import Endpoint
 from agents.llm.fake_server import FakeLLM
 from agents.llm.session import Limits, LLMProposer
+from autorecipe.verify import verify_run
 from environments import registry
 from events import RunDir, RunState
 from tests.llm_responders import climber, never_submits
@@ -28,6 +29,8 @@ def _endpoint(fake, api="openai_chat", **kw):
 def _run(path: Path, proposers: dict, trials: int = 6):
     config = RunConfig(env="dryrun", runner="zero", fsync=False, trials=trials, agents=list(proposers))
     run_local(path, SPEC, config, proposers, executors=1)
+    audit = verify_run(path)  # every run here passes replay --verify, its verdicts re-derived
+    assert audit.divergences == [] and audit.verdicts_checked >= 1, audit.divergences
     records = list(RunDir(path).reader().iter_records())
     return records, RunState().apply_all(records)
 

@@ -7,6 +7,7 @@ import pytest
 from actors.config import RunConfig
 from actors.local_loop import run_local
 from agents.library import LibraryProposer
+from autorecipe.verify import verify_run
 from environments import registry
 from events import EventStore, RunDir, RunState
 from tests.loop_scripts import scripts
@@ -23,6 +24,8 @@ def _run(path, proposers=None, **cfg):
               fingerprint=Fingerprint(hostname="h", platform="p", python="3"))
     rd = RunDir(path)
     records = list(rd.reader().iter_records())
+    audit = verify_run(path)  # every run here passes replay --verify, its verdicts re-derived
+    assert audit.divergences == [] and audit.verdicts_checked >= 1, audit.divergences
     return records, RunState().apply_all(records)
 
 

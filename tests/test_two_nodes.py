@@ -73,6 +73,11 @@ def test_trials_land_on_the_node_with_the_resources(tmp_path):
         assert {re.sub(r"^.*/", "", c.node) for c in claims} == worker_ids
         st = RunState().apply_all(records)
         assert st.run.stopped and all(r.verdict for r in st.trials.rows.values())
+        # the audit, from the log alone (no Ray): each verdict re-derived from the worker's recorded outputs
+        verified = subprocess.run([sys.executable, "-m", "autorecipe.cli", "replay", str(run), "--verify"],
+                                  env=env, capture_output=True, text=True, timeout=300)
+        assert verified.returncode == 0 and "3 verdicts checked, 0 divergence(s)" in verified.stderr, \
+            verified.stdout[-2000:] + verified.stderr[-2000:]
     finally:
         if worker is not None:
             _stop(worker)
