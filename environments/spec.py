@@ -128,6 +128,10 @@ class EnvironmentSpec:
     recipe_root: Path | None = None  # where the editable files are read from; None: root/recipe
     recipe_tree: Path | None = None  # a checkout copied under recipe/ first (the editable files go over it)
     reach: tuple[Path, ...] = ()  # folders outside the work dir a trial reads: datasets, toolchains
+    # preflight(code, tier) -> [events.Check]: what this environment can decide from a recipe's code
+    # alone, in milliseconds (a byte cap on the code, a fixed value); an agent's `check` tool runs it
+    # before it spends a trial. environments/preflight.py adds the checks every environment gets.
+    preflight: Callable[[dict[str, bytes], Tier], list] | None = None
 
     def tier(self, name: str) -> Tier:
         try:

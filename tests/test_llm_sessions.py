@@ -116,3 +116,30 @@ def test_whole_file_endpoints_get_a_write_file_tool(tmp_path):
         names = [t["function"]["name"] for t in fake.requests[0].body["tools"]]
     assert "write_file" in names and "edit" not in names
     assert st.trials.rows["t0001"].status == "keep" and st.trials.rows["t0001"].score == 6.0
+
+
+def _widener(tag, api, body):
+    """Too wide first (the size rule blocks it), checks, narrows after the failed check, checks, submits."""
+    results = [m["content"] for m in body["messages"] if m["role"] == "tool"]
+    last = results[-1] if results else ""
+    if not results:
+        return {"tool_calls": [{"name": "edit", "arguments": {"path": "knobs.py", "search": "WIDTH = 32",
+                                                               "replace": "WIDTH = 64"}}]}
+    if last.startswith("applied"):
+        return {"tool_calls": [{"name": "check", "arguments": {}}]}
+    if last.startswith("not ready"):
+        return {"tool_calls": [{"name": "edit", "arguments": {"path": "knobs.py", "search": "WIDTH = 64",
+                                                               "replace": "WIDTH = 36"}}]}
+    return {"tool_calls": [{"name": "submit", "arguments": {"hypothesis": "WIDTH 36 fits the cap and lowers 64/WIDTH"}}]}
+
+
+def test_check_runs_the_preflight_and_says_what_passed_and_what_failed(tmp_path):
+    with FakeLLM(responder=_widener) as fake:
+        _, st = _run(tmp_path / "r", {"alpha": LLMProposer(_endpoint(fake))}, trials=1)
+        replies = [m["content"] for m in fake.requests[-1].body["messages"] if m["role"] == "tool"]
+    failed, passed = (r for r in replies if r.startswith(("not ready", "ok")))
+    assert failed.startswith("not ready: 1 of 5 checks failed")
+    assert "FAIL artifact_bytes: WIDTH x PRECISION x 100 = 64 x 16 x 100 = 102,400 bytes" in failed
+    assert all(f"PASS {n}:" in failed for n in ("syntax", "surface", "compiles", "harness_names"))
+    assert passed.startswith("ok: all 5 checks passed") and "PASS artifact_bytes" in passed
+    assert st.trials.rows["t0001"].status == "keep"  # the trial it spent was the one that fits

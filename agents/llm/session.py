@@ -10,7 +10,7 @@ output contract. User: the lineage view and the current program. Tools:
     rebase(trial_id)                       start over from another kept trial
     edit(path, search, replace)            one SEARCH/REPLACE edit on the working copy
     write_file(path, content)              instead of edit, for endpoints with edit_format = "whole_file"
-    check()                                syntax and surface of the edits so far
+    check()                                syntax, surface and the cheap preflight (environments/preflight.py)
     submit(hypothesis, expected_delta, notes)
 
 A malformed tool call or an edit that does not apply gets an error back (with the nearest lines
@@ -34,7 +34,9 @@ from agents.llm.config import Endpoint
 from agents.llm.matching import MatchError, resolve
 from agents.llm.wire import Conversation, Message, Tool
 from agents.proposer import Context, Outcome, Proposal
-from environments.spec import Edit
+from environments import preflight
+from environments.spec import Edit, Tier
+from events import Check
 
 READ_CAP, DIFF_LINES, DIFF_BYTES = 200_000, 300, 8_000
 
@@ -64,7 +66,8 @@ TOOLS = [
          parameters=_obj({"path": S, "search": S, "replace": S}, ["path", "search", "replace"])),
     Tool(name="write_file", description="Replace a whole recipe file with new content (for models that fumble "
          "SEARCH/REPLACE).", parameters=_obj({"path": S, "content": S}, ["path", "content"])),
-    Tool(name="check", description="Check the edits so far: syntax, and whether they stay in your surface.",
+    Tool(name="check", description="Check the edits so far without running them: syntax, whether they stay in your "
+         "surface, and the environment's cheap preflight (files compile, names the harness needs, byte caps).",
          parameters=_obj({}, [])),
     Tool(name="submit", description="Submit the working copy as one trial. Ends the session.",
          parameters=_obj({"hypothesis": S, "expected_delta": {"type": "number"}, "notes": S}, ["hypothesis"])),
@@ -183,7 +186,15 @@ class Workspace:
         except EditError as exc:
             raise ToolError(str(exc)) from None
         outside = surface_violations(change, self.ctx.specialist.surface)
-        return "ok: syntax valid, inside your surface" if not outside else "outside your surface: " + "; ".join(outside)
+        checks = [Check(name="syntax", passed=True, evidence="the edited files parse"),
+                  Check(name="surface", passed=not outside,
+                        evidence="; ".join(outside) or "every change is inside your surface")]
+        checks += preflight.run(self.ctx.spec, change.code, _tier(self.ctx))
+        failed = [c for c in checks if not c.passed]
+        # what passed is said too: the model should not spend turns re-checking what already holds
+        head = (f"ok: all {len(checks)} checks passed" if not failed else
+                f"not ready: {len(failed)} of {len(checks)} checks failed; fix them before you submit")
+        return "\n".join([head] + [f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.evidence}" for c in checks])
 
     def tool_submit(self, hypothesis: str, expected_delta: float | None = None, notes: str = "") -> Proposal:
         if not self.edits:
@@ -194,6 +205,11 @@ class Workspace:
 
 class ToolError(ValueError):
     pass
+
+
+def _tier(ctx: Context) -> Tier:
+    """The run's tier (its byte caps and fixed values); the spec's first where a caller named none."""
+    return ctx.spec.tiers.get(ctx.extra.get("tier", "")) or next(iter(ctx.spec.tiers.values()))
 
 
 class LLMProposer:

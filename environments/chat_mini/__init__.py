@@ -6,12 +6,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from environments import preflight
 from environments.chat_mini.techniques import TECHNIQUES
 from environments.data import prepared_by
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
+from events import Check
 
 ROOT = Path(__file__).parent
 
+
+def _preflight(code, tier):
+    # the evaluator disqualifies a checkpoint whose depth is not the tier's: catch a changed DEPTH here
+    fixed = int(tier.limits["depth"])
+    try:
+        depth = preflight.literal(code["model.py"], "DEPTH")
+    except (LookupError, KeyError, SyntaxError) as exc:
+        return [Check(name="depth", passed=True, limit=float(fixed),
+                      evidence=f"not decidable from the code ({exc}); the evaluator checks the checkpoint's depth")]
+    return [Check(name="depth", passed=depth == fixed, measured=float(depth) if isinstance(depth, int) else None,
+                  limit=float(fixed), evidence=f"model.py sets DEPTH = {depth!r}; the depth is fixed at {fixed}"
+                  + ("" if depth == fixed else ": the trial would be disqualified"))]
 
 
 def _tier(name, train, evals, items):
@@ -53,4 +67,5 @@ SPEC = EnvironmentSpec(
     outputs=("core.json",),
     techniques=TECHNIQUES,
     noise_margin=0.01,
+    preflight=_preflight,
 )

@@ -10,8 +10,10 @@ sandbox runner it runs one tiny phase. Try `autorecipe run --env dryrun`.
 import dataclasses
 from pathlib import Path
 
+from environments import preflight
 from environments.data import prepare_once
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
+from events import Check
 
 from .techniques import TECHNIQUES
 
@@ -23,6 +25,19 @@ def _build(out: Path) -> dict:
     (out / "train").mkdir()
     (out / "heldout").mkdir(mode=0o700)
     return {}
+
+
+def _preflight(code, tier):
+    # the artifact-size rule is a function of two constants: decide size_blocked before the trial
+    cap = int(tier.limits["size_cap"])
+    try:
+        width, precision = (preflight.literal(code["knobs.py"], k) for k in ("WIDTH", "PRECISION"))
+        size = int(float(width) * float(precision) * 100)
+    except (LookupError, KeyError, SyntaxError, TypeError, ValueError) as exc:
+        return [Check(name="artifact_bytes", passed=True, limit=float(cap),
+                      evidence=f"not decidable from the code ({exc}); the evaluator reads knobs.py")]
+    return [preflight.byte_cap("artifact_bytes", size, cap, f"WIDTH x PRECISION x 100 = {width} x {precision} x 100 =",
+                               shared_with="")]
 
 
 # The tiers differ only in how long a trial takes (with the sandbox runner): none, 2 s, 60 s.
@@ -61,4 +76,5 @@ SPEC = EnvironmentSpec(
     train_data=(),
     outputs=("knobs.py", "seed.txt"),
     techniques=TECHNIQUES,
+    preflight=_preflight,
 )

@@ -4,8 +4,10 @@ decimal byte cap, with train and eval CPU budgets measured by the executor."""
 
 from __future__ import annotations
 
+import lzma
 from pathlib import Path
 
+from environments import preflight
 from environments.data import prepared_by
 from environments.golf_mini.techniques import TECHNIQUES
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
@@ -13,6 +15,17 @@ from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Special
 ROOT = Path(__file__).parent
 RECIPE = "train_gpt_mini.py"
 
+
+def packed_code(code: dict[str, bytes]) -> bytes:
+    """The code part of the artifact exactly as harness/golf_pack.py makes it (the harness is
+    staged on its own and cannot import this; a test holds the two equal)."""
+    return lzma.compress(b"".join(code[p] for p in sorted(code) if p.endswith(".py")), preset=9 | lzma.PRESET_EXTREME)
+
+
+def _preflight(code, tier):
+    # code and model share the cap: code that packs past it alone is size_blocked whatever the model
+    return [preflight.byte_cap("code_bytes", len(packed_code(code)), int(tier.limits["artifact_bytes"]),
+                               "the code packs (LZMA, as the pack phase does) to")]
 
 
 def _surface(region: str) -> Surface:
@@ -56,4 +69,5 @@ SPEC = EnvironmentSpec(
     outputs=("model.bin", "code.xz", "eval.json"),
     techniques=TECHNIQUES,
     noise_margin=0.002,
+    preflight=_preflight,
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from environments import preflight
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Stage, Surface, Tier
 from environments.upstream.commands import Command, prepare_upstream, run_commands
 from environments.upstream.options import Option, resolve
@@ -67,6 +68,12 @@ SPECIALISTS = (
 )
 
 
+def _preflight(code, tier):
+    # the artifact counts train_gpt.py's raw bytes (harness/pg_run.py): code past the cap alone cannot pass
+    return [preflight.byte_cap("code_bytes", len(code.get(RECIPE, b"")), int(tier.limits["artifact_bytes"]),
+                               f"{RECIPE} is")]
+
+
 def build(given: dict[str, str]) -> EnvironmentSpec:
     o = resolve("parameter-golf", given, OPTIONS)
     record = (o["upstream"] / o["record"]).resolve()
@@ -109,6 +116,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
         noise_margin=0.0005,
         recipe_root=record,
         reach=(o["upstream"], data),
+        preflight=_preflight,
     )
 
 
