@@ -30,7 +30,8 @@ replay or resume the run.
                                                   a real task (README: "On a Ray cluster")
 
 Stops at the first of: the trial budget used and judged, --hours, --patience verdicts without a
-new best, --cpu-hours of trial compute, or no specialist having anything left to try.
+new best, --cpu-hours of trial compute, --cost-usd of model spend, or no specialist having
+anything left to try.
 """
 
 
@@ -44,6 +45,11 @@ new best, --cpu-hours of trial compute, or no specialist having anything left to
 @click.option("--hours", type=float, help="Deadline, from the start of the run.")
 @click.option("--patience", type=click.IntRange(1), help="Stop after this many verdicts without a new best.")
 @click.option("--cpu-hours", type=float, help="Stop when trial compute reaches this.")
+@click.option("--cost-usd", type=click.FloatRange(min=0, min_open=True),
+              help="Stop when LLM spend reaches this many US dollars: the sum of the cost of every model call "
+              "(llm.exchanged), priced from its usage by the endpoint's price table (price = {input, cached_input, "
+              "output} in USD per million tokens, in --llm-config; the PROVIDER:MODEL shortcuts carry none). "
+              "Sessions under way finish: the spend can pass the limit by one session per specialist.")
 @click.option("--executors", type=click.IntRange(1), help="Trials at once (default: what the cluster's resources fit).")
 @click.option("--evaluators", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -67,7 +73,8 @@ new best, --cpu-hours of trial compute, or no specialist having anything left to
               help="Also serve the run on http://127.0.0.1:PORT while it runs (autorecipe serve, in this process).")
 @click.option("--resume", "resume", is_flag=True, help="Continue the run in RUN_DIR with its recorded configuration.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
-def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_hours, executors, evaluators, seed, no_lineage,
+def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_hours, cost_usd, executors, evaluators, seed,
+            no_lineage,
             max_in_flight, surface_mode, at_stop, runner, llm, llm_agents, llm_config, llm_base_url, address, serve_port,
             resume, quiet):
     if resume and not run_dir:
@@ -87,8 +94,13 @@ def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_h
         if unknown:
             raise click.UsageError(f"{env} has no specialist {', '.join(unknown)}; it has {', '.join(known)}")
         models = _models(chosen or known, llm, llm_agents, llm_config, llm_base_url)
+        if cost_usd is not None and not _priced(models):
+            # a limit on a spend that is always $0 would never bind: say so instead of running unbounded
+            raise click.UsageError("--cost-usd limits model spend, but no endpoint of this run has a price: give "
+                                   "--llm an endpoint from --llm-config with price = { input = ..., output = ... } "
+                                   "(USD per million tokens)")
         config = RunConfig(env=env, env_options=options, tier=tier, agents=chosen, trials=trials, hours=hours, patience=patience,
-                           cpu_hours=cpu_hours, executors=executors, evaluators=evaluators, seed=seed,
+                           cpu_hours=cpu_hours, cost_usd=cost_usd, executors=executors, evaluators=evaluators, seed=seed,
                            lineage=not no_lineage, max_in_flight=max_in_flight, surface_mode=surface_mode,
                            at_stop=at_stop, runner=runner, proposer="llm" if models else "library", llm=models)
         run_dir = run_dir or f"runs/{env.replace(':', '-')}-{new_run_id()}"
@@ -142,6 +154,10 @@ def _models(agents: list[str], llm: str | None, per_agent: tuple[str, ...], conf
     if missing:
         raise click.UsageError(f"no model for {', '.join(missing)}: give --llm, or --llm-agent for each")
     return {a: e.public() for a, e in chosen.items()}
+
+
+def _priced(models: dict[str, dict]) -> bool:
+    return any(v for e in models.values() for v in e.get("price", {}).values())
 
 
 def improvement(state) -> str:

@@ -143,3 +143,52 @@ def test_check_runs_the_preflight_and_says_what_passed_and_what_failed(tmp_path)
     assert all(f"PASS {n}:" in failed for n in ("syntax", "surface", "compiles", "harness_names"))
     assert passed.startswith("ok: all 5 checks passed") and "PASS artifact_bytes" in passed
     assert st.trials.rows["t0001"].status == "keep"  # the trial it spent was the one that fits
+
+
+def _cost_run(tmp_path, monkeypatch, price: str, *args):
+    """`autorecipe run --cost-usd ...` on dryrun against the fake server, the loop stepped locally
+    (launch swapped for run_local: the CLI's parsing and RunConfig are what is under test)."""
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    from autorecipe import cli_run
+    from autorecipe.cli import main
+    from autorecipe.launch import default_proposers
+
+    def local_launch(run_dir, config, **kw):
+        run_local(run_dir, SPEC, config, default_proposers(config, ["alpha", "beta"]), executors=1)
+        return SimpleNamespace(state=RunState().apply_all(RunDir(run_dir).reader().iter_records()), run_dir=run_dir)
+
+    monkeypatch.setattr(cli_run, "launch", local_launch)
+    with FakeLLM(responder=climber) as fake:
+        cfg = tmp_path / "llm.toml"
+        cfg.write_text(f'[endpoints.fake]\nbase_url = "{fake.base_url}"\nmodel = "fake-model"\nretries = 1\n{price}\n')
+        result = CliRunner().invoke(main, ["run", str(tmp_path / "r"), "--env", "dryrun", "--runner", "zero",
+                                           "--llm-config", str(cfg), "--llm", "fake", "--trials", "6", *args])
+    return result
+
+
+def test_run_cost_usd_stops_the_run_when_the_priced_llm_spend_reaches_it(tmp_path, monkeypatch):
+    # $1,000 per million tokens: the fake's first call (hundreds of tokens) alone passes $0.05
+    result = _cost_run(tmp_path, monkeypatch, "price = { input = 1000.0, output = 1000.0 }", "--cost-usd", "0.05")
+    assert result.exit_code == 0, result.output
+    records = list(RunDir(tmp_path / "r").reader().iter_records())
+    st = RunState().apply_all(records)
+    assert RunConfig.from_dict(records[0].event.config).cost_usd == 0.05
+    stop = next(r.event for r in records if r.type == "run.stop_requested")
+    assert stop.reason == "cost_budget" and stop.detail.startswith("LLM spend $") and "reached $0.05" in stop.detail
+    assert st.run.stopped == "cost_budget" and st.ledger.total.usd >= 0.05
+    assert len(st.trials.rows) - 1 < 6  # stopped before the trial budget
+
+
+def test_run_cost_usd_without_a_priced_endpoint_is_refused_and_help_says_how_cost_is_summed(tmp_path, monkeypatch):
+    result = _cost_run(tmp_path, monkeypatch, "", "--cost-usd", "1")
+    assert result.exit_code == 2 and "no endpoint of this run has a price" in result.output
+    assert not (tmp_path / "r").exists()
+    from click.testing import CliRunner
+
+    from autorecipe.cli import main
+
+    text = " ".join(CliRunner().invoke(main, ["run", "--help"]).output.split())
+    assert "--cost-usd" in text and "(llm.exchanged), priced from its usage by the endpoint's price table" in text
