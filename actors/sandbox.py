@@ -7,8 +7,9 @@ What is enforced, and where:
 - as root on Linux (CI and the executors here): a new network namespace with no interfaces (no
   network at all), a private mount namespace with fresh tmpfs over /tmp, /var/tmp and /dev/shm
   (a work dir under one of them is bound back alone), folders nobody may enter (such as /root)
-  covered so that only the interpreter inside stays reachable, and an unprivileged uid (nobody),
-  so the process limit holds and nothing but the work dir's writable folders can be written.
+  covered so that only the interpreter inside stays reachable, and an unprivileged uid (a trial
+  runner gives each trial its own, actors/trial_uid.py; nobody by default), so the process limit
+  holds per trial and nothing but the work dir's writable folders can be written.
   Held-out data lives in root-only folders (mode 0700).
 - and a new PID namespace, so nothing the recipe starts outlives the phase: the harness runs as
   PID 2 under a tiny init (PID 1, root, ours) that forwards the watchdog's TERM to every process
@@ -74,6 +75,7 @@ class Limits:
     stages: tuple[tuple[str, str, float], ...] = ()
     reach: tuple[str, ...] = ()  # folders outside the work dir the trial reads (datasets, checkouts)
     hide: tuple[str, ...] = ()  # folders covered by an empty one for this process (held-out data)
+    uid: int = NOBODY  # who the process runs as when isolated (uid and gid, no groups)
 
 
 @dataclass
@@ -258,8 +260,8 @@ def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, 
             resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
         if isolate:
             os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
+            os.setgid(limits.uid)
+            os.setuid(limits.uid)
         # Die with the process that watches us (an executor killed mid-trial leaves no orphan
         # training on). Set last: a change of uid clears it.
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -487,8 +489,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
         log=output.text(),
         log_dropped=output.dropped,
         reports=[line for line in reports.text().decode(errors="replace").splitlines() if line],
-        isolation=("namespaces+nobody" if pid_ns else "namespaces+nobody, no PID namespace (process group only)")
-        if isolate else "rlimits",
+        isolation=_isolation_text(isolate, pid_ns, limits.uid),
         stages=clock.spans(end),
         killed_in=killed_in if killed and not cancelled else None,
     )
@@ -503,6 +504,13 @@ def _wait(pid: int, seconds: float):
             return st, ru
         time.sleep(0.02)
     return None, None
+
+
+def _isolation_text(isolate: bool, pid_ns: bool, uid: int) -> str:
+    if not isolate:
+        return "rlimits"
+    who = "nobody" if uid == NOBODY else f"uid {uid}"
+    return f"namespaces+{who}" if pid_ns else f"namespaces+{who}, no PID namespace (process group only)"
 
 
 def _signal_group(pgid: int, sig: int) -> None:

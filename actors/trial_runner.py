@@ -18,10 +18,12 @@ import os
 import shutil
 import stat
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from actors.sandbox import NOBODY, Limits, isolation_available, run
+from actors.trial_uid import trial_uid
 from environments.spec import EnvironmentSpec
 from events import BlobStore, Phase, TrialExecuted
 
@@ -43,7 +45,7 @@ class TrialPaths:
     protected: tuple[Path, ...] = ()  # further paths a trial must never touch (run dir, ...)
 
 
-def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name: str) -> Path:
+def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name: str, uid: int = NOBODY) -> Path:
     work = paths.scratch / name
     if work.exists():
         shutil.rmtree(work)
@@ -69,7 +71,7 @@ def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name
             os.chmod(os.path.join(root, f), 0o644)
     if isolation_available():
         for sub in ("out", "tmp"):
-            os.chown(work / sub, NOBODY, NOBODY)
+            os.chown(work / sub, uid, uid)
     return work
 
 
@@ -95,9 +97,17 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
               log=lambda msg: None, should_stop=None, seed: int | None = None) -> TrialExecuted:
     """Raises TrialStopped when `should_stop()` said yes mid-phase (the trial was cancelled).
     `seed` (AUTORECIPE_SEED for the harness) re-runs a recipe with other randomness; None: the
-    harness's fixed default, so the loop's trials compare like with like."""
+    harness's fixed default, so the loop's trials compare like with like. The trial runs as a uid
+    no other trial on this machine holds while it runs (actors/trial_uid.py)."""
+    with trial_uid() if isolation_available() else nullcontext(NOBODY) as uid:
+        return _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor, keep_work, log,
+                          should_stop, seed, uid)
+
+
+def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor, keep_work, log, should_stop, seed,
+               uid) -> TrialExecuted:
     tier = spec.tier(tier_name)
-    work = stage(spec, code, paths, f"{trial_id}-a{attempt}")
+    work = stage(spec, code, paths, f"{trial_id}-a{attempt}", uid)
     protected = os.pathsep.join(str(p) for p in (paths.data / "heldout", *paths.protected))
     devices = {k: os.environ[k] for k in DEVICE_VARIABLES if k in os.environ}
     if seed is not None:
@@ -115,7 +125,7 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
             for r in range(repeats):
                 label = f"{phase.name}:{r}" if repeats > 1 else phase.name
                 argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
-                limits = _limits(spec, tier, phase)
+                limits = _limits(spec, tier, phase, uid)
                 env = {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
                        "AUTORECIPE_BUDGET_S": str(budget.seconds), **devices, **tier.env}
                 done = run(argv, work, env, limits, should_stop)
@@ -150,7 +160,7 @@ def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], pat
     )
 
 
-def _limits(spec: EnvironmentSpec, tier, phase) -> Limits:
+def _limits(spec: EnvironmentSpec, tier, phase, uid: int = NOBODY) -> Limits:
     budget = tier.budgets[phase.name]
     stages = tuple((st.name, st.starts, tier.budgets[st.name].seconds * tier.budgets[st.name].kill_factor)
                    for st in phase.stages)
@@ -165,6 +175,7 @@ def _limits(spec: EnvironmentSpec, tier, phase) -> Limits:
         stages=stages,
         reach=tuple(str(p) for p in spec.reach),
         hide=tuple(str(p) for p in phase.hidden),
+        uid=uid,
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from actors.sandbox import NOBODY, isolation_available, pid_namespace_available
+from actors.trial_uid import uid_range
 from environments.dryrun import SIZE_CAP
 from environments.spec import Budget, Edit, Tier
 from evaluators.verdict import log_text
@@ -71,13 +72,14 @@ def everything(h: Harness, executed) -> str:
 
 
 def leftovers(h: Harness) -> list[str]:
-    """Processes of the sandbox user that belong to this module's trials (their environment names
+    """Processes of a sandbox user that belong to this module's trials (their environment names
     this module's data folder), wherever they are now."""
     mark = f"AUTORECIPE_PROTECTED={h.data}".encode()
+    trial_uids = set(uid_range()) | {NOBODY}
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.stat(f"/proc/{pid}").st_uid == NOBODY and mark in Path(f"/proc/{pid}/environ").read_bytes():
+            if os.stat(f"/proc/{pid}").st_uid in trial_uids and mark in Path(f"/proc/{pid}/environ").read_bytes():
                 found.append(f"{pid}: {Path(f'/proc/{pid}/cmdline').read_bytes()[:80]!r}")
         except OSError:
             pass
@@ -195,29 +197,65 @@ def test_opens_a_network_connection(h):
     survives(h)
 
 
+FORK_BOMB = """
+    import os, time
+    top, born = os.getpid(), 0
+    while True:
+        try:
+            child = os.fork()
+        except OSError as e:
+            if os.getpid() == top:
+                print(f"fork refused after {born} children: {type(e).__name__}", flush=True)
+                break
+            time.sleep(3600)  # every other process of the bomb stays
+        if child == 0:
+            born = 0  # a child forks on too
+        else:
+            born += 1
+"""
+
+
 def test_forks_without_bound(h):
-    executed, verdict = hostile(h, """
-        import os, time
-        top, born = os.getpid(), 0
-        while True:
-            try:
-                child = os.fork()
-            except OSError as e:
-                if os.getpid() == top:
-                    print(f"fork refused after {born} children: {type(e).__name__}", flush=True)
-                    break
-                time.sleep(3600)  # every other process of the bomb stays
-            if child == 0:
-                born = 0  # a child forks on too
-            else:
-                born += 1
-    """)
+    executed, verdict = hostile(h, FORK_BOMB)
     log = log_text(executed, h.blobs, "train")
     assert "fork refused after" in log and "BlockingIOError" in log, log
     assert executed.phases[0].wall_s < BUDGET_S * 2, "the bomb outlived the harness"
     assert leftovers(h) == [], "processes of the fork bomb survived the trial"
     assert verdict.verdict == "disqualified" and "started another process" in verdict.feedback
     assert "os.fork" in evidence(verdict)
+    survives(h)
+
+
+def test_a_fork_bomb_leaves_a_trial_beside_it_its_processes(h):
+    """RLIMIT_NPROC counts a uid's tasks machine-wide. When every trial ran as nobody, a bomb at
+    its limit left a trial running beside it no process to exec and no thread to start; each
+    trial now runs as a uid of its own."""
+    bombed = []
+    stays = FORK_BOMB.replace("                break\n", "                time.sleep(3600)  # and holds the limit\n")
+    assert stays != FORK_BOMB
+    bomb = threading.Thread(target=lambda: bombed.append(hostile(h, stays)))
+    bomb.start()
+    deadline = time.monotonic() + 5
+    while len(leftovers(h)) < h.spec.resources.processes // 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    at_limit = len(leftovers(h))
+    assert bomb.is_alive()
+    executed, verdict = hostile(h, """
+        import threading
+        workers = [threading.Thread(target=sum, args=([1, 2],)) for _ in range(16)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        print("started 16 threads", flush=True)
+    """)
+    beside = bomb.is_alive()
+    bomb.join()
+    assert at_limit >= h.spec.resources.processes // 2, "the bomb never got going"
+    assert beside, "the bomb ended before the other trial did: nothing was shared"
+    assert bombed and "fork refused after" in log_text(bombed[0][0], h.blobs, "train")
+    assert "started 16 threads" in log_text(executed, h.blobs, "train"), verdict.feedback
+    assert verdict.verdict == "valid" and verdict.score == 15.0, verdict.feedback
     survives(h)
 
 
