@@ -3,7 +3,9 @@
 What is enforced, and where:
 - everywhere: rlimits on address space, file size and CPU seconds; fixed thread counts; wall and
   CPU time measured by this process (os.wait4), never reported by the recipe; output captured
-  with a size cap, keeping the head and the tail (where tracebacks are);
+  with a size cap, keeping the head and the tail (where tracebacks are); a cap on what the
+  writable folders hold (`disk_bytes`), looked at four times a second and once more at the end,
+  so a phase overshoots it by at most what it writes in a quarter second;
 - as root on Linux (CI and the executors here): a new network namespace with no interfaces (no
   network at all), a private mount namespace with fresh tmpfs over /tmp, /var/tmp and /dev/shm
   (a work dir under one of them is bound back alone), folders nobody may enter (such as /root)
@@ -76,6 +78,8 @@ class Limits:
     reach: tuple[str, ...] = ()  # folders outside the work dir the trial reads (datasets, checkouts)
     hide: tuple[str, ...] = ()  # folders covered by an empty one for this process (held-out data)
     uid: int = NOBODY  # who the process runs as when isolated (uid and gid, no groups)
+    disk_bytes: int | None = None  # what `disk_paths` may hold at once; checked a few times a second
+    disk_paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -93,6 +97,7 @@ class Run:
     cancelled: bool = False  # stopped because should_stop() said so
     stages: list[tuple[str, float]] = field(default_factory=list)  # (name, wall seconds) of each stage reached
     killed_in: str | None = None  # the stage whose watchdog fired
+    disk_over: int | None = None  # bytes held under disk_paths when the disk cap stopped it
 
 
 class _StageClock:
@@ -442,7 +447,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     output.start()
     reports.start()
     killed = cancelled = False
-    killed_in = None
+    killed_in = disk_over = None
     polls = 0
     status = rusage = None
     while status is None:
@@ -456,7 +461,10 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
         polls += 1
         if not killed and not cancelled:
             killed_in = clock.overdue(time.monotonic())
-        if not killed and (elapsed > limits.kill_after_s or cancelled or killed_in):
+            if limits.disk_bytes is not None and polls % 25 == 0:
+                used = disk_use(limits.disk_paths)
+                disk_over = used if used > limits.disk_bytes else None
+        if not killed and (elapsed > limits.kill_after_s or cancelled or killed_in or disk_over):
             killed = True
             if pid_ns:  # the waiter passes it on, and stays to count the CPU
                 _kill(proc.pid, signal.SIGTERM)
@@ -478,21 +486,51 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     output.join(timeout=5)
     reports.join(timeout=5)
     code = proc.returncode
+    if limits.disk_bytes is not None and not disk_over:  # a burst between two looks, or just before the end
+        used = disk_use(limits.disk_paths)
+        disk_over = used if used > limits.disk_bytes else None
+    log = output.text()
+    if disk_over:  # said by us, after everything the recipe printed: the verdict's last line
+        log += (f"\n[autorecipe] stopped: the trial held {disk_over:,} bytes under its writable folders, "
+                f"over its disk cap of {limits.disk_bytes:,} bytes\n").encode()
     return Run(
         exit_code=code if code >= 0 else None,
         signal=-code if code < 0 else None,
         wall_s=wall,
         cpu_s=rusage.ru_utime + rusage.ru_stime,
         peak_rss_bytes=rusage.ru_maxrss * 1024,
-        killed_by_watchdog=killed and not cancelled,
+        killed_by_watchdog=killed and not cancelled and not disk_over,
         cancelled=cancelled,
-        log=output.text(),
+        log=log,
         log_dropped=output.dropped,
         reports=[line for line in reports.text().decode(errors="replace").splitlines() if line],
         isolation=_isolation_text(isolate, pid_ns, limits.uid),
         stages=clock.spans(end),
         killed_in=killed_in if killed and not cancelled else None,
+        disk_over=disk_over,
     )
+
+
+def disk_use(folders: tuple[str, ...]) -> int:
+    """Bytes the files under `folders` take on disk (allocated blocks, so a sparse file counts for
+    what it really holds), plus a block for every entry, so a million empty files count too."""
+    total = 0
+    stack = list(folders)
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                total += st.st_blocks * 512 + 4096
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return total
 
 
 def _wait(pid: int, seconds: float):

@@ -125,7 +125,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
             for r in range(repeats):
                 label = f"{phase.name}:{r}" if repeats > 1 else phase.name
                 argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
-                limits = _limits(spec, tier, phase, uid)
+                limits = _limits(spec, tier, phase, work, uid)
                 env = {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
                        "AUTORECIPE_BUDGET_S": str(budget.seconds), **devices, **tier.env}
                 done = run(argv, work, env, limits, should_stop)
@@ -137,7 +137,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                     outputs[f"audit/{label}"] = blobs.put(("\n".join(done.reports) + "\n").encode())
                 log(f"{trial_id} {label}: exit {done.exit_code} signal {done.signal} "
                     f"cpu {done.cpu_s:.2f}s wall {done.wall_s:.2f}s ({done.isolation})")
-                if done.exit_code != 0 and not phase.optional:
+                if (done.exit_code != 0 or done.disk_over) and not phase.optional:
                     failed = True
                     break
             for rel in phase.heldout:
@@ -160,7 +160,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
     )
 
 
-def _limits(spec: EnvironmentSpec, tier, phase, uid: int = NOBODY) -> Limits:
+def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY) -> Limits:
     budget = tier.budgets[phase.name]
     stages = tuple((st.name, st.starts, tier.budgets[st.name].seconds * tier.budgets[st.name].kill_factor)
                    for st in phase.stages)
@@ -176,6 +176,8 @@ def _limits(spec: EnvironmentSpec, tier, phase, uid: int = NOBODY) -> Limits:
         reach=tuple(str(p) for p in spec.reach),
         hide=tuple(str(p) for p in phase.hidden),
         uid=uid,
+        disk_bytes=spec.resources.disk_bytes,
+        disk_paths=(str(work / "out"), str(work / "tmp")),
     )
 
 
@@ -185,7 +187,7 @@ def _measured(phase, label: str, budget, tier, done) -> list[Phase]:
     measured = done.cpu_s if budget.measure == "cpu" else done.wall_s
     whole = Phase(name=label, exit_code=done.exit_code, wall_s=round(done.wall_s, 6), cpu_s=round(done.cpu_s, 6),
                   budget_s=budget.seconds, timed_out=done.killed_by_watchdog or measured > budget.seconds,
-                  signal=done.signal, peak_rss_bytes=done.peak_rss_bytes)
+                  signal=done.signal, peak_rss_bytes=done.peak_rss_bytes, disk_bytes=done.disk_over)
     if not phase.stages:
         return [whole]
     out = []
@@ -195,5 +197,6 @@ def _measured(phase, label: str, budget, tier, done) -> list[Phase]:
         out.append(Phase(name=name, exit_code=done.exit_code if last else 0, wall_s=round(wall, 6),
                          cpu_s=round(done.cpu_s, 6) if last else 0.0, budget_s=allowed,
                          timed_out=done.killed_in == name or wall > allowed or (last and done.killed_by_watchdog),
-                         signal=done.signal if last else None, peak_rss_bytes=done.peak_rss_bytes))
+                         signal=done.signal if last else None, peak_rss_bytes=done.peak_rss_bytes,
+                         disk_bytes=done.disk_over if last else None))
     return out

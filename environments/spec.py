@@ -64,6 +64,7 @@ class Resources:
     threads: int = 1  # OMP/MKL/OpenBLAS/torch threads, fixed by the harness
     processes: int = 64  # threads count too: a torchrun of 8 ranks needs thousands
     file_bytes: int = 256 * 1024**2  # the largest file a trial may write (checkpoints)
+    disk_bytes: int | None = 1024**3  # all a trial may hold under out/ and tmp/ at once
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from environments.spec import Tier
-from evaluators.verdict import VIOLATIONS, legality_checks, phase_failure, self_report_check, verdict
+from evaluators.verdict import VIOLATIONS, failed, legality_checks, phase_failure, self_report_check, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "airbench-mini", "1"
@@ -45,7 +45,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         return verdict(executed, NAME, VERSION, "disqualified", f"Disqualified: {what}.", checks)
 
     smoke = phases.get("smoke")
-    smoke_ok = smoke is not None and smoke.exit_code == 0 and not smoke.timed_out
+    smoke_ok = smoke is not None and not failed(smoke) and not smoke.timed_out
     checks.append(Check(name="smoke", passed=smoke_ok, evidence="" if smoke_ok else phase_failure(executed, blobs, "smoke")))
     if not smoke_ok:
         return verdict(executed, NAME, VERSION, "preflight_crash",
@@ -67,7 +67,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         if p is None:
             problem = f"seed {s} never ran (an earlier seed failed)"
             break
-        if p.exit_code != 0:
+        if failed(p):
             problem = f"seed {s}: {phase_failure(executed, blobs, name)}"
             break
         pred = _predictions(executed, blobs, s, len(labels))

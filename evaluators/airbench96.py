@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import log_text, run_failure, smoke_verdict, verdict
+from evaluators.verdict import failed, log_text, run_failure, smoke_verdict, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "airbench96", "1"
@@ -69,7 +69,7 @@ def _seed_problem(executed, blobs, label, p, log) -> float | str:
     """The seed's accuracy, or what is wrong with it."""
     if p is None:
         return "did not run"
-    if p.exit_code != 0:
+    if failed(p):
         return f"failed: {run_failure(p, log)}"
     said = SEED_LINE.search(log)
     ref = executed.outputs.get(f"out/{said[2]}") if said else None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from environments.chat_mini.prepare import RANDOM_BASELINE
 from environments.spec import Tier
-from evaluators.verdict import budget_check, early_verdict, phase_failure, self_report_check, verdict
+from evaluators.verdict import budget_check, early_verdict, failed, phase_failure, self_report_check, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "chat-mini", "1"
@@ -37,7 +37,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
                        f"Evaluation ran over budget: {checks[-1].evidence}.", checks)
     for name in ("train", "eval"):
         p = phases.get(name)
-        if p is None or p.exit_code != 0:
+        if p is None or failed(p):
             why = phase_failure(executed, blobs, name)
             checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
             return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)

@@ -18,7 +18,7 @@ import ast
 import os
 import time
 
-from evaluators.verdict import VIOLATIONS, legality_checks, phase_failure, self_report_check, verdict
+from evaluators.verdict import VIOLATIONS, failed, legality_checks, phase_failure, self_report_check, verdict
 from events import Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "dryrun", "2"
@@ -52,11 +52,11 @@ def evaluate(executed: TrialExecuted, blobs, data, tier) -> TrialEvaluated:
                      evidence=f"{late.wall_s:.2f} s wall against a {late.budget_s:g} s wall budget"
                               + (f", killed by the watchdog (signal {late.signal})" if late.signal else ""))
         return verdict(executed, NAME, VERSION, "train_budget_overrun", f"Over budget: {over.evidence}.", [over])
-    failed = next((p for p in executed.phases if p.exit_code != 0), None)
-    if failed is not None:
-        why = phase_failure(executed, blobs, failed.name)
+    broken = next((p for p in executed.phases if failed(p)), None)
+    if broken is not None:
+        why = phase_failure(executed, blobs, broken.name)
         return verdict(executed, NAME, VERSION, "crash",
-                       f"phase {failed.name} failed (exit {failed.exit_code}): {why}", [])
+                       f"phase {broken.name} failed (exit {broken.exit_code}): {why}", [])
     ref = executed.outputs.get("out/knobs.py")
     try:
         k = knobs(blobs.get(ref).decode()) if ref else None

@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import budget_check, early_verdict, phase_failure, self_report_check, verdict
+from evaluators.verdict import budget_check, early_verdict, failed, phase_failure, self_report_check, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "golf-mini", "1"
@@ -37,7 +37,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
 
     for name in ("train", "pack", "eval"):
         p = phases.get(name)
-        if p is None or (p.exit_code != 0 and not p.timed_out):
+        if p is None or (failed(p) and not p.timed_out):
             why = phase_failure(executed, blobs, name)
             checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
             return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)
@@ -76,10 +76,10 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     checks.append(self_report_check(executed, blobs))
     bpb = result["nats"] / math.log(2) / result["scored_tokens"]
     metrics |= {"val_bpb": bpb, "eval_s": evals.cpu_s, "scored_bytes": float(result["scored_tokens"])}
-    failed = [c for c in checks if not c.passed]
-    if failed:
+    refused = [c for c in checks if not c.passed]
+    if refused:
         return verdict(executed, NAME, VERSION, "disqualified",
-                       "Disqualified: " + "; ".join(f"{c.name} failed ({c.evidence})" for c in failed) + ".",
+                       "Disqualified: " + "; ".join(f"{c.name} failed ({c.evidence})" for c in refused) + ".",
                        checks, metrics=metrics)
     return verdict(executed, NAME, VERSION, "valid",
                    f"Valid: {bpb:.4f} bits per byte over {result['scored_tokens']:,} held-out bytes; "

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import log_text, run_failure, smoke_verdict, verdict
+from evaluators.verdict import failed, log_text, run_failure, smoke_verdict, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "nanochat-d12", "1"
@@ -40,7 +40,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
                             evidence=f"training ran {train.wall_s:.0f} s wall; cap {train.budget_s:.0f} s"))
         return _v(executed, "train_budget_overrun", f"Training passed the wall cap: {checks[-1].evidence}. Spend "
                   "less of the horizon (target param-data ratio) or make steps faster.", checks, metrics)
-    if train is None or train.exit_code != 0:
+    if train is None or failed(train):
         why = run_failure(train, train_log)
         checks.append(Check(name="train", passed=False, evidence=why))
         return _v(executed, "crash", f"Crash in training: {why}.", checks, metrics)
@@ -61,8 +61,8 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         return _v(executed, "eval_budget_overrun", f"The CORE evaluation ran over: {checks[-1].evidence}.", checks,
                   metrics)
     scores = CORE.findall(eval_log)
-    if evals.exit_code != 0 or not scores:
-        why = run_failure(evals, eval_log) if evals.exit_code != 0 else "no 'CORE metric:' line"
+    if failed(evals) or not scores:
+        why = run_failure(evals, eval_log) if failed(evals) else "no 'CORE metric:' line"
         return _v(executed, "crash", f"Crash in the CORE evaluation: {why}.", checks, metrics)
     core = float(scores[-1])
     metrics |= {"core": core, "eval_s": evals.wall_s}

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import legality_checks, log_text, run_failure, verdict
+from evaluators.verdict import failed, legality_checks, log_text, run_failure, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "parameter-golf", "1"
@@ -46,7 +46,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
 
     smoke = phases.get("smoke")
     smoke_log = log_text(executed, blobs, "smoke")
-    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
+    if smoke is None or failed(smoke) or smoke.timed_out:
         packed = SMOKE_PACK.search(smoke_log)
         if packed and int(packed[1]) > int(packed[4]):
             total, code, model = (int(packed[i]) for i in (1, 2, 3))
@@ -82,8 +82,8 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
                  if k.startswith("out/") and fnmatch.fnmatch(k[4:], _artifact_glob(tier)) and k != "out/train_gpt.py"}
     ended_in_eval = evals is not None and evals.timed_out
     run_phase = evals or train
-    if run_phase is None or (run_phase.exit_code != 0 and not ended_in_eval) or not artifacts:
-        why = run_failure(run_phase, log) if run_phase is not None and run_phase.exit_code != 0 else \
+    if run_phase is None or (failed(run_phase) and not ended_in_eval) or not artifacts:
+        why = run_failure(run_phase, log) if run_phase is not None and failed(run_phase) else \
             "it wrote no compressed model file"
         checks.append(Check(name="run", passed=False, evidence=why))
         return _v(executed, "crash", f"Crash: {why}.", checks, metrics)

@@ -114,11 +114,23 @@ def self_report_check(executed: TrialExecuted, blobs: BlobStore) -> Check:
                  evidence=f"the recipe printed {n} score-like line(s); the evaluator measures instead" if n else "")
 
 
+def failed(p) -> bool:
+    """Whether a phase failed: a non-zero exit or a signal, or more on disk than the trial's cap
+    (found after the phase may have exited 0)."""
+    return p.exit_code != 0 or p.disk_bytes is not None
+
+
+def _over_disk(p) -> str:
+    return f"it held {p.disk_bytes:,} bytes under out/ and tmp/, over the trial's disk cap, and was stopped"
+
+
 def phase_failure(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:
     """Why a phase failed, for the verdict: the crash excerpt if there is one, else how it ended."""
     p = next((p for p in executed.phases if p.name == phase), None)
     if p is None:
         return "it did not run"
+    if p.disk_bytes is not None:
+        return _over_disk(p)
     if p.timed_out:
         return f"ran {p.cpu_s:.2f} s CPU / {p.wall_s:.2f} s wall, over its {p.budget_s:.0f} s budget"
     crash = crash_from_log(log_text(executed, blobs, phase))
@@ -132,6 +144,8 @@ def run_failure(phase, log: str) -> str:
     """Why a (torchrun) run failed: the worker's crash, else how it ended and its last line."""
     if phase is None:
         return "it did not run"
+    if phase.disk_bytes is not None:
+        return _over_disk(phase)
     crash = worker_crash(log)
     if crash:
         return crash.describe()
@@ -145,7 +159,7 @@ def smoke_verdict(executed: TrialExecuted, blobs: BlobStore, evaluator: str, ver
                   what: str) -> tuple[TrialEvaluated | None, list[Check]]:
     """preflight_crash when the smoke run (`what` says what it is) failed; else None and its check."""
     smoke = next((p for p in executed.phases if p.name == "smoke"), None)
-    if smoke is None or smoke.exit_code != 0 or smoke.timed_out:
+    if smoke is None or failed(smoke) or smoke.timed_out:
         why = run_failure(smoke, log_text(executed, blobs, "smoke"))
         checks = [Check(name="smoke", passed=False, evidence=why)]
         return verdict(executed, evaluator, version, "preflight_crash",
@@ -179,7 +193,7 @@ def early_verdict(executed: TrialExecuted, blobs: BlobStore, evaluator: str, ver
         return verdict(executed, evaluator, version, "disqualified", f"Disqualified: {what}.", checks), checks
     phases = {p.name: p for p in executed.phases}
     first = phases.get("smoke")
-    if first is None or first.exit_code != 0 or first.timed_out:
+    if first is None or failed(first) or first.timed_out:
         why = phase_failure(executed, blobs, "smoke")
         checks.append(Check(name="smoke", passed=False, evidence=why))
         return verdict(executed, evaluator, version, "preflight_crash",

@@ -35,16 +35,19 @@ pytestmark = [pytest.mark.hostile,
 R = "knobs.py"
 SECRET = "hostile-secret-7f3a91c2"
 BUDGET_S = 1.5
+DISK_CAP = 96 * 1024**2
 
 
 @pytest.fixture(scope="module")
 def h(tmp_path_factory) -> Harness:
-    """dryrun with a 1.5 s wall budget and 32 MiB files, and a secret in its held-out folder."""
+    """dryrun with a 1.5 s wall budget, 32 MiB files, 96 MiB on disk, and a secret in its held-out
+    folder."""
     h = Harness("dryrun", tmp_path_factory.mktemp("hostile-data"), tmp_path_factory.mktemp("hostile"))
     tier = Tier("micro", {"train": Budget(BUDGET_S, measure="wall")}, env={"DRYRUN_DELAY_S": "0"},
                 limits={"size_cap": SIZE_CAP})
     h.spec = dataclasses.replace(h.spec, tiers={"micro": tier},
-                                 resources=dataclasses.replace(h.spec.resources, file_bytes=32 * 1024**2))
+                                 resources=dataclasses.replace(h.spec.resources, file_bytes=32 * 1024**2,
+                                                               disk_bytes=DISK_CAP))
     secret = h.data / "heldout" / "secret.txt"
     secret.write_text(SECRET)
     os.chmod(secret, 0o600)
@@ -327,6 +330,29 @@ def test_writes_a_10_gb_log_file(h):
     work = h.scratch / f"{executed.trial_id}-a1"
     assert (work / "out" / "train.log").stat().st_size <= h.spec.resources.file_bytes
     assert verdict.verdict == "crash" and "file too large" in evidence(verdict), verdict.feedback
+    survives(h)
+
+
+@pytest.mark.parametrize("pace_s", [0.0, 0.05], ids=["burst", "steady"])
+def test_fills_the_disk_with_many_files(h, pace_s):
+    """Each file under the per-file limit, all of them far over the trial's disk cap: a burst is
+    found when the phase ends, a steady writer a few times a second while it runs."""
+    executed, verdict = hostile(h, f"""
+        import time
+        chunk = b"x" * 8 * 1024**2
+        for i in range(40):  # 320 MiB in 8 MiB files
+            with open(f"out/fill-{{i}}", "wb") as f:
+                f.write(chunk)
+            time.sleep({pace_s})
+    """, keep_work=True)
+    phase = executed.phases[0]
+    held = sum(f.stat().st_size for f in (h.scratch / f"{executed.trial_id}-a1" / "out").iterdir())
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, phase
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
+    assert not phase.timed_out
+    if pace_s:  # stopped while it ran: well before it wrote everything
+        assert phase.signal is not None and held < DISK_CAP + 64 * 1024**2, (phase, held)
+        assert "[autorecipe] stopped" in log_text(executed, h.blobs, "train")
     survives(h)
 
 
