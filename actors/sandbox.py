@@ -97,7 +97,7 @@ class Run:
     cancelled: bool = False  # stopped because should_stop() said so
     stages: list[tuple[str, float]] = field(default_factory=list)  # (name, wall seconds) of each stage reached
     killed_in: str | None = None  # the stage whose watchdog fired
-    disk_over: int | None = None  # bytes held under disk_paths when the disk cap stopped it
+    disk_over: int | None = None  # bytes counted under disk_paths (until past the cap) when the cap stopped it
 
 
 class _StageClock:
@@ -462,7 +462,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
         if not killed and not cancelled:
             killed_in = clock.overdue(time.monotonic())
             if limits.disk_bytes is not None and polls % 25 == 0:
-                used = disk_use(limits.disk_paths)
+                used = disk_use(limits.disk_paths, limits.disk_bytes)
                 disk_over = used if used > limits.disk_bytes else None
         if not killed and (elapsed > limits.kill_after_s or cancelled or killed_in or disk_over):
             killed = True
@@ -487,11 +487,11 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     reports.join(timeout=5)
     code = proc.returncode
     if limits.disk_bytes is not None and not disk_over:  # a burst between two looks, or just before the end
-        used = disk_use(limits.disk_paths)
+        used = disk_use(limits.disk_paths, limits.disk_bytes)
         disk_over = used if used > limits.disk_bytes else None
     log = output.text()
     if disk_over:  # said by us, after everything the recipe printed: the verdict's last line
-        log += (f"\n[autorecipe] stopped: the trial held {disk_over:,} bytes under its writable folders, "
+        log += (f"\n[autorecipe] stopped: the trial held at least {disk_over:,} bytes under its writable folders, "
                 f"over its disk cap of {limits.disk_bytes:,} bytes\n").encode()
     return Run(
         exit_code=code if code >= 0 else None,
@@ -511,9 +511,10 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     )
 
 
-def disk_use(folders: tuple[str, ...]) -> int:
+def disk_use(folders: tuple[str, ...], stop_past: int | None = None) -> int:
     """Bytes the files under `folders` take on disk (allocated blocks, so a sparse file counts for
-    what it really holds), plus a block for every entry, so a million empty files count too."""
+    what it really holds), plus a block for every entry, so a million empty files count too.
+    Stops counting once past `stop_past`: the watchdog waits on this walk."""
     total = 0
     stack = list(folders)
     while stack:
@@ -528,6 +529,8 @@ def disk_use(folders: tuple[str, ...]) -> int:
                 except OSError:
                     continue
                 total += st.st_blocks * 512 + 4096
+                if stop_past is not None and total > stop_past:
+                    return total
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
     return total

@@ -121,7 +121,7 @@ def failed(p) -> bool:
 
 
 def _over_disk(p) -> str:
-    return f"it held {p.disk_bytes:,} bytes under out/ and tmp/, over the trial's disk cap, and was stopped"
+    return f"it held at least {p.disk_bytes:,} bytes under out/ and tmp/, over the trial's disk cap, and was stopped"
 
 
 def phase_failure(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:

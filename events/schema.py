@@ -76,7 +76,7 @@ class Phase(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=T
     timed_out: bool = False
     signal: int | None = None
     peak_rss_bytes: int | None = None
-    disk_bytes: int | None = None  # what it held under its writable folders, set only when over the disk cap
+    disk_bytes: int | None = None  # set only when over the disk cap: what it held, counted until past the cap
 
 
 class Check(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
