@@ -24,10 +24,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The main job on embedded defaults: a local Ray, golf-mini at the micro tier, the offline
-# specialists; then the run is replayed from its log and exported as a TSV.
+# specialists; then the run is replayed from its log (the digest must match the run's), every
+# verdict re-derived from the recorded outputs, and the trials exported as a TSV.
 run: setup
 	$(VENV)/bin/autorecipe run $(RUN)
-	$(VENV)/bin/autorecipe replay $(RUN)
+	$(VENV)/bin/autorecipe replay $(RUN) --verify
 	$(VENV)/bin/autorecipe export $(RUN) --tsv -o $(RUN)/results.tsv
 
 # Two workers, whole files each: a file's module fixtures (its Ray, its prepared data) stay in
