@@ -16,12 +16,14 @@ from __future__ import annotations
 import fcntl
 import os
 import pwd
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_RANGE = (61184, 65519)
 LOCKS = Path("/run/autorecipe/trial-uids")
+FALLBACK_LOCKS = Path(tempfile.gettempdir()) / "autorecipe-trial-uids"  # where /run is read-only
 
 
 class NoFreeUid(RuntimeError):
@@ -51,11 +53,23 @@ def _has_account(uid: int) -> bool:
         return False
 
 
+def _lock_folder() -> Path:
+    """The machine-wide folder of uid locks: every executor on the machine must use the same one."""
+    try:
+        LOCKS.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if os.access(LOCKS, os.W_OK):
+            return LOCKS
+    except OSError:
+        pass
+    FALLBACK_LOCKS.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return FALLBACK_LOCKS
+
+
 @contextmanager
-def trial_uid(uids: range | None = None, locks: Path = LOCKS) -> Iterator[int]:
+def trial_uid(uids: range | None = None, locks: Path | None = None) -> Iterator[int]:
     """Hold a uid no other trial on this machine holds, for the length of the `with` block."""
     uids = uids if uids is not None else uid_range()
-    locks.mkdir(parents=True, exist_ok=True, mode=0o700)
+    locks = locks or _lock_folder()
     for uid in uids:
         fd = os.open(locks / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
         try:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,12 @@ def test_the_range_comes_from_the_environment_or_is_refused_by_name():
     for bad in ("70000", "a-b", "9-1", "0-10"):
         with pytest.raises(ValueError, match="AUTORECIPE_TRIAL_UIDS"):
             uid_range(bad)
+
+
+def test_the_locks_fall_back_to_the_temp_folder_where_run_is_not_writable(tmp_path, monkeypatch):
+    from actors import trial_uid as module
+
+    monkeypatch.setattr(module, "LOCKS", Path("/proc/autorecipe-trial-uids"))  # mkdir fails there
+    monkeypatch.setattr(module, "FALLBACK_LOCKS", tmp_path / "fallback")
+    with trial_uid(FREE) as uid:
+        assert (tmp_path / "fallback" / str(uid)).exists()
