@@ -5,6 +5,7 @@ the driver killed and the run resumed — with no trial lost and none judged twi
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -370,12 +371,17 @@ def test_llm_specialists_on_ray_against_the_fake_server_replay_without_it(ray_ad
     assert done.state.run.stopped == "trial_budget"
     rows = [r for r in done.state.trials.rows.values() if r.trial_id != "t0000"]
     assert len(rows) == 6 and all(r.phase == "evaluated" for r in rows)
-    assert done.state.ledger.total.llm_calls == 18
+    # three calls a submitted session (edit, check, submit); on a loaded machine a session may
+    # start just before the budget is reached and be cut short, so count what the log holds
+    sessions = sum(a.sessions for a in done.state.agents.by_agent.values())
+    calls = done.state.ledger.total.llm_calls
+    assert sessions >= 6 and 18 <= calls <= 3 * sessions, (sessions, calls)
     # the server is gone: replay serves the recorded replies, and today's code asks the same
     replayed = subprocess.run([sys.executable, "-m", "autorecipe.cli", "replay", str(run), "--llm", "replay"],
                               capture_output=True, text=True, timeout=120)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    assert "6 session(s), 18 recorded calls served, 0 divergence(s)" in replayed.stderr
+    served = re.search(r"(\d+) session\(s\), (\d+) recorded calls served, 0 divergence\(s\)", replayed.stderr)
+    assert served and int(served[1]) >= 6 and int(served[2]) == calls, replayed.stderr
     assert f"digest     {done.state.digest()}" in replayed.stdout
 
 
