@@ -35,6 +35,8 @@ from events.store import LogWriteFailed
 
 POLL_S = 0.05
 GIVE_UP_AFTER = 3  # an actor whose run() fails this often in a row is dead for good
+UNAVAILABLE_RETRY_S = 0.5  # Ray is restarting the actor: ask again shortly; not a failure of its own
+ROLES = {"agent/": "specialist", "executor/": "executor", "evaluator/": "evaluator"}
 SHUTDOWN_S = 30.0
 OBJECT_STORE_BYTES = 256 * 1024**2
 
@@ -244,18 +246,24 @@ def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config:
     running = {h.run.remote(): name for name, h in actors.items()}
     failures: dict[str, int] = {}
     abandoned: set[str] = set()
+    retry_at: dict[str, float] = {}
     while True:
         supervisor.step()
         if not quiet:
             progress.tick(supervisor.state)
         if supervisor.finished():
             break
-        done, _ = ray.wait(list(running), num_returns=len(running), timeout=0)
+        done, _ = ray.wait(list(running), num_returns=len(running), timeout=0) if running else ([], [])
         for ref in done:
             name = running.pop(ref)
             try:
                 ray.get(ref)
                 failures[name] = 0
+            except ray.exceptions.ActorUnavailableError:
+                # Ray is still restarting it (slow on a loaded node): three of these in a row
+                # used to count as three failures and abandon a healthy evaluator, and the run hung
+                retry_at[name] = time.monotonic() + UNAVAILABLE_RETRY_S
+                continue
             except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
                 if storage_failure(exc) is not None:
                     raise
@@ -265,14 +273,29 @@ def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config:
                     echo(f"{name} failed {failures[name]} times in a row ({exc}); going on without it")
                     _abandon(supervisor, name)
                     abandoned.add(name)
-                    if all(n in abandoned for n in actors if n.startswith("agent/")):
-                        supervisor.stop("error", "every specialist failed; see the errors above")
+                    gone = every_one_gone(actors, abandoned)
+                    if gone:  # nothing left to do that work: waiting would never end
+                        supervisor.stop("error", f"every {gone} failed; see the errors above")
                     continue
                 echo(f"{name} failed ({type(exc).__name__}); Ray restarts it and it resumes from the log")
             if not supervisor.finished():
                 running[actors[name].run.remote()] = name
+        for name, when in list(retry_at.items()):
+            if time.monotonic() >= when:
+                del retry_at[name]
+                if not supervisor.finished():
+                    running[actors[name].run.remote()] = name
         time.sleep(POLL_S)
     ray.wait(list(running), num_returns=len(running), timeout=SHUTDOWN_S)
+
+
+def every_one_gone(actors, abandoned: set[str]) -> str | None:
+    """The role (specialist, executor, evaluator) whose actors have all been given up on, if any."""
+    for prefix, role in ROLES.items():
+        mine = [n for n in actors if n.startswith(prefix)]
+        if mine and all(n in abandoned for n in mine):
+            return role
+    return None
 
 
 def _abandon(supervisor: Supervisor, name: str) -> None:
