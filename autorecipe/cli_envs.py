@@ -102,7 +102,8 @@ def prepare_cmd(env: str, data: str | None, env_opts: tuple[str, ...], dry_run: 
 @click.command("trial")
 @click.argument("env")
 @click.option("--recipe", type=click.Path(dir_okay=False, exists=True), multiple=True,
-              help="A recipe file to use instead of the baseline's file of the same name (repeatable).")
+              help="A recipe file to use instead of the baseline's: matched by the recipe path it ends with "
+                   "(.../scripts/base_train.py), or by a name only one recipe file has (repeatable).")
 @click.option("--tier", default=None, help="Default: the environment's first (micro; full for the real tasks).")
 @ENV_OPT
 @click.option("--keep", is_flag=True, help="Keep the trial's work dir (under --scratch) for inspection.")
@@ -119,6 +120,7 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
     autorecipe trial airbench-mini --recipe edited/airbench_mini.py --tier standard
     autorecipe trial examples.polyfit:SPEC
     autorecipe trial parameter-golf --env-opt upstream=~/parameter-golf --env-opt gpus=8
+    autorecipe trial nanochat-d12 --env-opt upstream=~/nanochat --recipe edited/scripts/base_train.py
     """
     spec = spec_of(env, env_options(env_opts))
     tier = tier or next(iter(spec.tiers))
@@ -128,10 +130,10 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
         raise click.UsageError(str(exc.args[0])) from None
     code = spec.baseline_code()
     for path in recipe:
-        name = Path(path).name
-        if name not in code:
-            raise click.UsageError(f"{path}: {env}'s recipe files are {', '.join(code)}")
-        code[name] = Path(path).read_bytes()
+        try:
+            code[recipe_key(code, path)] = Path(path).read_bytes()
+        except ValueError as exc:
+            raise click.UsageError(f"{path}: {exc}; {env}'s recipe files are {', '.join(code)}") from None
     data = prepared_data(spec, log=lambda m: click.echo(m, err=True))
     root = Path(scratch or tempfile.mkdtemp(prefix="autorecipe-trial-"))
     blobs = BlobStore(root / "blobs")
@@ -148,6 +150,22 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
     click.echo(f"feedback  {ev.feedback}")
     if keep:
         click.echo(f"work dir  {root / 'work'}")
+
+
+def recipe_key(code: dict[str, bytes], path: str) -> str:
+    """Which recipe file `path` replaces: the longest recipe path it ends with
+    (edited/scripts/base_train.py is scripts/base_train.py), or else the one recipe file with its
+    name. Nested upstream files share names (two __init__.py), so a bare name must be unambiguous."""
+    parts = Path(path).resolve().parts
+    ends = [k for k in code if parts[len(parts) - len(Path(k).parts):] == Path(k).parts]
+    if ends:
+        return max(ends, key=lambda k: len(Path(k).parts))
+    named = [k for k in code if Path(k).name == Path(path).name]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise ValueError(f"its name fits {', '.join(named)}: give a path ending in one of them")
+    raise ValueError("it is none of the recipe files")
 
 
 @click.command("calibrate")

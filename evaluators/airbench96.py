@@ -1,11 +1,19 @@
 """The Airbench96 evaluator: time from the executor's clocks, accuracy from the runs' reports.
 
+Each seed's report is the fork's result file, run_seed{N}.jsonl, one JSON line with status,
+accuracy, train_s, warmup_s, runs, smoke and kill_reason and no seed field
+(multi_agent_cifar/airbench96.py:799-808 in cxcscmu/Auto-Research-Recipes): the seed is the N in
+the name, which the harness chose and printed before the script started. A seed's report counts
+when, as in the fork's run_classify.py:144-171, its status is "OK", smoke is false and the
+accuracy finite; and here also when it covers one run (RUNS=1; a mean over several runs in one
+process is another measurement). Its train_s and warmup_s are the script's own and not read.
+
 Priority, first match wins (the reference harness's OK / DISQUALIFIED / CRASH / TIMEOUT /
 PREFLIGHT_CRASH, in our labels):
   1. preflight_crash       the smoke run (one seed, one epoch) failed
   2. train_budget_overrun  a seed's process passed its wall cap
-  3. crash                 a seed failed, or its report is missing, not OK, a smoke report, a
-                           different seed's, or not a finite accuracy (all N seeds must pass)
+  3. crash                 a seed failed, or its run_seed{N}.jsonl is missing, not OK, a smoke
+                           report, over several runs, or not a finite accuracy (all N must pass)
   4. disqualified          mean accuracy below the gate (the time is not a score then)
   5. valid                 score = mean wall seconds per seed process (lower is better)
 """
@@ -22,7 +30,7 @@ from environments.spec import Tier
 from evaluators.verdict import failed, log_text, run_failure, smoke_verdict, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
-NAME, VERSION = "airbench96", "1"
+NAME, VERSION = "airbench96", "2"
 SEED_LINE = re.compile(r"^autorecipe-seed: (\d+) result=(\S+)", re.M)
 
 
@@ -74,21 +82,22 @@ def _seed_problem(executed, blobs, label, p, log) -> float | str:
     said = SEED_LINE.search(log)
     ref = executed.outputs.get(f"out/{said[2]}") if said else None
     if ref is None:
-        return "wrote no result line"
+        return f"wrote no {said[2] if said else 'run_seed<N>.jsonl'} (full_eval_results/<dir>/, as seed " \
+               f"{said[1] if said else '?'})"
     try:
         rows = [json.loads(line) for line in blobs.get(ref).decode().splitlines() if line.strip()]
     except ValueError as exc:
-        return f"wrote an unreadable result ({exc})"
-    if len(rows) != 1:
-        return f"wrote {len(rows)} result lines, not 1"
+        return f"wrote an unreadable {said[2]} ({exc})"
+    if len(rows) != 1 or not isinstance(rows[0], dict):
+        return f"wrote {len(rows)} lines in {said[2]}, not one JSON object"
     row = rows[0]
     acc = row.get("accuracy")
     if row.get("status") != "OK" or row.get("smoke") is not False:
-        return f"reported status={row.get('status')!r} smoke={row.get('smoke')!r}"
-    if str(row.get("seed")) != said[1]:
-        return f"reported seed {row.get('seed')!r}, ran as seed {said[1]}"
+        return f"reported status={row.get('status')!r} smoke={row.get('smoke')!r} in {said[2]}"
+    if row.get("runs") != 1:
+        return f"reported runs={row.get('runs')!r} in {said[2]}; one run per process (RUNS=1)"
     if not isinstance(acc, (int, float)) or not math.isfinite(acc) or not 0 <= acc <= 1:
-        return f"reported accuracy {acc!r}"
+        return f"reported accuracy {acc!r} in {said[2]}"
     return float(acc)
 
 
