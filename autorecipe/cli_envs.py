@@ -62,6 +62,8 @@ def envs_cmd() -> None:
     for name in registry.adapters():
         module = importlib.import_module(registry.adapter_module(name))
         click.echo(f"{module.__doc__.strip().splitlines()[0]} (a real task, on GPUs)")
+        if hasattr(module, "CLONE"):
+            click.echo(f"  checkout   {module.CLONE}")
         click.echo("  options (--env-opt KEY=VALUE):")
         click.echo(describe(module.OPTIONS))
         click.echo()
@@ -89,7 +91,10 @@ def prepare_cmd(env: str, data: str | None, env_opts: tuple[str, ...], dry_run: 
     if dry_run:
         if env not in registry.adapters():
             raise click.UsageError(f"{env} prepares from the package registries; --dry-run is for the real tasks")
-        for command in importlib.import_module(registry.adapter_module(env)).data_commands(options):
+        module = importlib.import_module(registry.adapter_module(env))
+        for line in getattr(module, "describe_data", lambda options: [])(options):  # what is there, what runs
+            click.echo(line)
+        for command in module.data_commands(options):
             click.echo(command.show())
         return
     try:

@@ -41,6 +41,7 @@ from environments.upstream.commands import Command, prepare_upstream, run_comman
 from environments.upstream.options import Option, resolve
 
 ROOT = Path(__file__).parent
+CLONE = "git clone https://github.com/cxcscmu/Auto-Research-Recipes"  # the published system's fork
 BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
            "batches.meta")
 TENSORS = ("train.pt", "test.pt")
@@ -120,7 +121,8 @@ def _steps(o: dict) -> list[tuple[str, object, list[Command]]]:
     tensors = lambda: all((data / t).is_file() for t in TENSORS)  # noqa: E731
     batches = lambda: all((data / "cifar-10-batches-py" / b).is_file() for b in BATCHES)  # noqa: E731
     return [
-        ("CIFAR-10 python batches (torchvision's download, which upstream's scripts call)",
+        ("CIFAR-10 python batches (torchvision's download, as upstream's scripts do; not needed once train.pt "
+         "and test.pt exist)",
          lambda: tensors() or batches(),
          [Command((sys.executable, "-c", f"import torchvision; torchvision.datasets.CIFAR10({str(data)!r}, "
                                          "download=True)"), up)]),
@@ -134,10 +136,13 @@ def data_commands(given: dict[str, str]) -> list[Command]:
 
 
 def describe_data(given: dict[str, str]) -> list[str]:
-    """What `prepare --dry-run` tells before the commands: the folder, and what is there now."""
+    """What `prepare --dry-run` says before the commands: the checkout, the data folder, and which
+    steps are missing now (prepare runs only those; a trial reads the folder read-only)."""
     o = resolve("airbench96", given, OPTIONS)
-    return [f"# CIFAR_DATA_DIR = {_data(o)}"] + [f"# {what}: {'present' if present() else 'missing'}"
-                                                 for what, present, _ in _steps(o)]
+    return ([f"# checkout (option upstream): {o['upstream']}, from {CLONE}", f"# recipe (option script): {o['script']}",
+             f"# CIFAR_DATA_DIR: {_data(o)}"]
+            + [f"# {what}: {'present' if present() else 'missing: prepare runs the command below'}"
+               for what, present, _ in _steps(o)])
 
 
 def _check_data(o: dict, log) -> dict:
