@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from click.testing import CliRunner
+
+from autorecipe.cli import main
+from autorecipe.cli_envs import recipe_key
 from autorecipe.local_trial import local_trial, prepared_data
 from environments import registry
 from environments.edits import apply_edits
@@ -17,8 +21,11 @@ from environments.spec import Edit
 from events import BlobStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "upstream" / "nanochat"
-OPTIONS = dict(gpus="1", wall_s="10", smoke_s="20", eval_s="8", shards="2")
-BUNDLE = "".join(f"- label: task{i}\n" for i in range(22))
+OPTIONS = dict(gpus="1", wall_s="25", smoke_s="40", eval_s="15", shards="2")  # slack for a loaded machine
+# the bundle's format (scripts/base_eval.py:68-83): core.yaml's icl_tasks, eval_meta_data.csv's random baselines
+BUNDLE = "icl_tasks:\n" + "".join(f"- label: task{i}\n  dataset_uri: task{i}.jsonl\n  num_fewshot: [0]\n"
+                                  f"  icl_task_type: multiple_choice\n" for i in range(22))
+META = "Eval Task,Random baseline\n" + "".join(f"task{i},25.0\n" for i in range(22))
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +35,7 @@ def chat(tmp_path_factory):
     shutil.copytree(FIXTURE, upstream)
     (base / "eval_bundle").mkdir(parents=True)  # S3 is out of reach here: the bundle is pre-staged
     (base / "eval_bundle" / "core.yaml").write_text(BUNDLE)
+    (base / "eval_bundle" / "eval_meta_data.csv").write_text(META)
     spec = registry.get("nanochat-d12", {**OPTIONS, "upstream": str(upstream), "base_dir": str(base)})
     said = []
     data = prepared_data(spec, root=root / "prepared", log=said.append)
@@ -36,7 +44,8 @@ def chat(tmp_path_factory):
     def trial(*edits):
         return local_trial(spec, "full", apply_edits(spec.baseline_code(), list(edits)), blobs, root / "work", data)
 
-    trial.spec, trial.said, trial.base = spec, said, base
+    trial.spec, trial.said, trial.base, trial.blobs, trial.data = spec, said, base, blobs, data
+    trial.options = {**OPTIONS, "upstream": str(upstream), "base_dir": str(base)}
     return trial
 
 
@@ -63,16 +72,55 @@ def test_a_valid_run_is_scored_by_core_from_the_evaluators_run(chat):
     assert ev.metrics["val_bpb"] == pytest.approx(0.8576)
     assert [p.name for p in executed.phases] == ["smoke", "train", "eval"]
     assert next(c for c in ev.checks if c.name == "depth").measured == 12
+    train = chat.blobs.get(executed.outputs["logs/train"]).decode()
+    # no FA3 offline: --window-pattern L keeps every layer off SDPA's masked path (base_train.py:114-116)
+    assert "--depth=12 " in train and train.splitlines()[0].endswith("--window-pattern=L")
+    assert "Flash Attention 3 not available" in train and "SDPA has no support for sliding window" not in train
+    assert "Step 00060 | Validation bpb: 0.857600" in train  # base_train.py:427, the last step
+    assert "CORE metric: 0.1618" in chat.blobs.get(executed.outputs["logs/eval"]).decode()
+
+
+def test_without_a_window_pattern_the_recipes_own_applies_and_seeds_are_said_not_to_reach_nanochat(chat, tmp_path):
+    spec = registry.get("nanochat-d12", {**chat.options, "window_pattern": ""})
+    executed, ev = local_trial(spec, "full", spec.baseline_code(), chat.blobs, tmp_path, chat.data, seed=3)
+    assert ev.verdict == "valid", ev.feedback
+    train = chat.blobs.get(executed.outputs["logs/train"]).decode()
+    assert "--window-pattern" not in train.splitlines()[1]
+    assert "WARNING: SDPA has no support for sliding window attention (window_pattern='SSSL')" in train
+    assert train.startswith("autorecipe-seed: 3 not passed: base_train.py has no seed flag")
+
+
+def test_trial_recipe_takes_a_nested_upstream_path(chat, tmp_path):
+    edited = tmp_path / "edited" / "scripts" / "base_train.py"
+    edited.parent.mkdir(parents=True)
+    edited.write_text(chat.spec.baseline_code()["scripts/base_train.py"].decode()
+                      .replace("CRASH_AT_STEP = -1", "CRASH_AT_STEP = 10"))
+    opts = [a for k, v in chat.options.items() for a in ("--env-opt", f"{k}={v}")]
+    result = CliRunner().invoke(main, ["trial", "nanochat-d12", "--recipe", str(edited), *opts, "--scratch",
+                                       str(tmp_path / "scratch")], env={"AUTORECIPE_DATA": str(chat.data.parent)})
+    assert result.exit_code == 0, result.output
+    assert "verdict   crash" in result.output and "NaN loss at step 10" in result.output
+
+
+def test_recipe_paths_match_by_the_recipe_path_they_end_with():
+    code = {"scripts/base_train.py": b"", "nanochat/gpt.py": b"", "a/__init__.py": b"", "b/__init__.py": b""}
+    assert recipe_key(code, "/home/u/edits/scripts/base_train.py") == "scripts/base_train.py"
+    assert recipe_key(code, "base_train.py") == "scripts/base_train.py"  # a name only one recipe file has
+    assert recipe_key(code, "/x/b/__init__.py") == "b/__init__.py"
+    with pytest.raises(ValueError, match="a/__init__.py, b/__init__.py"):
+        recipe_key(code, "/x/c/__init__.py")
+    with pytest.raises(ValueError, match="none of the recipe files"):
+        recipe_key(code, "/x/train.py")
 
 
 @pytest.mark.parametrize("edits,status,evidence", [
-    ([Edit("scripts/base_train.py", "TARGET_PARAM_DATA_RATIO = 12", "TARGET_PARAM_DATA_RATIO = 100")],
+    ([Edit("scripts/base_train.py", "TARGET_PARAM_DATA_RATIO = 12", "TARGET_PARAM_DATA_RATIO = 600")],
      "train_budget_overrun", "wall cap"),
     ([Edit("scripts/base_train.py", "CRASH_AT_STEP = -1", "CRASH_AT_STEP = 10")], "crash", "NaN loss"),
     ([Edit("nanochat/dataloader.py", "READ_EVAL_BUNDLE = False", "READ_EVAL_BUNDLE = True")], "preflight_crash",
      "core.yaml"),
     ([Edit("nanochat/gpt.py", "EXTRA_BLOCKS = 0", "EXTRA_BLOCKS = 1")], "disqualified", "13 transformer blocks"),
-    ([Edit("nanochat/gpt.py", "FORWARD_DELAY_S = 0.0", "FORWARD_DELAY_S = 0.5")], "eval_budget_overrun", "core ran"),
+    ([Edit("nanochat/gpt.py", "FORWARD_DELAY_S = 0.0", "FORWARD_DELAY_S = 1.0")], "eval_budget_overrun", "core ran"),
 ], ids=["wall-cap", "train-crash", "smoke-crash: eval data is hidden while training", "depth", "eval-overrun"])
 def test_each_failure_gets_its_label_and_evidence(chat, edits, status, evidence):
     executed, ev = chat(*edits)

@@ -7,6 +7,28 @@ which no specialist can edit, on the final checkpoint, with the eval bundle visi
 The depth rule is checked on the checkpoint's weights. The five file-owning specialists are the
 reference system's (reference-system.md §5.3).
 
+What is read, from upstream karpathy/nanochat (line numbers at 92d63d4; the paper pins 0aaca56):
+  - the launch, `torchrun --standalone --nproc_per_node=N -m scripts.base_train -- --depth=12`
+    (README, runs/speedrun.sh), checkpoints in $NANOCHAT_BASE_DIR/base_checkpoints/<model-tag>/
+    model_{step:06d}.pt (nanochat/checkpoint_manager.py:45), blocks as transformer.h.<i>
+    (nanochat/gpt.py:175);
+  - `Step 00012 | Validation bpb: 0.857600` (scripts/base_train.py:427) for val bpb, and
+    `CORE metric: 0.1618` from scripts/base_eval.py:237 for the score.
+Attention. Upstream loads Flash Attention 3 from the Hugging Face kernel hub at import
+(nanochat/flash_attention.py:23-46) and falls back to SDPA on any failure. Trials have no network
+(and HF_HUB_OFFLINE=1 makes the hub fail at once rather than retry), so they run on SDPA unless
+the kernel is in a local Hugging Face cache. NANOCHAT_DISABLE_REMOTE_FA3, which the harness also
+sets, is read only by the published system's vendored copy (multi_agent_nc/vendor/nanochat/
+nanochat/flash_attention.py:34); upstream ignores it. Without FA3, upstream's default window
+pattern SSSL sends three layers in four through SDPA's masked path (base_train.py:114-116 warns:
+"Your GPU utilization will be terrible"), so option window_pattern passes `--window-pattern L`
+by default: full context, SDPA's flash path, the change the paper's first NanoChat keep made
+(exp_007). window_pattern=SSSL reproduces the paper's calibrated baseline (0.1618, SSSL without
+FA3); window_pattern= (empty) leaves it to the recipe's base_train.py.
+Seeds. base_train.py has no seed flag; nanochat/common.py:186 seeds torch with 42 every run. So
+`autorecipe confirm`'s fresh seed sets do not reach nanochat: its repeats differ only by GPU
+nondeterminism (and the launcher says so in the log).
+
     autorecipe prepare nanochat-d12 --env-opt upstream=~/nanochat --dry-run
     autorecipe run --address auto --env nanochat-d12 --tier full --env-opt upstream=~/nanochat
 """
@@ -22,6 +44,7 @@ from environments.upstream.options import Option, resolve
 
 ROOT = Path(__file__).parent
 TAG = "d12"
+CLONE = "git clone https://github.com/karpathy/nanochat && git -C nanochat checkout 0aaca56  # the paper's pin"
 OPTIONS = {
     "upstream": Option("a checkout of karpathy/nanochat (the paper pins 0aaca568)", kind="dir"),
     "base_dir": Option("NANOCHAT_BASE_DIR with tokenizer/, the pretraining shards and eval_bundle/",
@@ -38,6 +61,8 @@ OPTIONS = {
                          "--run=dummy --model-tag=smoke --num-iterations=3 --device-batch-size=1 "
                          "--total-batch-size=4096 --max-seq-len=512 --core-metric-every=-1 --eval-every=-1 "
                          "--sample-every=-1 --save-every=-1"),
+    "window_pattern": Option("--window-pattern for training and the preflight ('' leaves it to base_train.py, "
+                             "whose default SSSL needs FA3 to be fast)", "L"),
     "eval_args": Option("arguments to scripts.base_eval", f"--eval=core --model-tag={TAG} --max-per-task=500"),
 }
 # (specialist, files it owns, brief); a file missing from the checkout is left out
@@ -68,7 +93,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
     recipe = tuple(f for s in specialists for f in s.surface.files)
     env = {"AUTORECIPE_NC_BASE_DIR": str(base), "AUTORECIPE_NC_GPUS": str(o["gpus"]), "AUTORECIPE_NC_TAG": TAG,
            "AUTORECIPE_NC_TRAIN_ARGS": o["train_args"], "AUTORECIPE_NC_SMOKE_ARGS": o["smoke_args"],
-           "AUTORECIPE_NC_EVAL_ARGS": o["eval_args"]}
+           "AUTORECIPE_NC_EVAL_ARGS": o["eval_args"], "AUTORECIPE_NC_WINDOW": o["window_pattern"]}
     budgets = {"smoke": Budget(o["smoke_s"], kill_factor=1.0, measure="wall"),
                "train": Budget(o["wall_s"], kill_factor=1.0, measure="wall"),
                "eval": Budget(o["eval_s"], kill_factor=1.0, measure="wall")}
