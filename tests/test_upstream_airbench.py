@@ -150,3 +150,18 @@ def test_the_defaults_are_the_forks():
     assert spec.recipe_files == (S,) and spec.tier("full").limits["seeds"] == 10
     assert budgets["run"].seconds == 600 and budgets["smoke"].seconds == 600  # run_trial.sh:84, :118
     assert spec.reach == (FIXTURE.resolve() / "data" / "cifar" / "data",)  # run_trial.sh:37
+
+
+def test_prepare_dry_run_says_what_to_clone_what_is_missing_and_what_will_run(tmp_path):
+    from click.testing import CliRunner
+
+    from autorecipe.cli import main
+
+    out = CliRunner().invoke(main, ["prepare", "airbench96", "--env-opt", f"upstream={FIXTURE}", "--env-opt",
+                                    f"data={tmp_path}", "--dry-run"]).output
+    assert "git clone https://github.com/cxcscmu/Auto-Research-Recipes" in out and f"CIFAR_DATA_DIR: {tmp_path}" in out
+    assert "train.pt and test.pt (what airbench96.py:180-187 saves on first use): missing" in out
+    assert f"-m environments.upstream.cifar_cache {tmp_path}" in out and "download=True" in out
+    assert not any(tmp_path.iterdir())  # a dry run makes nothing
+    out = CliRunner().invoke(main, ["envs"]).output
+    assert "seed_s        the wall cap on one seed's process (the fork: 600" in out

@@ -53,7 +53,9 @@ def test_prepare_runs_the_missing_upstream_steps_only(chat):
     said = "\n".join(chat.said)
     assert "-m nanochat.dataset -n 2" in said and "-m scripts.tok_train" in said
     assert "eval_bundle.zip" not in said  # it was there already
-    assert len(list(chat.base.glob("base_data_climbmix/*.parquet"))) == 2
+    # two train shards and the validation shard, always the last (nanochat/dataset.py:147-149)
+    assert sorted(p.name for p in chat.base.glob("base_data_climbmix/*.parquet")) == [
+        "shard_00000.parquet", "shard_00001.parquet", "shard_06542.parquet"]
 
 
 def test_the_five_specialists_own_the_upstream_files():

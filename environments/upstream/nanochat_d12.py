@@ -44,7 +44,7 @@ from environments.upstream.options import Option, resolve
 
 ROOT = Path(__file__).parent
 TAG = "d12"
-CLONE = "git clone https://github.com/karpathy/nanochat && git -C nanochat checkout 0aaca56  # the paper's pin"
+CLONE = "git clone https://github.com/karpathy/nanochat (the paper pins 0aaca56)"
 OPTIONS = {
     "upstream": Option("a checkout of karpathy/nanochat (the paper pins 0aaca568)", kind="dir"),
     "base_dir": Option("NANOCHAT_BASE_DIR with tokenizer/, the pretraining shards and eval_bundle/",
@@ -143,6 +143,19 @@ def _steps(o: dict) -> list[tuple[str, object, list[Command]]]:
                      "https://karpathy-public.s3.us-west-2.amazonaws.com/eval_bundle.zip"), base, env),
             Command(("unzip", "-q", "-o", "eval_bundle.zip"), base, env)]),
     ]
+
+
+def describe_data(given: dict[str, str]) -> list[str]:
+    """What `prepare --dry-run` says before the commands: the checkout, the base dir, and which
+    steps are missing now (prepare runs only those)."""
+    o = resolve("nanochat-d12", given, OPTIONS)
+    base = Path(o["base_dir"]).expanduser().resolve()
+    return ([f"# checkout (option upstream): {o['upstream']}, from {CLONE}",
+             f"# NANOCHAT_BASE_DIR (option base_dir): {base}",
+             f"# trials pass --window-pattern={o['window_pattern']} (option window_pattern)" if o["window_pattern"]
+             else "# trials leave --window-pattern to the recipe's base_train.py (option window_pattern)"]
+            + [f"# {what}: {'present' if present() else 'missing: prepare runs its commands below'}"
+               for what, present, _ in _steps(o)])
 
 
 def _check_data(o: dict, base: Path, log) -> dict:
