@@ -130,3 +130,27 @@ def test_each_failure_gets_its_label_and_evidence(chat, edits, status, evidence)
     text = (ev.feedback + " " + " ".join(c.evidence for c in ev.checks)).lower()
     assert evidence.lower() in text, text
     assert ev.score is None
+
+
+# lines of the real nanochat (92d63d4) as they came out of a CPU run through this adapter
+# (BENCHMARKS.md, "The real tasks on CPU"): base_train.py:427 and :567, base_eval.py:115 and :237
+REAL_TRAIN = """Step 00000 | Validation bpb: 2.009245
+step 00000/00002 (0.00%) | loss: 5.914726 | lrm: 0.03 | dt: 74399.12ms | tok/sec: 1 | bf16_mfu: 0.00 | epoch: 2 pq: 0 rg: 4 | total time: 0.00m
+step 00001/00002 (50.00%) | loss: 5.913667 | lrm: 0.05 | dt: 57195.42ms | tok/sec: 2 | bf16_mfu: 0.00 | epoch: 2 pq: 0 rg: 4 | total time: 0.00m
+Step 00002 | Validation bpb: 2.007685
+Peak memory usage: 0.00MiB
+Total training time: 0.00m
+Minimum validation bpb: 2.007685
+"""
+REAL_EVAL = """Evaluating: synthetic_mc (0-shot, type: multiple_choice)... accuracy: 0.5000 | centered: 0.0000 | time: 2.45s
+
+Results written to: /tmp/nc/work/t0-a1/out/base/base_eval/base_model_000002.csv
+CORE metric: 0.0000
+"""
+
+
+def test_the_evaluator_reads_the_real_lines():
+    from evaluators.nanochat_d12 import CORE, VAL_BPB
+
+    assert VAL_BPB.findall(REAL_TRAIN)[-1] == "2.007685"  # the last step's, not the minimum's line
+    assert CORE.findall(REAL_EVAL) == ["0.0000"]
