@@ -81,9 +81,10 @@ def _seed_problem(executed, blobs, label, p, log) -> float | str:
         return f"failed: {run_failure(p, log)}"
     said = SEED_LINE.search(log)
     ref = executed.outputs.get(f"out/{said[2]}") if said else None
+    if said is None:
+        return "has no launcher line (autorecipe-seed: N result=...)"
     if ref is None:
-        return f"wrote no {said[2] if said else 'run_seed<N>.jsonl'} (full_eval_results/<dir>/, as seed " \
-               f"{said[1] if said else '?'})"
+        return f"wrote no {said[2]} (into full_eval_results/<dir>/, as MAGENT_SEED={said[1]})"
     try:
         rows = [json.loads(line) for line in blobs.get(ref).decode().splitlines() if line.strip()]
     except ValueError as exc:
@@ -96,7 +97,7 @@ def _seed_problem(executed, blobs, label, p, log) -> float | str:
         return f"reported status={row.get('status')!r} smoke={row.get('smoke')!r} in {said[2]}"
     if row.get("runs") != 1:
         return f"reported runs={row.get('runs')!r} in {said[2]}; one run per process (RUNS=1)"
-    if not isinstance(acc, (int, float)) or not math.isfinite(acc) or not 0 <= acc <= 1:
+    if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not math.isfinite(acc) or not 0 <= acc <= 1:
         return f"reported accuracy {acc!r} in {said[2]}"
     return float(acc)
 

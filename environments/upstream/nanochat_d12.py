@@ -16,8 +16,8 @@ What is read, from upstream karpathy/nanochat (line numbers at 92d63d4; the pape
     `CORE metric: 0.1618` from scripts/base_eval.py:237 for the score.
 Attention. Upstream loads Flash Attention 3 from the Hugging Face kernel hub at import
 (nanochat/flash_attention.py:23-46) and falls back to SDPA on any failure. Trials have no network
-(and HF_HUB_OFFLINE=1 makes the hub fail at once rather than retry), so they run on SDPA unless
-the kernel is in a local Hugging Face cache. NANOCHAT_DISABLE_REMOTE_FA3, which the harness also
+(and HF_HUB_OFFLINE=1 makes the hub fail at once rather than retry), so they run on SDPA; the
+adapter offers no way yet to reach a pre-cached kernel. NANOCHAT_DISABLE_REMOTE_FA3, which the harness also
 sets, is read only by the published system's vendored copy (multi_agent_nc/vendor/nanochat/
 nanochat/flash_attention.py:34); upstream ignores it. Without FA3, upstream's default window
 pattern SSSL sends three layers in four through SDPA's masked path (base_train.py:114-116 warns:
