@@ -20,7 +20,7 @@ from environments.spec import Edit
 from events import BlobStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "upstream" / "nanochat"
-OPTIONS = dict(gpus="1", wall_s="25", smoke_s="40", eval_s="15", shards="2")  # slack for a loaded machine
+OPTIONS = dict(gpus="1", wall_s="120", smoke_s="120", eval_s="120", shards="2")  # room for a loaded machine
 # the bundle's format (scripts/base_eval.py:68-83): core.yaml's icl_tasks, eval_meta_data.csv's random baselines
 BUNDLE = "icl_tasks:\n" + "".join(f"- label: task{i}\n  dataset_uri: task{i}.jsonl\n  num_fewshot: [0]\n"
                                   f"  icl_task_type: multiple_choice\n" for i in range(22))
@@ -40,8 +40,9 @@ def chat(tmp_path_factory):
     data = prepared_data(spec, root=root / "prepared", log=said.append)
     blobs = BlobStore(root / "blobs")
 
-    def trial(*edits):
-        return local_trial(spec, "full", apply_edits(spec.baseline_code(), list(edits)), blobs, root / "work", data)
+    def trial(*edits, **changed):  # `changed` options: a tighter cap for the overrun cases
+        s = registry.get("nanochat-d12", {**trial.options, **changed}) if changed else spec
+        return local_trial(s, "full", apply_edits(s.baseline_code(), list(edits)), blobs, root / "work", data)
 
     trial.spec, trial.said, trial.base, trial.blobs, trial.data = spec, said, base, blobs, data
     trial.options = {**OPTIONS, "upstream": str(upstream), "base_dir": str(base)}
@@ -114,17 +115,20 @@ def test_recipe_paths_match_by_the_recipe_path_they_end_with():
         recipe_key(code, "/x/train.py")
 
 
-@pytest.mark.parametrize("edits,status,evidence", [
-    ([Edit("scripts/base_train.py", "TARGET_PARAM_DATA_RATIO = 12", "TARGET_PARAM_DATA_RATIO = 600")],
-     "train_budget_overrun", "wall cap"),
-    ([Edit("scripts/base_train.py", "CRASH_AT_STEP = -1", "CRASH_AT_STEP = 10")], "crash", "NaN loss"),
-    ([Edit("nanochat/dataloader.py", "READ_EVAL_BUNDLE = False", "READ_EVAL_BUNDLE = True")], "preflight_crash",
+@pytest.mark.parametrize("edits,changed,status,evidence", [
+    # a horizon that never ends (step 10 of 60 hangs) under a 10 s cap
+    ([Edit("scripts/base_train.py", "CRASH_AT_STEP = -1", "CRASH_AT_STEP = 10"),
+      Edit("scripts/base_train.py", 'raise RuntimeError("NaN loss at step %d" % (step + 1))', "time.sleep(600)")],
+     {"wall_s": "10"}, "train_budget_overrun", "wall cap"),
+    ([Edit("scripts/base_train.py", "CRASH_AT_STEP = -1", "CRASH_AT_STEP = 10")], {}, "crash", "NaN loss"),
+    ([Edit("nanochat/dataloader.py", "READ_EVAL_BUNDLE = False", "READ_EVAL_BUNDLE = True")], {}, "preflight_crash",
      "core.yaml"),
-    ([Edit("nanochat/gpt.py", "EXTRA_BLOCKS = 0", "EXTRA_BLOCKS = 1")], "disqualified", "13 transformer blocks"),
-    ([Edit("nanochat/gpt.py", "FORWARD_DELAY_S = 0.0", "FORWARD_DELAY_S = 1.0")], "eval_budget_overrun", "core ran"),
+    ([Edit("nanochat/gpt.py", "EXTRA_BLOCKS = 0", "EXTRA_BLOCKS = 1")], {}, "disqualified", "13 transformer blocks"),
+    ([Edit("nanochat/gpt.py", "FORWARD_DELAY_S = 0.0", "FORWARD_DELAY_S = 1.0")], {"eval_s": "8"}, "eval_budget_overrun",
+     "core ran"),  # 22 tasks of 1 s each under an 8 s budget
 ], ids=["wall-cap", "train-crash", "smoke-crash: eval data is hidden while training", "depth", "eval-overrun"])
-def test_each_failure_gets_its_label_and_evidence(chat, edits, status, evidence):
-    executed, ev = chat(*edits)
+def test_each_failure_gets_its_label_and_evidence(chat, edits, changed, status, evidence):
+    executed, ev = chat(*edits, **changed)
     assert ev.verdict == status, ev.feedback
     text = (ev.feedback + " " + " ".join(c.evidence for c in ev.checks)).lower()
     assert evidence.lower() in text, text
