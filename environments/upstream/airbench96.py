@@ -22,6 +22,10 @@ process (airbench96_faster.py:701-702, ~90 minutes) and downloads CIFAR-10 itsel
 (airbench96_faster.py:138): it cannot be a trial, and `build` refuses a script that does not speak
 the protocol rather than letting every trial crash.
 
+torch.compile's cache lives in the trial's tmp/ (TMPDIR), which its seeds share: the first seed
+pays the cold compile and the later ones hit the cache, as in the fork (run_trial.sh:114-117);
+nothing carries over from another trial.
+
 The score is the mean wall time of the N seed processes, measured by the executor from outside
 (the fork's shell timing, run_trial.sh:123-140; the script's own train_s is not read). The gate is
 mean accuracy >= 0.96 over the N seeds (run_classify.py:48); the accuracy is the script's own
