@@ -1,8 +1,7 @@
 """NanoChat-D12 launcher (harness: staged fresh for every trial, never edited by a recipe).
 
 Runs `torchrun --standalone --nproc_per_node=N -m scripts.base_train -- --depth=12 ...
---window-pattern=W` in the
-trial's copy of the nanochat checkout, offline, with a base dir in out/ that links the
+--window-pattern=W` in the trial's copy of the nanochat checkout, offline, with a base dir in out/ that links the
 tokenizer and the pretraining shards but not the eval bundle: evaluation data is not there
 while the model trains. The final checkpoint lands in out/base/base_checkpoints/<tag>/.
 
