@@ -64,6 +64,8 @@ def envs_cmd() -> None:
         click.echo(f"{module.__doc__.strip().splitlines()[0]} (a real task, on GPUs)")
         click.echo("  options (--env-opt KEY=VALUE):")
         click.echo(describe(module.OPTIONS))
+        if getattr(module, "NOTES", ""):
+            click.echo(module.NOTES)
         click.echo()
 
 
@@ -89,8 +91,10 @@ def prepare_cmd(env: str, data: str | None, env_opts: tuple[str, ...], dry_run: 
     if dry_run:
         if env not in registry.adapters():
             raise click.UsageError(f"{env} prepares from the package registries; --dry-run is for the real tasks")
-        for command in importlib.import_module(registry.adapter_module(env)).data_commands(options):
-            click.echo(command.show())
+        module = importlib.import_module(registry.adapter_module(env))
+        lines = module.dry_run(options) if hasattr(module, "dry_run") else [c.show() for c in module.data_commands(options)]
+        for line in lines:
+            click.echo(line)
         return
     try:
         folder = prepared_data(spec, Path(data) if data else None, log=lambda m: click.echo(m, err=True))

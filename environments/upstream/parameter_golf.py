@@ -52,8 +52,9 @@ from environments.upstream.options import Option, resolve
 
 ROOT = Path(__file__).parent
 RECIPE = "train_gpt.py"
+CLONE = "git clone https://github.com/openai/parameter-golf"
 OPTIONS = {
-    "upstream": Option("a checkout of openai/parameter-golf", kind="dir"),
+    "upstream": Option(f"a checkout of openai/parameter-golf ({CLONE} PATH)", kind="dir"),
     "record": Option("the record folder whose train_gpt.py is the recipe, relative to the checkout", "."),
     "data": Option("where data/cached_challenge_fineweb.py puts datasets/ and tokenizers/ (default: the "
                    "checkout's data/)", ""),
@@ -244,3 +245,52 @@ def _check_data(given: dict, variant: str, data: Path, log) -> dict:
                       "download; see the commands above")
     return {"data": str(data), "val_shards": len(val), "train_shards": len(train),
             "bytes": sum(p.stat().st_size for p in val + train)}
+
+
+NOTES = f"""  clone: {CLONE} PATH, then pip install -r PATH/requirements.txt (and the record's own
+    requirements.txt: brotli, flash_attn_3, ...) into the venv autorecipe runs in.
+  data: PATH/data/cached_challenge_fineweb.py --variant V --train-shards N (in data= if given).
+  records: record=records/track_10min_16mb/<date>_<name>; `prepare --dry-run` shows a record's
+    rule, variant and the variables its README runs with; pass them as env.NAME=VALUE.
+  not prepared here: the CaseOps records (2026-04-18 on) tokenize with their own transform and
+    need their prepare_caseops_data.py first; 2026-04-06_SP8192_HessianSDClip ships a 74-byte
+    train_gpt.py that execs train_gpt_decode.py, which a trial does not stage."""
+
+
+def readme_env(record: Path) -> dict[str, str]:
+    """The NAME=VALUE settings of the torchrun command in a record's README.md."""
+    readme = record / "README.md"
+    if not readme.is_file():
+        return {}
+    text = readme.read_text(encoding="utf-8", errors="replace").replace("\\\n", " ")
+    for line in text.splitlines():
+        if "torchrun" in line:
+            return dict(t.split("=", 1) for t in line.split() if re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S+", t))
+    return {}
+
+
+def dry_run(given: dict[str, str]) -> list[str]:
+    """What `prepare --dry-run` tells: the checkout, what the adapter reads from the record, the
+    record's own variables, then the data commands that will run."""
+    split, record_env = _split(given)
+    o = resolve("parameter-golf", split, OPTIONS)
+    record = (o["upstream"] / o["record"]).resolve()
+    facts = record_facts((record / RECIPE).read_bytes())
+    rule = facts["rule"] if o["code"] == "auto" else o["code"]
+    lines = [f"# checkout {o['upstream']} (from: {CLONE}); install its requirements.txt"
+             + (f" and {record / 'requirements.txt'}" if (record / "requirements.txt").is_file() else "")]
+    lines.append(f"# recipe {record / RECIPE}" + (" (an lzma+base85 wrapper: the source inside is edited)"
+                                                  if facts["packed"] else ""))
+    lines.append(f"# code bytes by the {rule} rule; variant {o['variant'] or facts['variant']}; "
+                 f"scored line: {o['score_line']}")
+    wanted = readme_env(record)
+    if wanted:
+        lines.append("# the record's README runs with: " + " ".join(f"{k}={v}" for k, v in wanted.items()))
+        missing = {k: v for k, v in wanted.items() if k not in record_env and k not in OWNED}
+        if missing:
+            lines.append("#   not passed here (add --env-opt env.NAME=VALUE for each you want): "
+                         + " ".join(f"env.{k}={v}" for k, v in missing.items()))
+    if record_env:
+        lines.append("# record variables passed to every phase: "
+                     + " ".join(f"{k}={v}" for k, v in sorted(record_env.items())))
+    return lines + [c.show() for c in data_commands(given)]
