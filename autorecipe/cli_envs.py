@@ -92,7 +92,8 @@ def prepare_cmd(env: str, data: str | None, env_opts: tuple[str, ...], dry_run: 
         if env not in registry.adapters():
             raise click.UsageError(f"{env} prepares from the package registries; --dry-run is for the real tasks")
         module = importlib.import_module(registry.adapter_module(env))
-        lines = module.dry_run(options) if hasattr(module, "dry_run") else [c.show() for c in module.data_commands(options)]
+        lines = (module.dry_run(options) if hasattr(module, "dry_run")
+                 else [c.show() for c in module.data_commands(options)])
         for line in lines:
             click.echo(line)
         return

@@ -31,7 +31,8 @@ from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "parameter-golf", "2"
 FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness")
-CODE_LINE = re.compile(r"^autorecipe-code: train_gpt.py bytes=(\d+) sha256=([0-9a-f]{64})(?: counted=(\d+) rule=(\S+))?$")
+CODE_LINE = re.compile(r"^autorecipe-code: train_gpt.py bytes=(\d+) sha256=([0-9a-f]{64})"
+                       r"(?: counted=(\d+) rule=(\S+))?$")
 SMOKE_PACK = re.compile(r"^smoke_pack_bytes: total=(\d+) code=(\d+) model=(\d+) cap=(\d+)", re.M)
 
 
@@ -103,8 +104,8 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     metrics |= {"artifact_bytes": float(total), "code_bytes": float(code_bytes), "model_bytes": float(model_bytes)}
     if total > cap:
         return _v(executed, "size_blocked", f"Size blocked: the artifact is {total - cap:,} bytes over the {cap:,}-byte "
-                  f"cap (code {code_bytes:,} by the {rule} rule, model {model_bytes:,}). Cut bytes: fewer parameters, fewer bits, a "
-                  "better compressor, or shorter code.", checks, metrics)
+                  f"cap (code {code_bytes:,} by the {rule} rule, model {model_bytes:,}). Cut bytes: fewer parameters, "
+                  "fewer bits, a better compressor, or shorter code.", checks, metrics)
     if ended_in_eval:
         checks.append(Check(name="eval_watchdog", passed=False, measured=evals.wall_s, limit=evals.budget_s,
                             evidence=f"evaluation ran {evals.wall_s:.0f} s wall; cap {evals.budget_s:.0f} s"))

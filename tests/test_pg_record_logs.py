@@ -20,7 +20,8 @@ DATA = Path(__file__).parent / "fixtures" / "upstream" / "parameter-golf-records
 LOGS = json.loads(DATA.read_text())
 CAP = 16_000_000
 # (record prefix, log) -> the option a user passes to score that log as its record did
-LINE = {("2026-04-04_SP4096", "train_seed42.log"): "final_int6_sliding_window"}  # run with TTT on; record reports sliding
+# seed 42 of 2026-04-04 was run with TTT on; the record reports its sliding-window line
+LINE = {("2026-04-04_SP4096", "train_seed42.log"): "final_int6_sliding_window"}
 NO_SCORE = {  # records whose submission.json does not describe the shipped log
     "2026-03-19_MLP3x_QAT_Int6_SlidingWindow": "the one shipped log is not among the 3 seeds submitted "
                                                "(its roundtrip 1.1998 vs the submission's 1.1845)",

@@ -24,7 +24,8 @@ from events import BlobStore
 FIXTURE = Path(__file__).parent / "fixtures" / "upstream" / "parameter-golf"
 R = "train_gpt.py"
 # seconds scaled down from 600/600 so a trial takes a few seconds; the rules are the same. Start-up
-# (torchrun and two ranks importing torch) took over 13 s on a 2-core machine at load 7: 20 s of slack; the eval cap is 6 s for the same reason (writing a 16 MB artifact).
+# (torchrun and two ranks importing torch) took over 13 s on a 2-core machine at load 7: 20 s of
+# slack; the eval cap is 6 s for the same reason (writing a 16 MB artifact).
 STARTUP_S = 20
 OPTIONS = dict(gpus="2", train_s="1.5", eval_s="6", startup_s=str(STARTUP_S), tolerance_s="0.5", smoke_s="20",
                smoke_train_s="0.3", smoke_steps="50", train_shards="1")
@@ -185,3 +186,29 @@ def test_data_elsewhere_is_downloaded_there(tmp_path):
     assert (tmp_path / "elsewhere" / "datasets" / "fineweb10B_sp1024" / "fineweb_val_000000.bin").exists()
     assert not (upstream / "data" / "datasets").exists()
     assert any("MATCHED_FINEWEB_REPO_ID=kevclark/x" in m for m in said)
+
+
+def test_prepare_dry_run_and_envs_tell_what_to_clone_run_and_pass(tmp_path):
+    from click.testing import CliRunner
+
+    from autorecipe.cli import main
+
+    upstream = tmp_path / "pg"
+    shutil.copytree(FIXTURE, upstream)
+    record = upstream / "records" / "track_10min_16mb" / "r"
+    record.mkdir(parents=True)
+    shutil.copy(FIXTURE / R, record / R)
+    (record / "README.md").write_text("```bash\nSEED=42 QK_GAIN_INIT=5.25 TTT_ENABLED=1 \\\n"
+                                      "  torchrun --standalone --nproc_per_node=8 train_gpt.py\n```\n")
+    out = CliRunner().invoke(main, ["prepare", "parameter-golf", "--env-opt", f"upstream={upstream}", "--env-opt",
+                                    "record=records/track_10min_16mb/r", "--env-opt", "env.TTT_ENABLED=1",
+                                    "--dry-run"])
+    assert out.exit_code == 0, out.output
+    text = out.output
+    assert "git clone https://github.com/openai/parameter-golf" in text
+    assert "code bytes by the raw rule; variant sp1024; scored line: last" in text
+    assert "env.QK_GAIN_INIT=5.25" in text and "env.SEED" not in text  # the harness owns the seed
+    assert "record variables passed to every phase: TTT_ENABLED=1" in text
+    assert text.rstrip().endswith("data/cached_challenge_fineweb.py --variant sp1024 --train-shards 80)")
+    envs = CliRunner().invoke(main, ["envs"]).output
+    assert "env.NAME" in envs and "score_line" in envs and "CaseOps" in envs and "git clone" in envs

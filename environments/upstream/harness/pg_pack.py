@@ -31,7 +31,8 @@ import subprocess
 RULES = ("raw", "lzma-raw", "pyminify+lzma", "pyminify+brotli")
 DEFAULT_FLAGS = ("--no-rename-locals", "--no-hoist-literals", "--remove-literal-statements")
 _RAW_FILTERS = [{"id": lzma.FILTER_LZMA2}]
-_WRAPPER = re.compile(rb"\A(?:#[^\n]*\n)*import lzma as L,base64 as B\n(?:__\w+__=\d+\n)?exec\(L\.decompress\(B\.b85decode\(")
+_WRAPPER = re.compile(rb"\A(?:#[^\n]*\n)*import lzma as L,base64 as B\n(?:__\w+__=\d+\n)?"
+                      rb"exec\(L\.decompress\(B\.b85decode\(")
 
 
 def unpack(src: bytes) -> bytes | None:
@@ -43,7 +44,8 @@ def unpack(src: bytes) -> bytes | None:
     decompress = call.args[0]
     blob = ast.literal_eval(decompress.args[0].args[0])
     raw = any(k.arg == "format" for k in decompress.keywords)
-    return lzma.decompress(base64.b85decode(blob), **({"format": lzma.FORMAT_RAW, "filters": _RAW_FILTERS} if raw else {}))
+    how = {"format": lzma.FORMAT_RAW, "filters": _RAW_FILTERS} if raw else {}
+    return lzma.decompress(base64.b85decode(blob), **how)
 
 
 def detect(src: bytes) -> tuple[str, tuple[str, ...]]:
