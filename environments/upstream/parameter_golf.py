@@ -155,9 +155,17 @@ def _recipe_root(record: Path, facts: dict) -> Path:
     return folder
 
 
+def _resolve(given: dict[str, str]) -> dict:
+    where = given.get("upstream")
+    if where and not Path(where).expanduser().is_dir():
+        raise ValueError(f"parameter-golf: option upstream={where!r}: {Path(where).expanduser()} is not a folder; "
+                         f"check it out first: {CLONE} {where}")
+    return resolve("parameter-golf", given, OPTIONS)
+
+
 def build(given: dict[str, str]) -> EnvironmentSpec:
     given, record_env = _split(given)
-    o = resolve("parameter-golf", given, OPTIONS)
+    o = _resolve(given)
     record = (o["upstream"] / o["record"]).resolve()
     if not (record / RECIPE).is_file():
         raise ValueError(f"parameter-golf: {record / RECIPE} does not exist (options upstream and record)")
@@ -218,7 +226,7 @@ def data_commands(given: dict[str, str]) -> list[Command]:
     """The upstream's own data download, as its README gives it. The script writes datasets/ and
     tokenizers/ next to itself, so for data= elsewhere a copy of it runs there."""
     given, _ = _split(given)
-    o = resolve("parameter-golf", given, OPTIONS)
+    o = _resolve(given)
     record = (o["upstream"] / o["record"]).resolve()
     variant = o["variant"] or (record_facts((record / RECIPE).read_bytes())["variant"] if (record / RECIPE).is_file()
                                else "sp1024")
@@ -248,7 +256,7 @@ def _check_data(given: dict, variant: str, data: Path, log) -> dict:
 
 
 NOTES = f"""  clone: {CLONE} PATH, then pip install -r PATH/requirements.txt (and the record's own
-    requirements.txt: brotli, flash_attn_3, ...) into the venv autorecipe runs in.
+    requirements.txt: brotli, flash_attn_3, ...; lrzip for COMPRESSOR=pergroup) into the venv.
   data: PATH/data/cached_challenge_fineweb.py --variant V --train-shards N (in data= if given).
   records: record=records/track_10min_16mb/<date>_<name>; `prepare --dry-run` shows a record's
     rule, variant and the variables its README runs with; pass them as env.NAME=VALUE.
@@ -273,7 +281,7 @@ def dry_run(given: dict[str, str]) -> list[str]:
     """What `prepare --dry-run` tells: the checkout, what the adapter reads from the record, the
     record's own variables, then the data commands that will run."""
     split, record_env = _split(given)
-    o = resolve("parameter-golf", split, OPTIONS)
+    o = _resolve(split)
     record = (o["upstream"] / o["record"]).resolve()
     facts = record_facts((record / RECIPE).read_bytes())
     rule = facts["rule"] if o["code"] == "auto" else o["code"]

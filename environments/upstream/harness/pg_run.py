@@ -41,6 +41,8 @@ counted = pg_pack.counted_bytes(code, rule, flags or pg_pack.DEFAULT_FLAGS, os.p
 # first line of the phase's log, written before the recipe runs: the code the evaluator counts
 print(f"autorecipe-code: train_gpt.py bytes={len(code)} sha256={hashlib.sha256(code).hexdigest()} "
       f"counted={counted} rule={rule}", flush=True)
+# the GPUs Ray gave this trial's executor, as torchrun's ranks will see them
+print(f"autorecipe-devices: CUDA_VISIBLE_DEVICES={E.get('CUDA_VISIBLE_DEVICES', '')}", flush=True)
 with open(os.path.join(out, "train_gpt.py"), "wb") as f:
     f.write(code)
 
