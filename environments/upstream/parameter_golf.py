@@ -37,18 +37,16 @@ f-strings): the venv on the GPU nodes must be 3.12.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import re
 import sys
 from pathlib import Path
 
 from environments import preflight
-from environments.data import data_root
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Stage, Surface, Tier
 from environments.upstream.commands import Command, prepare_upstream, run_commands
 from environments.upstream.options import Option, resolve
+from environments.upstream.pg_record import pg_pack, readme_env, recipe_root, record_facts
 
 ROOT = Path(__file__).parent
 RECIPE = "train_gpt.py"
@@ -87,9 +85,6 @@ OPTIONS = {
 OWNED = {"DATA_DIR", "DATA_PATH", "TOKENIZER_PATH", "VOCAB_SIZE", "SEED", "RUN_ID", "MAX_WALLCLOCK_SECONDS",
          "ITERATIONS", "PATH", "PYTHONUNBUFFERED", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
          "MASTER_ADDR", "MASTER_PORT", "CUDA_VISIBLE_DEVICES"}
-_pack_spec = importlib.util.spec_from_file_location("pg_pack", ROOT / "harness" / "pg_pack.py")
-pg_pack = importlib.util.module_from_spec(_pack_spec)
-_pack_spec.loader.exec_module(pg_pack)
 
 SPECIALISTS = (
     ("arch", "Block structure: attention variants, recurrence, residual topology, MLP variants, norms, "
@@ -130,29 +125,6 @@ def _split(given: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
                              "(data, seed, caps); use the adapter's own options")
         record_env[name] = given[key]
     return {k: v for k, v in given.items() if not k.startswith("env.")}, record_env
-
-
-def record_facts(src: bytes) -> dict:
-    """What the adapter reads from a record's shipped train_gpt.py: the editable source (unpacked
-    if it is a wrapper), its code rule, its default vocabulary."""
-    inner = pg_pack.unpack(src)
-    rule, flags = pg_pack.detect(src)
-    code = inner if inner is not None else src
-    vocab = re.search(rb"""environ\.get\(\s*['"]VOCAB_SIZE['"]\s*,\s*['"]?(\d+)""", code)
-    return {"source": code, "packed": inner is not None, "rule": rule, "flags": flags,
-            "variant": f"sp{int(vocab[1])}" if vocab else "sp1024"}
-
-
-def _recipe_root(record: Path, facts: dict) -> Path:
-    if not facts["packed"]:
-        return record
-    folder = data_root() / "parameter-golf" / "unpacked" / hashlib.sha256(facts["source"]).hexdigest()[:16]
-    if not (folder / RECIPE).is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{RECIPE}.tmp"
-        tmp.write_bytes(facts["source"])
-        tmp.replace(folder / RECIPE)
-    return folder
 
 
 def _resolve(given: dict[str, str]) -> dict:
@@ -216,7 +188,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
         train_data=(),
         outputs=(o["artifact"], "train_gpt.py"),
         noise_margin=0.0005,
-        recipe_root=_recipe_root(record, facts),
+        recipe_root=recipe_root(record, facts),
         reach=(o["upstream"], data),
         preflight=_preflight,
     )
@@ -263,18 +235,6 @@ NOTES = f"""  clone: {CLONE} PATH, then pip install -r PATH/requirements.txt (an
   not prepared here: the CaseOps records (2026-04-18 on) tokenize with their own transform and
     need their prepare_caseops_data.py first; 2026-04-06_SP8192_HessianSDClip ships a 74-byte
     train_gpt.py that execs train_gpt_decode.py, which a trial does not stage."""
-
-
-def readme_env(record: Path) -> dict[str, str]:
-    """The NAME=VALUE settings of the torchrun command in a record's README.md."""
-    readme = record / "README.md"
-    if not readme.is_file():
-        return {}
-    text = readme.read_text(encoding="utf-8", errors="replace").replace("\\\n", " ")
-    for line in text.splitlines():
-        if "torchrun" in line:
-            return dict(t.split("=", 1) for t in line.split() if re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S+", t))
-    return {}
 
 
 def dry_run(given: dict[str, str]) -> list[str]:
