@@ -1,8 +1,8 @@
 """What a Parameter Golf run's log says, read the way the records print it.
 
 Pure functions over the text of a run's console log (or a record's shipped log), checked against
-every log under openai/parameter-golf records/track_10min_16mb/ (tests/data/pg_record_logs.json,
-tests/test_pg_record_logs.py). The formats, with the upstream file that prints them:
+every log under openai/parameter-golf records/ (tests/fixtures/upstream/parameter-golf-records/
+records.json, tests/test_pg_record_logs.py). The formats, with the upstream file that prints them:
 
 - the scored line. The baseline (train_gpt.py:1115-1119) ends with
   `final_int8_zlib_roundtrip_exact val_loss:V val_bpb:B`; later records print more final lines
@@ -17,9 +17,10 @@ tests/test_pg_record_logs.py). The formats, with the upstream file that prints t
 - `train_time:590103ms` (baseline, train_gpt.py:1002) and `train_time: 599592ms` (2026-04 records,
   with a space); per-step lines of 2026-04 records say `train_time: 9.0m` (minutes, one decimal),
   read only when no millisecond figure is printed.
-- sizes: `Serialized model <how>: N bytes` and `Total submission size <how>: N bytes` after the
-  compressed artifact is written (train_gpt.py:1088-1092), where the unqualified
-  `Total submission size: N bytes` before it is the raw .pt (train_gpt.py:1074); code as
+- sizes: `Serialized model <how>: N bytes` once the compressed artifact is written, then
+  `Total submission size <how>: N bytes` (train_gpt.py:1088-1092; unqualified in
+  2026-03-23_DGAttention); the unqualified `Serialized model: N bytes` / `Total submission size:
+  N bytes` before them are the raw .pt (train_gpt.py:1072-1074); code as
   `Code size: N bytes` (raw, train_gpt.py:1073) or `Code size (uncompressed)` / `Code size
   (compressed)` (records that count minified+compressed code, 2026-04-10 on).
 Lines may carry a `<unix time> ` prefix (2026-04-13's logs/ files).
@@ -38,11 +39,9 @@ LOSS = re.compile(rf"val_loss[:=]\s*{NUM}")
 TRAIN_MS = re.compile(r"train_time:\s*(\d+(?:\.\d+)?)ms\b")
 TRAIN_MIN = re.compile(r"train_time:\s*(\d+(?:\.\d+)?)m\b(?!s)")
 MODEL = re.compile(rf"^{_TS}Serialized model (\S+): (\d+) bytes", re.M)
-TOTAL = re.compile(rf"^{_TS}Total submission size (\S+): (\d+) bytes", re.M)
+TOTAL = re.compile(rf"^{_TS}Total submission size(?: \S+)?: (\d+) bytes", re.M)
 CODE_RAW = re.compile(rf"^{_TS}Code size(?: \(uncompressed\))?: (\d+) bytes", re.M)
 CODE_PACKED = re.compile(rf"^{_TS}Code size \(compressed\): (\d+) bytes", re.M)
-# the first line after the compressed artifact is on disk: where a smoke run may stop
-PACKED_LINE = re.compile(rb"^" + _TS.encode() + rb"Total submission size \S+: \d+ bytes")
 
 
 @dataclass(frozen=True)
@@ -81,11 +80,12 @@ def train_time_s(log: str) -> float | None:
 def logged_sizes(log: str, packed: bool) -> dict[str, int] | None:
     """The record's own byte accounting, from its log: the code (raw, or minified+compressed
     where the record counts that), the compressed model and the total it printed."""
-    models, totals = MODEL.findall(log), TOTAL.findall(log)
+    models = list(MODEL.finditer(log))
     code = (CODE_PACKED.findall(log) if packed else []) or CODE_RAW.findall(log)
     if not models or not code:
         return None
-    out = {"code": int(code[-1]), "model": int(models[-1][1])}
-    if totals:
-        out["total"] = int(totals[-1][1])
+    out = {"code": int(code[-1]), "model": int(models[-1][2])}
+    total = TOTAL.search(log, models[-1].end())  # the total printed after the compressed model
+    if total:
+        out["total"] = int(total[1])
     return out

@@ -1,9 +1,10 @@
 """Conformance of the parameter-golf log reader with every log shipped under openai/parameter-golf
-records/track_10min_16mb/ (131 logs of 46 records, extracted by
-tests/fixtures/upstream/parameter-golf-records/extract.py): each parses to its record's own
-submission.json score within 0.0005, its own byte accounting (code by the record's rule + model =
-the total it printed) within the cap, and a train time. The exceptions are the records' own
-inconsistencies, each named with the reason."""
+records/ (165 logs of 57 records: 131 of the 46 track_10min_16mb records, 34 of 11
+track_non_record_16mb ones; extracted by tests/fixtures/upstream/parameter-golf-records/extract.py):
+each parses to its record's own submission.json score within 0.0005, its own byte accounting
+(code by the record's rule + model = the total it printed) within the cap, and, on the 10-minute
+track, a train time inside it. The exceptions are the records' own inconsistencies, each named
+with the reason."""
 
 from __future__ import annotations
 
@@ -26,17 +27,30 @@ NO_SCORE = {  # records whose submission.json does not describe the shipped log
     "2026-03-19_MLP3x_QAT_Int6_SlidingWindow": "the one shipped log is not among the 3 seeds submitted "
                                                "(its roundtrip 1.1998 vs the submission's 1.1845)",
     "2026-03-19_int6_STE QAT_ MLP_bigram _U_Net": "no submission.json",
+    "2026-03-31_LegendreGPT": "its 1.2266 is a post-hoc re-quantization run outside the log (README); the log's "
+                              "own final_INT7_zlib_roundtrip is 1.2353",
+    "2026-04-30_Random_Linear_Adapter": "val_bpb 1.2184 is its non-sliding figure; the leaderboard's 1.1971 "
+                                        "(submission sliding_val_bpb) is the log's last line",
+    "2026-04-05_118M_XNOR-Net": "no val_bpb in its submission.json",
+    "2026-03-23_DGAttention": "the log ends at its size lines, before any final metric",
 }
+# a study record: its submission is the runs of one configuration among the logs it ships
+SUBMITTED = {"2026-04-04_GDN_Hybrid_LongContext": "hybrid_gdn_1xh100_600s_seq32768"}
 BPB_UNDER = {"2026-03-20_10L_Int5MLP_MuonWD04_SWA50": "val_loss"}  # its submission.json files val_bpb as val_loss
 NO_SIZES = {  # logs that print no exact byte counts
     "2026-03-24_74M_Ternary": "sizes only as `artifact:15.92MB`",
     "ttt_pr1767/": "eval-only re-runs; sizes are in the record's train_seedN.log",
+    "2026-03-24_106M_Binary": "sizes only in MB", "2026-03-26_37M_LeWM": "sizes only in MB",
+    "2026-04-05_118M_XNOR": "sizes only in MB", "2026-03-31_LegendreGPT": "`INT7+zlib model: N bytes | Total "
+                                                                        "submission: N bytes`, its own format",
 }
-NO_FINAL = {"ttt_pr1767/summary.log": "a summary table, no run"}
+NO_FINAL = {"ttt_pr1767/summary.log": "a summary table, no run", "2026-03-23_DGAttention": "ends at its sizes",
+            "log_eggroll_3-last-layers": "an aborted study run", "log_eggroll_all-layers": "an aborted study run"}
 OVER_CAP = {  # the record's own log total passes the cap: the adapter says size_blocked
     "2026-03-19_int6_STE QAT_ MLP_bigram _U_Net": "16,186,500 bytes by its own log",
     "2026-04-06_SP8192_HessianSDClip": "raw code 78,688-80,055 + model > 16,000,000 by its own log; its "
                                        "submission.json counts the model only",
+    "2026-03-23_DGAttention": "16,638,468 bytes by its own log (a non-record submission)",
 }
 LONG = {"train_v1.txt": "a 40-minute LoRA-TTT run kept beside the record's 10-minute ones"}
 
@@ -51,7 +65,9 @@ def _score(rec: dict):
 
 
 def test_the_data_covers_every_record_log():
-    assert len(LOGS) == 131 and len({r["record"] for r in LOGS}) == 46
+    assert len(LOGS) == 165 and len({r["record"] for r in LOGS}) == 57
+    ten = [r for r in LOGS if r["track"] == "track_10min_16mb"]
+    assert len(ten) == 131 and len({r["record"] for r in ten}) == 46
 
 
 @pytest.mark.parametrize("rec", LOGS, ids=[f"{r['record'][:40]}/{r['log']}" for r in LOGS])
@@ -62,16 +78,17 @@ def test_each_log_scores_as_its_record_says(rec):
     s = _score(rec)
     assert s is not None, rec["lines"]
     sub = rec["submission"]
-    if sub["seed_val_bpb"] is not None:  # the record lists this seed's own score
+    if sub["seed_val_bpb"] is not None and SUBMITTED.get(rec["record"], "") in rec["log"]:  # this seed's score
         assert abs(s.val_bpb - sub["seed_val_bpb"]) <= 5e-4, (s, sub)
 
 
 @pytest.mark.parametrize("record", sorted({r["record"] for r in LOGS}))
 def test_each_record_scores_to_its_submission(record):
     """A record reports one run or the mean of its seeds: the submission's val_bpb is one of them."""
-    if record in NO_SCORE:
+    if any(record.startswith(k) for k in NO_SCORE):
         return
-    recs = [r for r in LOGS if r["record"] == record and not _in(NO_FINAL, r)]
+    recs = [r for r in LOGS if r["record"] == record and not _in(NO_FINAL, r)
+            and SUBMITTED.get(record, "") in r["log"]]
     sub = recs[0]["submission"]
     want = sub["val_bpb"]
     if want is None:
@@ -97,8 +114,10 @@ def test_each_log_counts_bytes_by_its_record_rule(rec):
     assert (rec["submission"]["seed_bytes"] or 0) <= CAP
 
 
-@pytest.mark.parametrize("rec", [r for r in LOGS if not _in(NO_SIZES, r)],
-                         ids=[f"{r['record'][:40]}/{r['log']}" for r in LOGS if not _in(NO_SIZES, r)])
+TIMED = [r for r in LOGS if not _in(NO_SIZES, r) and r["track"] == "track_10min_16mb"]
+
+
+@pytest.mark.parametrize("rec", TIMED, ids=[f"{r['record'][:40]}/{r['log']}" for r in TIMED])
 def test_each_log_has_a_train_time_inside_the_cap(rec):
     t = L.train_time_s("\n".join(rec["lines"]))
     assert t is not None
@@ -124,4 +143,5 @@ def test_the_record_rules_seen_across_the_records():
     for r in LOGS:
         rules[r["code_rule"]].add(r["record"][:10])
     assert set(rules) == {"raw", "lzma-raw", "pyminify+lzma", "pyminify+brotli", None}
-    assert max(rules["raw"]) < "2026-04-06_" and min(rules["pyminify+lzma"]) >= "2026-04-10"
+    ten = {r["record"][:10] for r in LOGS if r["track"] == "track_10min_16mb" and r["code_rule"] == "raw"}
+    assert max(ten) < "2026-04-06_" and min(rules["pyminify+lzma"]) >= "2026-04-10"

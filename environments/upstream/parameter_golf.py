@@ -10,8 +10,8 @@ the script itself (MAX_WALLCLOCK_SECONDS) and by the executor's train watchdog, 
 evaluation under its own 600 s watchdog. The ten specialists are the reference system's
 (reference-system.md §5.1); they all edit the one file, so surfaces are kept by their briefs.
 
-What follows each record's own rule (checked against all 131 shipped logs of the 46
-records/track_10min_16mb records, tests/test_pg_record_logs.py):
+What follows each record's own rule (checked against all 165 logs shipped under records/, 131 of
+them the 46 track_10min_16mb records, tests/test_pg_record_logs.py):
 - data: DATA_PATH/TOKENIZER_PATH/VOCAB_SIZE (the baseline, train_gpt.py:41-44) and DATA_DIR (April
   records) are both set; the variant defaults to the record's own VOCAB_SIZE default (sp8192 for
   the SP8192 records). The data command is the checkout's data/cached_challenge_fineweb.py, which

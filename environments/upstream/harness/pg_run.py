@@ -12,9 +12,10 @@ training and the evaluation separately from the log and kills either at its cap.
 The first line printed is the code the evaluator counts, by the record's rule (pg_pack.py):
 `autorecipe-code: train_gpt.py bytes=RAW sha256=H counted=N rule=R`.
 
---smoke: a short run that stops once the compressed artifact is on disk: at the first qualified
-`Total submission size <how>: N bytes` line (train_gpt.py:1092), not the unqualified one for the
-raw .pt printed before quantization (train_gpt.py:1074); it prints `smoke_pack_bytes: total=N`
+--smoke: a short run that stops once the compressed artifact is on disk: at the first `Total
+submission size` line after a qualified `Serialized model <how>: N bytes` line
+(train_gpt.py:1088-1092), not at the one for the raw .pt printed before quantization
+(train_gpt.py:1072-1074); it prints `smoke_pack_bytes: total=N`
 from the files (code + compressed model); over the byte cap it exits 3, so the full run is never
 paid for (the reference harness's pre-run size gate).
 """
@@ -64,13 +65,15 @@ if not smoke:
     sys.stdout.flush()
     os.execve(argv[0], argv, env)
 
-PACKED = re.compile(rb"^(?:\d{9,}\.\d+ )?Total submission size \S+: \d+ bytes")
+COMPRESSED = re.compile(rb"^(?:\d{9,}\.\d+ )?Serialized model \S+: \d+ bytes")
+TOTAL = re.compile(rb"^(?:\d{9,}\.\d+ )?Total submission size(?: \S+)?: \d+ bytes")
 proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-packed = False
+compressed = packed = False
 for raw in proc.stdout:
     sys.stdout.buffer.write(raw)
     sys.stdout.flush()
-    if PACKED.match(raw):
+    compressed = compressed or bool(COMPRESSED.match(raw))
+    if compressed and TOTAL.match(raw):
         packed = True
         break
 if packed:
