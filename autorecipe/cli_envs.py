@@ -66,6 +66,8 @@ def envs_cmd() -> None:
             click.echo(f"  checkout   {module.CLONE}")
         click.echo("  options (--env-opt KEY=VALUE):")
         click.echo(describe(module.OPTIONS))
+        if getattr(module, "NOTES", ""):
+            click.echo(module.NOTES)
         click.echo()
 
 
@@ -92,10 +94,13 @@ def prepare_cmd(env: str, data: str | None, env_opts: tuple[str, ...], dry_run: 
         if env not in registry.adapters():
             raise click.UsageError(f"{env} prepares from the package registries; --dry-run is for the real tasks")
         module = importlib.import_module(registry.adapter_module(env))
-        for line in getattr(module, "describe_data", lambda options: [])(options):  # what is there, what runs
+        if hasattr(module, "dry_run"):
+            lines = module.dry_run(options)
+        else:  # what is there, then what runs
+            lines = [*getattr(module, "describe_data", lambda options: [])(options),
+                     *(c.show() for c in module.data_commands(options))]
+        for line in lines:
             click.echo(line)
-        for command in module.data_commands(options):
-            click.echo(command.show())
         return
     try:
         folder = prepared_data(spec, Path(data) if data else None, log=lambda m: click.echo(m, err=True))

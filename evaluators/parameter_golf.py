@@ -10,8 +10,12 @@ CRASH / INCOMPLETE, in our labels):
   5. crash                 the run failed, or wrote no artifact
   6. size_blocked          code bytes + compressed model bytes > the decimal cap, from the files
   7. eval_budget_overrun   the eval watchdog fired
-  8. crash (incomplete)    no post-quantization round-trip val_bpb line
-  9. valid                 score = that val_bpb
+  8. crash (incomplete)    no final metric line (or none of the name option score_line gives)
+  9. valid                 score = the scored line's val_bpb: the record's last final metric line
+                           (round trip, sliding window, legal TTT, ...; evaluators/parameter_golf_log.py)
+
+Code bytes are those the launcher counted by the record's rule (harness/pg_pack.py), printed on
+the phase's first line before the recipe ran; model bytes are the artifact files' sizes.
 """
 
 from __future__ import annotations
@@ -21,18 +25,15 @@ import re
 from pathlib import Path
 
 from environments.spec import Tier
+from evaluators import parameter_golf_log as pglog
 from evaluators.verdict import failed, legality_checks, log_text, run_failure, verdict
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
-NAME, VERSION = "parameter-golf", "1"
+NAME, VERSION = "parameter-golf", "2"
 FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness")
-CODE_LINE = re.compile(r"^autorecipe-code: train_gpt.py bytes=(\d+) sha256=([0-9a-f]{64})$")
+CODE_LINE = re.compile(r"^autorecipe-code: train_gpt.py bytes=(\d+) sha256=([0-9a-f]{64})"
+                       r"(?: counted=(\d+) rule=(\S+))?$")
 SMOKE_PACK = re.compile(r"^smoke_pack_bytes: total=(\d+) code=(\d+) model=(\d+) cap=(\d+)", re.M)
-TRAIN_TIME = re.compile(r"train_time:(\d+(?:\.\d+)?)ms")
-# the final post-quantization round trip: final_int8_zlib_roundtrip(_exact), quantized_ttt, ...
-ROUND_TRIP = re.compile(r"^((?:final_)?\w*roundtrip\w*|quantized\w*)\b(.*?)val_bpb:\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)",
-                        re.M)
-VAL_LOSS = re.compile(r"val_loss:\s*([-+]?[0-9.]+)")
 
 
 def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
@@ -64,14 +65,19 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     log = log_text(executed, blobs, "run")
     train, evals = phases.get("train"), phases.get("eval")
     limit_s, tol = tier.limits["train_s"], tier.limits["tolerance_s"]
-    logged = max((float(m) for m in TRAIN_TIME.findall(log)), default=0.0) / 1000
-    metrics = {"train_s": logged}
+    logged = pglog.train_time_s(log)
+    metrics = {"train_s": logged or 0.0}
     if train is not None and train.timed_out:
         checks.append(Check(name="train_watchdog", passed=False, measured=train.wall_s, limit=train.budget_s,
                             evidence=f"training had not ended after {train.wall_s:.0f} s wall (watchdog at "
                                      f"{train.budget_s:.0f} s, start-up included)"))
         return _v(executed, "train_budget_overrun", f"Training ran over: {checks[-1].evidence}. Keep the "
                   "wallclock stop (MAX_WALLCLOCK_SECONDS) working.", checks, metrics)
+    if logged is None:  # a run that trained prints train_time; one that did not is not trusted
+        checks.append(Check(name="train_time", passed=False, limit=limit_s + tol,
+                            evidence="the log has no train_time: line, so the training time cannot be checked"))
+        return _v(executed, "crash", "Crash: the run printed no train_time: line; keep the training loop's "
+                  "step/stop logging.", checks, metrics)
     checks.append(Check(name="train_time", passed=logged <= limit_s + tol, measured=logged, limit=limit_s + tol,
                         evidence=f"logged train_time {logged:.3f} s; cap {limit_s:g} s + {tol:g} s tolerance"))
     if logged > limit_s + tol:
@@ -91,28 +97,30 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     code = CODE_LINE.match(log.split("\n", 1)[0])
     if code is None:
         return _v(executed, "crash", "Crash: the launcher's code line is missing from the run's log.", checks, metrics)
-    code_bytes, model_bytes = int(code[1]), sum(ref.size for ref in artifacts.values())
+    code_bytes, model_bytes = int(code[3] or code[1]), sum(ref.size for ref in artifacts.values())
+    rule = code[4] or "raw"
     total = code_bytes + model_bytes
     checks.append(_size_check(total, code_bytes, model_bytes, cap))
     metrics |= {"artifact_bytes": float(total), "code_bytes": float(code_bytes), "model_bytes": float(model_bytes)}
     if total > cap:
         return _v(executed, "size_blocked", f"Size blocked: the artifact is {total - cap:,} bytes over the {cap:,}-byte "
-                  f"cap (code {code_bytes:,}, model {model_bytes:,}). Cut bytes: fewer parameters, fewer bits, a "
-                  "better compressor, or shorter code.", checks, metrics)
+                  f"cap (code {code_bytes:,} by the {rule} rule, model {model_bytes:,}). Cut bytes: fewer parameters, "
+                  "fewer bits, a better compressor, or shorter code.", checks, metrics)
     if ended_in_eval:
         checks.append(Check(name="eval_watchdog", passed=False, measured=evals.wall_s, limit=evals.budget_s,
                             evidence=f"evaluation ran {evals.wall_s:.0f} s wall; cap {evals.budget_s:.0f} s"))
         return _v(executed, "eval_budget_overrun", f"Evaluation ran over: {checks[-1].evidence}. Cut eval work: "
                   "a longer stride, fewer TTT epochs or chunks.", checks, metrics)
-    scores = ROUND_TRIP.findall(log)
-    if not scores:
-        return _v(executed, "crash", "Incomplete: the run ended without a post-quantization round-trip val_bpb "
-                  "line.", checks, metrics)
-    line, before, bpb = scores[-1][0], scores[-1][1], float(scores[-1][2])
+    want = tier.env.get("AUTORECIPE_PG_SCORE_LINE", "last")
+    scored = pglog.score(log, want)
+    if scored is None:
+        which = "final metric line" if want == "last" else f"{want} line (option score_line)"
+        return _v(executed, "crash", f"Incomplete: the run ended without a {which} carrying val_bpb after "
+                  "quantization.", checks, metrics)
+    line, bpb = scored.line, scored.val_bpb
     metrics |= {"val_bpb": bpb, "eval_s": evals.wall_s if evals else 0.0}
-    loss = VAL_LOSS.search(before)
-    if loss:  # nats: the unit of the record bar (autorecipe confirm)
-        metrics["val_loss"] = float(loss[1])
+    if scored.val_loss is not None:  # nats: the unit of the record bar (autorecipe confirm)
+        metrics["val_loss"] = scored.val_loss
     return _v(executed, "valid", f"Valid: {bpb:.6f} val_bpb ({line}); artifact {total:,} of {cap:,} bytes; "
               f"train_time {logged:.1f} s, eval {metrics['eval_s']:.1f} s wall.", checks, metrics, score=bpb)
 

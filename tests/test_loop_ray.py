@@ -188,8 +188,8 @@ def test_a_two_gpu_real_task_gets_its_gpus_through_a_placement_group(ray_address
     from events import BlobStore
 
     log = BlobStore(run / "blobs").get(executed.outputs["logs/run"]).decode()
-    visible = next(line for line in log.splitlines() if line.startswith("visible_devices:"))
-    assert sorted(visible.split(":")[1].split(",")) == ["0", "1"]
+    visible = next(line for line in log.splitlines() if line.startswith("autorecipe-devices:"))
+    assert sorted(visible.split("=")[1].split(",")) == ["0", "1"]
 
 
 @pytest.mark.faults
