@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import resource
 import shutil
 import stat
 import subprocess
 import sys
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,10 +140,11 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 if phase.judge:
                     judge_env = {**tier.env, "AUTORECIPE_TIER": tier.name, "AUTORECIPE_HELDOUT": str(paths.data / "heldout"),
                                  "AUTORECIPE_CARRIED": str(carried)}
-                    done, judged = judged_run(spec.root / phase.judge, side / label, argv, work, env, judge_env,
-                                              limits, should_stop)
+                    done, judged, usage = judged_run(spec.root / phase.judge, side / label, argv, work, env,
+                                                     judge_env, limits, should_stop)
                     for name, data in judged.items():
                         outputs[f"judge/{name}"] = blobs.put(data)
+                    log(f"{trial_id} {label} judge: cpu {usage['cpu_s']:.2f}s wall {usage['wall_s']:.2f}s")
                 else:
                     done = run(argv, work, env, limits, should_stop)
                 if done.cancelled:
@@ -219,8 +222,9 @@ def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env:
                should_stop) -> tuple:
     """Run the phase's process (the recipe's model server) in the sandbox and its judge beside it,
     as this process's user, joined by two pipes. Returns what the sandbox measured and the files the
-    judge wrote (name -> bytes)."""
+    judge wrote (name -> bytes), and the judge's own CPU and wall seconds (never the recipe's)."""
     side.mkdir(mode=0o700)
+    started = time.monotonic()
     to_server_r, to_server_w = os.pipe()
     to_judge_r, to_judge_w = os.pipe()
     judge = subprocess.Popen(
@@ -237,15 +241,19 @@ def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env:
     finally:
         os.close(to_server_r)
         os.close(to_judge_w)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:  # the server is gone, so the judge reads the end of its pipe and finishes
         said = judge.communicate(timeout=JUDGE_GRACE_S)[0]
     except subprocess.TimeoutExpired:
         judge.kill()
         said = judge.communicate()[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     files = {f.name: f.read_bytes() for f in sorted(side.iterdir()) if f.is_file()}
     if judge.returncode != 0:
         files["judge.log"] = said[-64 * 1024:]
-    return done, files
+    usage = {"cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+             "wall_s": time.monotonic() - started}
+    return done, files, usage
 
 
 def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY) -> Limits:

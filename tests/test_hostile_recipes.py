@@ -395,7 +395,7 @@ def test_golf_mini_ignores_forged_score_lines(harness):
     forge = "".join(f"print({line!r}, flush=True)\n" for line in lines)
     executed, verdict = g.trial(g.edited([Edit("train_gpt_mini.py", "VOCAB = 257\n", f"VOCAB = 257\n{forge}")]),
                                 trial_id="forged")
-    result = json.loads(g.blobs.get(executed.outputs["out/eval.json"]))
+    result = json.loads(g.blobs.get(executed.outputs["judge/eval.json"]))
     measured = result["nats"] / math.log(2) / result["scored_tokens"]
     assert "val_bpb: 0.0100" in log_text(executed, g.blobs, "eval")
     assert verdict.verdict == "valid" and verdict.score == measured and verdict.score > 1.0, verdict.feedback
