@@ -5,9 +5,9 @@ the micro tier.
 
 Two measurements (as root on Linux, where the sandbox isolates):
 1. per phase, the wall time an empty phase (`python -c pass`) takes through the sandbox with
-   everything on, with no cgroup, and with no root of its own (the view's mounts skipped): the
-   differences are what a cgroup (make, join, read, kill, remove) and the private root (about
-   30 mounts and a pivot_root) cost each phase. Medians of 15, interleaved.
+   and without its cgroup (the difference is what a cgroup costs: make, join, read, kill,
+   remove), and how long building and entering the trial's own root (about 30 mounts and a
+   pivot_root) takes in the child. Medians of 15, interleaved.
 2. per miniature, a baseline trial at the micro tier: its wall and CPU time, its phases, and the
    judge's own CPU and wall time (a process beside the eval phase, over pipes). The isolation's
    cost per trial is phases x (cgroup + root) + the judge's wall time beyond its server's.
@@ -16,8 +16,10 @@ Two measurements (as root on Linux, where the sandbox isolates):
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
+import struct
 import sys
 import tempfile
 import time
@@ -26,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors import fsview, sandbox  # noqa: E402
+from actors import cgroups, fsview, sandbox  # noqa: E402
 from actors.sandbox import Limits, isolation_available  # noqa: E402
 from autorecipe.local_trial import local_trial, prepared_data  # noqa: E402
 from benchmarks.markdown import write_section  # noqa: E402
@@ -38,26 +40,45 @@ ENVS = ("golf-mini", "chat-mini", "airbench-mini")
 
 
 def empty_phase(work: Path, runs: int = 15) -> dict[str, float]:
-    """Median wall seconds of `python -c pass` through the sandbox, per configuration."""
+    """Median seconds: the wall time of `python -c pass` through the sandbox with and without its
+    cgroup, and the time building and entering the trial's root takes inside the child."""
+    work.mkdir(parents=True, exist_ok=True)
     (work / "out").mkdir(exist_ok=True)
     (work / "tmp").mkdir(exist_ok=True)
     work.chmod(0o755)
     real_enter = fsview.enter
+    took_r, took_w = os.pipe()
 
-    def no_view(libc, cwd, readable, hide=()):
-        import os
-        os.chdir(cwd)
+    def timed_enter(*args, **kw):  # in the child, between fork and exec
+        t = time.perf_counter()
+        real_enter(*args, **kw)
+        os.write(took_w, struct.pack("d", time.perf_counter() - t))
 
-    times: dict[str, list[float]] = {"all": [], "no cgroup": [], "no own root": []}
-    for _ in range(runs):
-        for name in times:
-            fsview.enter = no_view if name == "no own root" else real_enter
-            t = time.perf_counter()
-            r = sandbox.run([sys.executable, "-c", "pass"], work, {}, Limits(kill_after_s=30, cgroup=name != "no cgroup"))
-            times[name].append(time.perf_counter() - t)
-            assert r.exit_code == 0, r.log
-    fsview.enter = real_enter
-    return {k: statistics.median(v) for k, v in times.items()}
+    fsview.enter = timed_enter
+    times: dict[str, list[float]] = {"all": [], "no cgroup": []}
+    root: list[float] = []
+    try:
+        for _ in range(runs):
+            for name in times:
+                t = time.perf_counter()
+                r = sandbox.run([sys.executable, "-c", "pass"], work, {}, Limits(kill_after_s=30, cgroup=name == "all"))
+                times[name].append(time.perf_counter() - t)
+                assert r.exit_code == 0, r.log
+                root.append(struct.unpack("d", os.read(took_r, 8))[0])
+    finally:
+        fsview.enter = real_enter
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["root"] = statistics.median(root)
+    setup = []
+    for i in range(runs):  # the cgroup's own work, without a process start's noise around it
+        t = time.perf_counter()
+        group = cgroups.make(f"bench-{os.getpid()}-{i}", 1024**3, 64)
+        group.cpu_s()
+        group.kill()
+        group.remove()
+        setup.append(time.perf_counter() - t)
+    out["cgroup"] = statistics.median(setup)
+    return out
 
 
 def trial(name: str, tmp: Path) -> dict:
@@ -81,15 +102,15 @@ def trial(name: str, tmp: Path) -> dict:
 
 
 def report(per_phase: dict[str, float], trials: list[dict], command: str) -> str:
-    cgroup = per_phase["all"] - per_phase["no cgroup"]
-    root = per_phase["all"] - per_phase["no own root"]
+    cgroup = per_phase["cgroup"]
+    root = per_phase["root"]
     out = [MARK_START, "## Isolation per trial, micro tier (`benchmarks/bench_isolation.py`)", "",
            f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this 2-core machine (shared with other work). "
            f"Command: `{command}`", "",
            f"An empty phase (`python -c pass`) through the sandbox: {per_phase['all'] * 1000:.0f} ms with everything; "
-           f"{per_phase['no cgroup'] * 1000:.0f} ms without its cgroup; {per_phase['no own root'] * 1000:.0f} ms "
-           f"without its own root. So a cgroup costs {cgroup * 1000:.1f} ms a phase and the root "
-           f"{root * 1000:.1f} ms a phase (medians of 15).", "",
+           f"{per_phase['no cgroup'] * 1000:.0f} ms without its cgroup (the difference is within this machine's "
+           f"noise). Making, reading, killing and removing a cgroup takes {cgroup * 1000:.1f} ms a phase; building "
+           f"and entering the trial's own root {root * 1000:.1f} ms inside the child (medians of 15).", "",
            "| environment | phases | trial wall | trial CPU (cgroups) | judge CPU | judge wall (eval phase wall) "
            "| isolation cost | share of the trial |",
            "|---|---:|---:|---:|---:|---:|---:|---:|"]

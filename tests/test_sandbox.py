@@ -130,10 +130,12 @@ def test_pid_namespace_kills_leavers_and_counts_their_cpu(work):
     assert pid_namespace_available(), "root on Linux but no PID namespace: a setsid'd process would outlive its trial"
     code = """
 import os, signal, time
+spun_r, spun_w = os.pipe()
 if os.fork() == 0:
     os.setsid()
     t = time.process_time()
     while time.process_time() - t < 0.5: pass
+    os.write(spun_w, b"x")
     time.sleep(0.5)
     open("out/late", "w").close()
     os._exit(0)
@@ -143,7 +145,7 @@ for sig in (signal.SIGKILL, signal.SIGTERM):
         os.kill(1, sig)
     except OSError as e:
         print("init refused", sig.name, type(e).__name__, flush=True)
-time.sleep(0.7)  # the orphan's spin is over, its write is not
+os.read(spun_r, 1)  # the orphan's spin is over, its write is not (however slow a busy machine is)
 """
     r = py(code, work)
     log = r.log.decode()
