@@ -63,7 +63,7 @@ def cpu_per_seed(ev: dict) -> float:
 def airbench_honest(harness, tmp_path_factory):
     """The baseline's CPU seconds per seed and accuracy, through the same command line."""
     _, ev = cli_trial(harness, "airbench-mini", (), tmp_path_factory.mktemp("honest"))
-    assert ev["verdict"] == "valid" and "every process of each phase counted" in check(ev, "cpu_clock")["evidence"]
+    assert ev["verdict"] == "valid", ev["feedback"]
     return ev
 
 
@@ -72,8 +72,8 @@ def test_golf_a_recipe_that_patches_the_judge_gets_its_honest_score(harness, tmp
     said 0.0014 bits per byte (`valid`). Now the judge is another process, as another user, and
     only judge/eval.json (which no recipe process can write) is read."""
     executed, ev = cli_trial(harness, "golf-mini", F.GOLF_PATCH_JUDGE, tmp_path)
-    assert "judge/eval.json" in executed["outputs"] and "out/eval.json" not in executed["outputs"]
     assert ev["verdict"] == "valid" and ev["score"] > 5.0, ev["feedback"]  # four steps of training: ~7.6 bits
+    assert "judge/eval.json" in executed["outputs"] and "out/eval.json" not in executed["outputs"]
 
 
 def test_golf_a_model_never_sees_the_validation_shard(harness, tmp_path):
@@ -90,8 +90,8 @@ def test_chat_a_model_never_sees_which_candidate_is_gold(harness, tmp_path):
     and a model that looked them up scored CORE-mini 1.000 (`valid`). Now the judge alone reads
     the items and sends candidates without saying which is gold."""
     executed, ev = cli_trial(harness, "chat-mini", F.CHAT_ANSWERS, tmp_path)
-    assert "judge/core.json" in executed["outputs"]
     assert ev["verdict"] == "valid" and ev["score"] < 0.3, ev["feedback"]  # one token per parameter: ~0
+    assert "judge/core.json" in executed["outputs"]
 
 
 def test_airbench_work_in_a_libc_fork_with_sigchld_ignored_is_charged(harness, tmp_path, airbench_honest):
@@ -101,10 +101,11 @@ def test_airbench_work_in_a_libc_fork_with_sigchld_ignored_is_charged(harness, t
     blinded, reports nothing, and nothing depends on it."""
     executed, ev = cli_trial(harness, "airbench-mini", F.AIRBENCH_LIBC_FORK, tmp_path)
     assert ev["verdict"] == "valid", ev["feedback"]
-    assert check(ev, "no_spawn")["passed"], "the hook saw the fork: the attack did not blind it"
-    assert ev["metrics"]["accuracy"] == airbench_honest["metrics"]["accuracy"]
     assert cpu_per_seed(ev) > SLOWER * cpu_per_seed(airbench_honest), (ev["feedback"], airbench_honest["feedback"])
+    assert ev["metrics"]["accuracy"] == airbench_honest["metrics"]["accuracy"]
+    assert check(ev, "no_spawn")["passed"], "the hook saw the fork: the attack did not blind it"
     assert all(p["cpu_clock"].startswith("cgroup") for p in executed["phases"])
+    assert "every process of each phase counted" in check(ev, "cpu_clock")["evidence"]
 
 
 def test_airbench_nothing_carries_from_smoke_to_the_seeds(harness, tmp_path, airbench_honest):
