@@ -21,7 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from environments.spec import Tier
-from evaluators.verdict import VIOLATIONS, clock_check, failed, legality_checks, phase_failure, self_report_check, verdict
+from evaluators.verdict import (
+    VIOLATIONS,
+    clock_check,
+    failed,
+    legality_checks,
+    phase_failure,
+    self_report_check,
+    verdict,
+)
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "airbench-mini", "2"

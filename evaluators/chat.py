@@ -19,8 +19,16 @@ from pathlib import Path
 
 from environments.chat_mini.prepare import RANDOM_BASELINE
 from environments.spec import Tier
-from evaluators.verdict import (budget_check, clock_check, early_verdict, failed, judged, phase_failure,
-                                self_report_check, verdict)
+from evaluators.verdict import (
+    budget_check,
+    clock_check,
+    early_verdict,
+    failed,
+    judged,
+    phase_failure,
+    self_report_check,
+    verdict,
+)
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "chat-mini", "2"

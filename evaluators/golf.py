@@ -22,8 +22,16 @@ import math
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import (budget_check, clock_check, early_verdict, failed, judged, phase_failure,
-                                self_report_check, verdict)
+from evaluators.verdict import (
+    budget_check,
+    clock_check,
+    early_verdict,
+    failed,
+    judged,
+    phase_failure,
+    self_report_check,
+    verdict,
+)
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "golf-mini", "2"

@@ -14,7 +14,6 @@ def main() -> None:
     import numpy as np
     import torch
     import torch.nn.functional as F
-
     import wire
 
     torch.set_num_threads(int(os.environ.get("AUTORECIPE_THREADS", "1")))

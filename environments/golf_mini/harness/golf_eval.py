@@ -13,7 +13,6 @@ def main() -> None:
     install_audit()
     import numpy as np
     import torch
-
     import wire
 
     torch.set_num_threads(int(os.environ.get("AUTORECIPE_THREADS", "1")))
