@@ -121,7 +121,9 @@ def report(per_phase: dict[str, float], trials: list[dict], command: str) -> str
         judge = f"{t['judge_wall']:.2f} s ({t['eval_wall']:.2f} s)" if t["judge_wall"] else "no judge"
         out.append(f"| {t['name']} | {t['phases']} | {t['wall']:.1f} s | {t['cpu']:.1f} s | {t['judge_cpu']:.2f} s "
                    f"| {judge} | {cost:.2f} s | {100 * cost / t['wall']:.1f}% |")
-    out += ["", f"CPU counted by: {trials[0]['clock']}. The judge's CPU is never charged to the recipe.", "", MARK_END]
+    out += ["", "Isolation cost = phases x (cgroup + own root) + the judge's CPU (the judge runs beside its model "
+            "server: its wall time ends within 0.1 s of the eval phase's, so it adds CPU, not waiting).",
+            f"CPU counted by: {trials[0]['clock']}. The judge's CPU is never charged to the recipe.", "", MARK_END]
     return "\n".join(out)
 
 
