@@ -140,6 +140,24 @@ def make(name: str, memory_bytes: int | None, tasks: int | None) -> Group | str:
         return f"{exc.strerror or exc} ({exc.filename or 'cgroup'})"
 
 
+def _sweep(folder: Path) -> None:
+    """Remove the empty groups of executors that died without removing theirs (SIGKILLed mid-trial:
+    their trial's processes died with them). A group is named <executor pid>-<n>."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        owner = entry.name.split("-", 1)[0]
+        try:  # a minute old at least: a group just made (by an executor this /proc cannot see) stays
+            stale = (entry.is_dir() and owner.isdigit() and not Path(f"/proc/{owner}").exists()
+                     and time.time() - entry.stat().st_mtime > 60)
+            if stale:
+                entry.rmdir()  # refused while it holds a process
+        except OSError:
+            pass
+
+
 def _make_v1(name: str, memory_bytes: int | None, tasks: int | None) -> Group:
     paths = {}
     group = Group(1, paths)
@@ -147,6 +165,7 @@ def _make_v1(name: str, memory_bytes: int | None, tasks: int | None) -> Group:
         for c in V1:
             path = ROOT / c / _own(c).lstrip("/") / "autorecipe" / name
             path.mkdir(parents=True, exist_ok=True)
+            _sweep(path.parent)
             paths[c] = path
         if memory_bytes is not None:
             (paths["memory"] / "memory.limit_in_bytes").write_text(str(memory_bytes))
@@ -170,6 +189,7 @@ def _make_v2(mount: Path, name: str, memory_bytes: int | None, tasks: int | None
     (base / "cgroup.subtree_control").write_text("+memory +pids")
     path = base / name
     path.mkdir(exist_ok=True)
+    _sweep(base)
     group = Group(2, {"unified": path})
     try:
         if memory_bytes is not None:

@@ -283,3 +283,27 @@ print("root", sorted(os.listdir("/")))
         assert "prefix True True" in log, log
     finally:
         shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="cgroups need root")
+def test_groups_left_by_a_killed_executor_are_swept():
+    """An executor SIGKILLed mid-trial leaves its (empty) group behind; the next group made removes
+    groups of executors that are gone, and leaves a live one's alone."""
+    from actors import cgroups
+
+    first = cgroups.make("sweep-probe", None, None)
+    if isinstance(first, str):
+        pytest.skip(f"no cgroup here: {first}")
+    folder = next(iter(first.paths.values())).parent
+    first.remove()
+    dead = 2**22 + 12345  # above any pid_max: no such process
+    stale, live = folder / f"{dead}-0", folder / f"{os.getpid()}-stale-looking"
+    for g in (stale, live):
+        g.mkdir(exist_ok=True)
+        os.utime(g, (time.time() - 3600, time.time() - 3600))
+    made = cgroups.make(f"{os.getpid()}-sweep", None, None)
+    try:
+        assert not stale.exists() and live.exists()
+    finally:
+        made.remove()
+        live.rmdir()
