@@ -2,41 +2,46 @@
 
 What is enforced, and where:
 - everywhere: rlimits on address space, file size and CPU seconds; fixed thread counts; wall and
-  CPU time measured by this process (os.wait4), never reported by the recipe; output captured
-  with a size cap, keeping the head and the tail (where tracebacks are); a cap on what the
-  writable folders hold (`disk_bytes`), looked at four times a second and once more at the end,
-  so a phase overshoots it by at most what it writes in a quarter second;
-- as root on Linux (CI and the executors here): a new network namespace with no interfaces (no
-  network at all), a private mount namespace with fresh tmpfs over /tmp, /var/tmp and /dev/shm
-  (a work dir under one of them is bound back alone), folders nobody may enter (such as /root)
-  covered so that only the interpreter inside stays reachable, and an unprivileged uid (a trial
-  runner gives each trial its own, actors/trial_uid.py; nobody by default), so the process limit
-  holds per trial and nothing but the work dir's writable folders can be written.
-  Held-out data lives in root-only folders (mode 0700).
-- and a new PID namespace, so nothing the recipe starts outlives the phase: the harness runs as
-  PID 2 under a tiny init (PID 1, root, ours) that forwards the watchdog's TERM to every process
-  in the namespace, reaps orphans, and when the harness exits kills whatever is left (a daemon
-  that called setsid() or double-forked included) before it exits itself; the kernel kills the
-  rest of a namespace whose PID 1 is gone. A waiter outside the namespace (root, ours) is the
-  process this one starts and waits for: it passes TERM and the hard stop on to the init and
-  exits with the harness's status. Every process in the namespace is reaped by the init or its
-  own parent, so the CPU seconds that wait4 reports include all of them, even orphans. The
-  recipe sees only its own processes in /proc, and cannot signal the init or the waiter.
+  CPU time measured by this process, never reported by the recipe; output captured with a size
+  cap, keeping the head and the tail (where tracebacks are); a cap on what the writable folders
+  hold (`disk_bytes`), looked at four times a second and once more at the end, so a phase
+  overshoots it by at most what it writes in a quarter second;
+- as root on Linux (CI and the executors here):
+  - a control group of its own (actors/cgroups.py), joined before anything else happens in the
+    child: CPU seconds are the group's counter (every process, however started: a libc fork
+    with SIGCHLD ignored, whose time wait4 never sees, included), the CPU watchdog reads that
+    counter, `pids.max` is the process limit, a memory limit holds the resident memory of all
+    of them (and the tmpfs they fill), and the whole group is killed on a watchdog and at the
+    end. Where no group can be made, wait4 and RLIMIT_NPROC do, and `Run.cpu_clock` says so;
+  - a new network namespace with no interfaces but its own loopback, a private mount namespace
+    and a root of its own (actors/fsview.py: the system's programs and libraries, the
+    interpreter and its venv, declared folders, the work dir; fresh tmpfs on /tmp, /var/tmp,
+    /dev/shm), and an unprivileged uid (a trial runner gives each trial its own,
+    actors/trial_uid.py; nobody by default), so nothing but the work dir's writable folders can
+    be written and nothing outside the view can be read, whatever its mode;
+  - and a new PID namespace, so nothing the recipe starts outlives the phase: the harness runs as
+    PID 2 under a tiny init (PID 1, root, ours) that forwards the watchdog's TERM to every process
+    in the namespace, reaps orphans, and when the harness exits kills whatever is left (a daemon
+    that called setsid() or double-forked included) before it exits itself; the kernel kills the
+    rest of a namespace whose PID 1 is gone. A waiter outside the namespace (root, ours) is the
+    process this one starts and waits for: it passes TERM on to the init and exits with the
+    harness's status. The recipe sees only its own processes in /proc, and cannot signal the
+    init or the waiter.
 - without PID namespaces (`Run.isolation` says so): its own process group, which the watchdog
-  sends TERM, then KILL, and which is killed when the phase ends; a process that leaves the
-  group (setsid) escapes that.
+  sends TERM, then KILL, and which is killed when the phase ends (and its cgroup, where there is one).
 - elsewhere (not root, or no namespaces): the rlimits, the process group and the measurements
-  only; `Run.isolation` says which.
+  only; `Run.isolation` and `Run.cpu_clock` say which.
 
 Audit reports (attempted opens of protected paths, sockets, process spawns) arrive on a pipe
-named by AUTORECIPE_REPORT_FD, written by the harness's audit hook; the recipe cannot retract
-what was already reported.
+named by AUTORECIPE_REPORT_FD, written by the harness's audit hook. They explain verdicts; no
+promise above depends on them (a recipe can blind the hook, with dup2 over its pipe).
 """
 
 from __future__ import annotations
 
 import ctypes
 import fcntl
+import itertools
 import os
 import re
 import resource
@@ -51,6 +56,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from actors import cgroups, fsview
+
 CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID = 0x00020000, 0x40000000, 0x20000000
 MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_BIND, MS_RDONLY, MS_NOEXEC = 0x4000, 0x40000, 0x2, 0x4, 0x1000, 0x1, 0x8
 O_PATH = getattr(os, "O_PATH", 0o10000000)
@@ -58,7 +65,7 @@ SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 PR_SET_PDEATHSIG = 1
 NOBODY = 65534
 TERM_GRACE_S = 2.0
-PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+
 HARD_STOP = signal.SIGUSR1  # to the waiter: kill the namespace now (a SIGKILL to the waiter would lose the CPU count)
 _WATCHED = {signal.SIGTERM, signal.SIGCHLD, HARD_STOP}
 
@@ -80,6 +87,8 @@ class Limits:
     uid: int = NOBODY  # who the process runs as when isolated (uid and gid, no groups)
     disk_bytes: int | None = None  # what `disk_paths` may hold at once; checked a few times a second
     disk_paths: tuple[str, ...] = ()
+    memory_bytes: int | None = None  # resident memory (and tmpfs) of the phase's cgroup, all processes together
+    cgroup: bool = True  # count, cap and kill the phase's processes as a control group where one can be made
 
 
 @dataclass
@@ -98,6 +107,7 @@ class Run:
     stages: list[tuple[str, float]] = field(default_factory=list)  # (name, wall seconds) of each stage reached
     killed_in: str | None = None  # the stage whose watchdog fired
     disk_over: int | None = None  # bytes counted under disk_paths (until past the cap) when the cap stopped it
+    cpu_clock: str = ""  # what counted cpu_s: a cgroup (every process), or wait4 (reaped children only)
 
 
 class _StageClock:
@@ -174,39 +184,6 @@ def pid_namespace_available() -> bool:
     return _pid_namespace
 
 
-def closed_ancestors(paths: list[str]) -> list[tuple[str, str]]:
-    """(folder, entry) pairs, outermost first: folders on the way to `paths` that nobody may not
-    enter (e.g. a Python under /root), and the entry inside each that the trial needs."""
-    out: list[tuple[str, str]] = []
-    for path in paths:
-        parts = Path(os.path.realpath(path)).parts
-        for i in range(1, len(parts) - 1):
-            folder = str(Path(*parts[: i + 1]))
-            if not os.stat(folder).st_mode & 0o001 and (folder, parts[i + 1]) not in out:
-                out.append((folder, parts[i + 1]))
-    return out
-
-
-def _expose(libc, openings: list[tuple[str, str]]) -> None:
-    """Cover each closed folder with an empty, enterable tmpfs and bind back only the entries the
-    trial needs: the trial reaches its interpreter and its work dir, and nothing else in there."""
-    folders: dict[str, list[str]] = {}
-    for folder, entry in openings:
-        folders.setdefault(folder, []).append(entry)
-    for folder, entries in folders.items():  # outermost first, as closed_ancestors lists them
-        keep = [(os.path.join(folder, e), os.open(os.path.join(folder, e), O_PATH)) for e in entries]
-        if libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755") != 0:
-            raise OSError(ctypes.get_errno(), f"mount tmpfs on {folder}")
-        for inner, fd in keep:
-            if os.path.isdir(f"/proc/self/fd/{fd}"):
-                os.mkdir(inner)
-            else:
-                open(inner, "w").close()
-            if libc.mount(f"/proc/self/fd/{fd}".encode(), inner.encode(), None, MS_BIND | MS_REC, None) != 0:
-                raise OSError(ctypes.get_errno(), f"bind {inner}")
-            os.close(fd)
-
-
 def _loopback_up() -> None:
     """A new network namespace has only `lo`, and it is down. Up, it lets a trial's own processes
     talk to each other (torchrun's rendezvous store) while nothing leaves the namespace."""
@@ -228,36 +205,27 @@ def needed_paths(cwd: str, argv0: str, reach: tuple[str, ...] = ()) -> list[str]
     return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
 
-def _contain(limits: Limits, cwd: str, isolate: bool, openings: list[tuple[str, str]], needed: list[str],
-             pid_ns: bool = False):
+def _contain(limits: Limits, cwd: str, isolate: bool, readable: list[str], pid_ns: bool = False,
+             group: cgroups.Group | None = None):
     """The child's last steps before exec. Runs after fork: no allocation-heavy work, no locks."""
+    procs_files = group.procs_files() if group is not None else []
 
     def apply() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
+        if procs_files:  # first: everything this process becomes or starts is counted and capped
+            cgroups.join(procs_files)
         if isolate:
             if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | (CLONE_NEWPID if pid_ns else 0)) != 0:
                 raise OSError(ctypes.get_errno(), "unshare")
             libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
             _loopback_up()
-            _expose(libc, openings)
-            for folder in limits.hide:
-                if os.path.isdir(folder) and libc.mount(b"tmpfs", folder.encode(), b"tmpfs",
-                                                        MS_NOSUID | MS_NODEV | MS_RDONLY, b"size=4k,mode=0555") != 0:
-                    raise OSError(ctypes.get_errno(), f"hide {folder}")
-            for tmp in PRIVATE_TMP:
-                if not os.path.isdir(tmp):
-                    continue
-                inside = [(p, os.open(p, O_PATH)) for p in needed if (p + "/").startswith(tmp + "/")]
-                libc.mount(b"tmpfs", tmp.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=1777")
-                for path, fd in inside:  # the work dir, or a venv, under /tmp comes back without its neighbours
-                    os.makedirs(path, exist_ok=True)
-                    if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None) != 0:
-                        raise OSError(ctypes.get_errno(), f"bind {path}")
-                    os.close(fd)
+            fsview.enter(libc, cwd, readable, limits.hide)
         if pid_ns:
             _split(libc)  # returns only in the harness, PID 2 of the new namespace
+        # with a cgroup its pids.max is the process limit; RLIMIT_NPROC (per uid, machine-wide) only without one
+        nproc = limits.processes if group is None else None
         for res, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_FSIZE, limits.file_size),
-                           (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_CORE, 0)):
+                           (resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_CORE, 0)):
             if value is not None:
                 resource.setrlimit(res, (value, value))
         if limits.cpu_kill_s is not None:
@@ -418,32 +386,54 @@ class _Drain(threading.Thread):
         return bytes(self.head) + marker + bytes(self.tail)
 
 
-def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_stop=None) -> Run:
+_groups = itertools.count()
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_stop=None,
+        fds: dict[str, int] | None = None) -> Run:
     """Run `argv` in `cwd` under `limits`; returns what was measured. Never raises for anything
     the child does; raises only if the child could not be started. `should_stop()` is asked a
     few times a second; when it says yes, the child is stopped as the watchdog would and the
-    result says `cancelled`."""
+    result says `cancelled`. `fds` (environment variable -> descriptor) are passed on open, under
+    those names: the pipes of a judge that drives the harness."""
     isolate = limits.isolate and isolation_available()
     pid_ns = isolate and pid_namespace_available()
     if isolate and not os.stat(cwd).st_mode & 0o001:
         raise ValueError(f"work dir {cwd} must be enterable by the sandbox user (mode 0755)")
+    group = None
+    clock = "wait4 (rlimits only: not isolated)"
+    if isolate and limits.cgroup:
+        # the waiter, the init and the harness count as tasks too
+        tasks = limits.processes + 3 if limits.processes is not None else None
+        made = cgroups.make(f"{os.getpid()}-{next(_groups)}", limits.memory_bytes, tasks)
+        group = made if isinstance(made, cgroups.Group) else None
+        clock = group.describe if group else f"wait4 (no cgroup: {made})"
     out_r, out_w = os.pipe()
     rep_r, rep_w = os.pipe()
+    fds = dict(fds or {})
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "TMPDIR": str(cwd / "tmp"),
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8",
-                **thread_env(limits.threads), **env, "AUTORECIPE_REPORT_FD": str(rep_w)}
-    needed = needed_paths(str(cwd), argv[0], limits.reach) if isolate else []
-    openings = closed_ancestors(needed) if isolate else []
+                **thread_env(limits.threads), **env, "AUTORECIPE_REPORT_FD": str(rep_w),
+                **{name: str(fd) for name, fd in fds.items()}}
+    readable = needed_paths(str(cwd), argv[0], limits.reach) if isolate else []
     start = time.monotonic()
-    proc = subprocess.Popen(
-        argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
-        start_new_session=True, pass_fds=(rep_w,), preexec_fn=_contain(limits, str(cwd), isolate, openings, needed, pid_ns),
-        close_fds=True,
-    )
-    os.close(out_w)
-    os.close(rep_w)
-    clock = _StageClock(limits.stages, start)
-    output, reports = _Drain(out_r, limits.log_bytes, clock), _Drain(rep_r, 64 * 1024)
+    try:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+            start_new_session=True, pass_fds=(rep_w, *fds.values()), close_fds=True,
+            preexec_fn=_contain(limits, str(cwd), isolate, [p for p in readable if p != str(cwd)], pid_ns, group),
+        )
+    except BaseException:
+        if group is not None:
+            group.remove()
+        os.close(out_r)
+        os.close(rep_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(rep_w)
+    stage_clock = _StageClock(limits.stages, start)
+    output, reports = _Drain(out_r, limits.log_bytes, stage_clock), _Drain(rep_r, 64 * 1024)
     output.start()
     reports.start()
     killed = cancelled = False
@@ -459,23 +449,27 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
         if not killed and should_stop is not None and polls % 25 == 0 and should_stop():
             cancelled = True
         polls += 1
+        over_cpu = (group is not None and limits.cpu_kill_s is not None and polls % 5 == 0
+                    and group.cpu_s() > limits.cpu_kill_s + 1)  # RLIMIT_CPU's hard limit, for the whole group
         if not killed and not cancelled:
-            killed_in = clock.overdue(time.monotonic())
+            killed_in = stage_clock.overdue(time.monotonic())
             if limits.disk_bytes is not None and polls % 25 == 0:
                 used = disk_use(limits.disk_paths, limits.disk_bytes)
                 disk_over = used if used > limits.disk_bytes else None
-        if not killed and (elapsed > limits.kill_after_s or cancelled or killed_in or disk_over):
+        if not killed and (elapsed > limits.kill_after_s or cancelled or killed_in or disk_over or over_cpu):
             killed = True
-            if pid_ns:  # the waiter passes it on, and stays to count the CPU
+            if pid_ns:  # the waiter passes it on to the init, which passes it to everyone
                 _kill(proc.pid, signal.SIGTERM)
                 status, rusage = _wait(proc.pid, TERM_GRACE_S)
-                if status is None:
+                if status is None and group is None:
                     _kill(proc.pid, HARD_STOP)
                     status, rusage = _wait(proc.pid, TERM_GRACE_S)
             else:
                 _signal_group(proc.pid, signal.SIGTERM)
                 status, rusage = _wait(proc.pid, TERM_GRACE_S)
             if status is None:
+                if group is not None:
+                    group.kill()
                 _signal_group(proc.pid, signal.SIGKILL)
             continue
         select.select([], [], [], 0.01)
@@ -483,6 +477,17 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     wall = end - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     _signal_group(proc.pid, signal.SIGKILL)  # whatever the recipe left behind in its group
+    cpu = rusage.ru_utime + rusage.ru_stime
+    peak = rusage.ru_maxrss * 1024
+    oom = 0
+    if group is not None:
+        emptied = group.kill()  # every process of the phase, however it was started
+        cpu = group.cpu_s()
+        peak = group.peak_memory() or peak
+        oom = group.oom_kills()
+        group.remove()
+        if not emptied:
+            clock += " (some processes outlived a kill of the group)"
     output.join(timeout=5)
     reports.join(timeout=5)
     code = proc.returncode
@@ -493,21 +498,25 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     if disk_over:  # said by us, after everything the recipe printed: the verdict's last line
         log += (f"\n[autorecipe] stopped: the trial held at least {disk_over:,} bytes under its writable folders, "
                 f"over its disk cap of {limits.disk_bytes:,} bytes\n").encode()
+    if oom:
+        log += (f"\n[autorecipe] the kernel killed {oom} process(es) of the trial at its memory limit of "
+                f"{limits.memory_bytes:,} bytes\n").encode()
     return Run(
         exit_code=code if code >= 0 else None,
         signal=-code if code < 0 else None,
         wall_s=wall,
-        cpu_s=rusage.ru_utime + rusage.ru_stime,
-        peak_rss_bytes=rusage.ru_maxrss * 1024,
+        cpu_s=cpu,
+        peak_rss_bytes=peak,
         killed_by_watchdog=killed and not cancelled and not disk_over,
         cancelled=cancelled,
         log=log,
         log_dropped=output.dropped,
         reports=[line for line in reports.text().decode(errors="replace").splitlines() if line],
         isolation=_isolation_text(isolate, pid_ns, limits.uid),
-        stages=clock.spans(end),
+        stages=stage_clock.spans(end),
         killed_in=killed_in if killed and not cancelled else None,
         disk_over=disk_over,
+        cpu_clock=clock,
     )
 
 

@@ -7,22 +7,29 @@ Work dir layout (only out/ and tmp/ are writable by the trial):
     recipe/   the trial's recipe files, from the proposal's blobs
     harness/  a fresh copy of the environment's harness, every attempt
     data/     copies of the prepared train files; held-out data is never here
-    out/      what the harness writes; declared outputs become blobs
-    tmp/      TMPDIR
+    out/      what the harness writes; declared outputs become blobs after each phase and repeat,
+              and only what a phase declares it carries is there for the next
+    tmp/      TMPDIR, fresh for every phase and repeat
+
+Beside it, never inside any trial's view: <work>.judge/ (each judge's folder; its files become
+the outputs judge/<name>) and <work>.carried/ (the carried files as their phase left them).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import resource
 import shutil
 import stat
+import subprocess
 import sys
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.sandbox import NOBODY, Limits, isolation_available, run
+from actors.sandbox import NOBODY, Limits, isolation_available, run, thread_env
 from actors.trial_uid import trial_uid
 from environments.spec import EnvironmentSpec
 from events import BlobStore, Phase, TrialExecuted
@@ -30,6 +37,7 @@ from events import BlobStore, Phase, TrialExecuted
 COMMON_HARNESS = Path(__file__).resolve().parent.parent / "environments" / "common"
 STARTUP_SLACK_S = 1.0  # interpreter start-up is not the recipe's fault; the budget check still counts it
 WALL_BACKSTOP = 3.0  # a loaded machine stretches wall time, not CPU time
+JUDGE_GRACE_S = 60.0  # a judge finishes this long after its model server has gone, or is killed
 # which accelerators Ray gave this executor: the trial gets exactly those
 DEVICE_VARIABLES = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
 
@@ -63,7 +71,8 @@ def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name
         target.write_bytes(data)
     for rel in spec.harness_files:
         shutil.copy2(spec.root / "harness" / rel, work / "harness" / rel)
-    shutil.copy2(COMMON_HARNESS / "audit.py", work / "harness" / "audit.py")
+    for name in ("audit.py", "wire.py"):
+        shutil.copy2(COMMON_HARNESS / name, work / "harness" / name)
     for rel in spec.train_data:
         shutil.copy2(paths.data / "train" / rel, work / "data" / rel)
     for root, dirs, files in os.walk(work):
@@ -108,6 +117,8 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                uid) -> TrialExecuted:
     tier = spec.tier(tier_name)
     work = stage(spec, code, paths, f"{trial_id}-a{attempt}", uid)
+    side = _private(work.parent / f"{work.name}.judge")  # root-only, outside what any trial sees
+    carried = _private(work.parent / f"{work.name}.carried")
     protected = os.pathsep.join(str(p) for p in (paths.data / "heldout", *paths.protected))
     devices = {k: os.environ[k] for k in DEVICE_VARIABLES if k in os.environ}
     if seed is not None:
@@ -119,16 +130,23 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
             budget = tier.budgets[phase.name]
             repeats = tier.repeats.get(phase.name, phase.repeats)
             failed = False
-            for rel in phase.heldout:  # the processes that trained are gone: only now may it appear
-                shutil.copy2(paths.data / "heldout" / rel, work / "data" / rel)
-                os.chmod(work / "data" / rel, 0o644)
             for r in range(repeats):
                 label = f"{phase.name}:{r}" if repeats > 1 else phase.name
+                fresh_start(work, carried, phase, uid)
                 argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
                 limits = _limits(spec, tier, phase, work, uid)
                 env = {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
                        "AUTORECIPE_BUDGET_S": str(budget.seconds), **devices, **tier.env}
-                done = run(argv, work, env, limits, should_stop)
+                if phase.judge:
+                    judge_env = {**tier.env, "AUTORECIPE_TIER": tier.name, "AUTORECIPE_HELDOUT": str(paths.data / "heldout"),
+                                 "AUTORECIPE_CARRIED": str(carried)}
+                    done, judged, usage = judged_run(spec.root / phase.judge, side / label, argv, work, env,
+                                                     judge_env, limits, should_stop)
+                    for name, data in judged.items():
+                        outputs[f"judge/{name}"] = blobs.put(data)
+                    log(f"{trial_id} {label} judge: cpu {usage['cpu_s']:.2f}s wall {usage['wall_s']:.2f}s")
+                else:
+                    done = run(argv, work, env, limits, should_stop)
                 if done.cancelled:
                     raise TrialStopped(f"{trial_id} attempt {attempt} was stopped during {label}")
                 phases.extend(_measured(phase, label, budget, tier, done))
@@ -136,28 +154,106 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 if done.reports:
                     outputs[f"audit/{label}"] = blobs.put(("\n".join(done.reports) + "\n").encode())
                 log(f"{trial_id} {label}: exit {done.exit_code} signal {done.signal} "
-                    f"cpu {done.cpu_s:.2f}s wall {done.wall_s:.2f}s ({done.isolation})")
+                    f"cpu {done.cpu_s:.2f}s wall {done.wall_s:.2f}s ({done.isolation}; {done.cpu_clock})")
+                outputs.update(harvest(spec, phase, work, carried, blobs))
                 if (done.exit_code != 0 or done.disk_over) and not phase.optional:
                     failed = True
                     break
-            for rel in phase.heldout:
-                (work / "data" / rel).unlink(missing_ok=True)
             if failed:
                 break
-        for f in sorted((work / "out").iterdir()):
-            if any(fnmatch.fnmatch(f.name, pat) for pat in spec.outputs):
-                data = read_output(f)
-                if data is not None:
-                    outputs[f"out/{f.name}"] = blobs.put(data)
     finally:
         if not keep_work:
             shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(side, ignore_errors=True)
+        shutil.rmtree(carried, ignore_errors=True)
     wall = sum(p.wall_s for p in phases)
     return TrialExecuted(
         trial_id=trial_id, attempt=attempt, executor=executor, phases=phases, outputs=outputs,
         measurements={"cpu_s": round(sum(p.cpu_s for p in phases), 6), "wall_s": round(wall, 6)},
         gpu_s=round(wall * spec.resources.gpus, 6),  # the GPUs are held for the whole trial, busy or not
     )
+
+
+def _private(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(mode=0o700, parents=True)
+    return path
+
+
+def _empty(folder: Path, uid: int) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o755)
+    if isolation_available():
+        os.chown(folder, uid, uid)
+
+
+def fresh_start(work: Path, carried: Path, phase, uid: int) -> None:
+    """Before each phase and each repeat: a fresh tmp/; and, where the phase declares what crosses,
+    an out/ that holds only the files earlier phases carried, root-owned and read-only."""
+    _empty(work / "tmp", uid)
+    if phase.carries is None:
+        return
+    _empty(work / "out", uid)
+    for f in sorted(carried.iterdir()):
+        shutil.copy2(f, work / "out" / f.name)
+        os.chmod(work / "out" / f.name, 0o444)
+
+
+def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: BlobStore) -> dict:
+    """After each phase and repeat: the declared outputs it wrote become blobs (a file carried in
+    keeps the blob of the phase that made it), and the files it carries are copied aside, where
+    only this process can change them."""
+    got = {}
+    for f in sorted((work / "out").iterdir()):
+        if phase.carries is not None and (carried / f.name).exists():
+            continue  # carried in: recorded when it was made
+        data = read_output(f)
+        if data is None:
+            continue
+        if any(fnmatch.fnmatch(f.name, pat) for pat in spec.outputs):
+            got[f"out/{f.name}"] = blobs.put(data)
+        if phase.carries is not None and any(fnmatch.fnmatch(f.name, pat) for pat in phase.carries):
+            (carried / f.name).write_bytes(data)
+    return got
+
+
+def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env: dict, limits: Limits,
+               should_stop) -> tuple:
+    """Run the phase's process (the recipe's model server) in the sandbox and its judge beside it,
+    as this process's user, joined by two pipes. Returns what the sandbox measured and the files the
+    judge wrote (name -> bytes), and the judge's own CPU and wall seconds (never the recipe's)."""
+    side.mkdir(mode=0o700)
+    started = time.monotonic()
+    to_server_r, to_server_w = os.pipe()
+    to_judge_r, to_judge_w = os.pipe()
+    judge = subprocess.Popen(
+        [sys.executable, str(script)], cwd=side, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, pass_fds=(to_server_w, to_judge_r), close_fds=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+             **thread_env(1), **judge_env, "AUTORECIPE_JUDGE_TO": str(to_server_w),
+             "AUTORECIPE_JUDGE_FROM": str(to_judge_r)})
+    os.close(to_server_w)
+    os.close(to_judge_r)
+    try:
+        done = run(argv, work, env, limits, should_stop,
+                   fds={"AUTORECIPE_JUDGE_IN": to_server_r, "AUTORECIPE_JUDGE_OUT": to_judge_w})
+    finally:
+        os.close(to_server_r)
+        os.close(to_judge_w)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:  # the server is gone, so the judge reads the end of its pipe and finishes
+        said = judge.communicate(timeout=JUDGE_GRACE_S)[0]
+    except subprocess.TimeoutExpired:
+        judge.kill()
+        said = judge.communicate()[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    files = {f.name: f.read_bytes() for f in sorted(side.iterdir()) if f.is_file()}
+    if judge.returncode != 0:
+        files["judge.log"] = said[-64 * 1024:]
+    usage = {"cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+             "wall_s": time.monotonic() - started}
+    return done, files, usage
 
 
 def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY) -> Limits:
@@ -178,7 +274,18 @@ def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY) -
         uid=uid,
         disk_bytes=spec.resources.disk_bytes,
         disk_paths=(str(work / "out"), str(work / "tmp")),
+        memory_bytes=ram_bytes(spec.resources),
     )
+
+
+def ram_bytes(resources) -> int:
+    """The memory cgroup's limit for one phase: what the environment says, or its address-space
+    limit plus room for its tmpfs, or (GPU trials, no address-space limit) most of the machine."""
+    if resources.ram_bytes is not None:
+        return resources.ram_bytes
+    if resources.memory_bytes is not None:
+        return resources.memory_bytes + 1024**3
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
 
 
 def _measured(phase, label: str, budget, tier, done) -> list[Phase]:
@@ -187,7 +294,8 @@ def _measured(phase, label: str, budget, tier, done) -> list[Phase]:
     measured = done.cpu_s if budget.measure == "cpu" else done.wall_s
     whole = Phase(name=label, exit_code=done.exit_code, wall_s=round(done.wall_s, 6), cpu_s=round(done.cpu_s, 6),
                   budget_s=budget.seconds, timed_out=done.killed_by_watchdog or measured > budget.seconds,
-                  signal=done.signal, peak_rss_bytes=done.peak_rss_bytes, disk_bytes=done.disk_over)
+                  signal=done.signal, peak_rss_bytes=done.peak_rss_bytes, disk_bytes=done.disk_over,
+                  cpu_clock=done.cpu_clock)
     if not phase.stages:
         return [whole]
     out = []
@@ -198,5 +306,5 @@ def _measured(phase, label: str, budget, tier, done) -> list[Phase]:
                          cpu_s=round(done.cpu_s, 6) if last else 0.0, budget_s=allowed,
                          timed_out=done.killed_in == name or wall > allowed or (last and done.killed_by_watchdog),
                          signal=done.signal if last else None, peak_rss_bytes=done.peak_rss_bytes,
-                         disk_bytes=done.disk_over if last else None))
+                         disk_bytes=done.disk_over if last else None, cpu_clock=done.cpu_clock))
     return out

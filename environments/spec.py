@@ -42,9 +42,20 @@ class Phase:
     argv: tuple[str, ...]
     repeats: int = 1
     optional: bool = False  # a failure here does not stop later phases
-    heldout: tuple[str, ...] = ()  # held-out files staged into data/ for this phase only (eval)
+    heldout: tuple[str, ...] = ()  # held-out files this phase's judge reads; never where recipe code runs
     stages: tuple[Stage, ...] = ()  # timed parts, each with its own budget in the tier; none: the phase is one
     hidden: tuple[Path, ...] = ()  # folders this phase must not see (an eval bundle while training)
+    # A judge (a script relative to the spec's root) that drives this phase's process over two
+    # pipes and alone computes what the score is made of. It runs as the executor's user, outside
+    # the sandbox, with AUTORECIPE_HELDOUT (the prepared held-out folder), AUTORECIPE_CARRIED (the
+    # outputs carried into this phase, as earlier phases left them), AUTORECIPE_JUDGE_TO/FROM (its
+    # pipe ends) and the tier's environment; what it writes in its working folder becomes the
+    # outputs judge/<name>. The phase's process gets AUTORECIPE_JUDGE_IN/OUT (environments/common/wire.py).
+    judge: str = ""
+    # Files of out/ (globs) that later phases see, re-staged read-only; everything else in out/ and
+    # all of tmp/ is gone before the next phase or repeat. None: out/ is left as it is (tmp/ is
+    # still fresh), for environments that have not declared what crosses.
+    carries: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,9 @@ class Resources:
     processes: int = 64  # threads count too: a torchrun of 8 ranks needs thousands
     file_bytes: int = 256 * 1024**2  # the largest file a trial may write (checkpoints)
     disk_bytes: int | None = 1024**3  # all a trial may hold under out/ and tmp/ at once
+    # resident memory of all of a phase's processes together (and the tmpfs they fill), held by a
+    # cgroup; None: memory_bytes plus 1 GiB, or, for GPU trials, 80% of the machine's memory
+    ram_bytes: int | None = None
 
 
 @dataclass(frozen=True)

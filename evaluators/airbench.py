@@ -1,5 +1,6 @@
-"""The airbench-mini evaluator: time from the executor's measurements, accuracy from the
-predictions against test labels that never left the evaluator's side.
+"""The airbench-mini evaluator: time from the executor's measurements (each seed's cgroup CPU
+counter: every process it started, however), accuracy from the predictions against test labels
+that never left the evaluator's side.
 
 Priority, first match wins:
   1. disqualified  a forbidden behaviour was reported (held-out data, network, writes outside
@@ -20,10 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from environments.spec import Tier
-from evaluators.verdict import VIOLATIONS, failed, legality_checks, phase_failure, self_report_check, verdict
+from evaluators.verdict import (
+    VIOLATIONS,
+    clock_check,
+    failed,
+    legality_checks,
+    phase_failure,
+    self_report_check,
+    verdict,
+)
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
-NAME, VERSION = "airbench-mini", "1"
+NAME, VERSION = "airbench-mini", "2"
 FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
 THREAD_SLACK = 1.25
 
@@ -89,13 +98,14 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     checks.append(Check(name="accuracy_gate", passed=margin >= 0, measured=accuracy, limit=gate,
                         evidence=f"mean accuracy {accuracy:.4f} over {seeds} seeds, gate {gate:.4f}, margin {margin:+.4f}"))
     checks.append(self_report_check(executed, blobs))
+    checks.append(clock_check(executed))
     if margin < 0:
         return verdict(executed, NAME, VERSION, "disqualified",
-                       f"Below the accuracy gate: {checks[-2].evidence}. Recover accuracy before cutting time.",
+                       f"Below the accuracy gate: {checks[-3].evidence}. Recover accuracy before cutting time.",
                        checks, metrics=metrics)
     return verdict(executed, NAME, VERSION, "valid",
                    f"Valid: {metrics['cpu_s']:.3f} s CPU per seed (wall {metrics['wall_s']:.3f} s); "
-                   f"{checks[-2].evidence}.", checks, score=metrics["cpu_s"], metrics=metrics)
+                   f"{checks[-3].evidence}.", checks, score=metrics["cpu_s"], metrics=metrics)
 
 
 def _predictions(executed: TrialExecuted, blobs: BlobStore, seed: int, n: int):

@@ -1,5 +1,6 @@
-"""The chat-mini evaluator: CORE-mini from the eval driver's counts, centered per task by its
-random baseline and averaged, as nanochat's CORE is.
+"""The chat-mini evaluator: CORE-mini from the judge's counts (the judge ran in its own process,
+as another user than the recipe, and sent the recipe's model server candidates without saying
+which was gold), centered per task by its random baseline and averaged, as nanochat's CORE is.
 
 Priority, first match wins:
   1. disqualified          a forbidden behaviour was reported (held-out tasks, network, ...)
@@ -7,21 +8,31 @@ Priority, first match wins:
   3. train_budget_overrun  training used more CPU than the cap
   4. eval_budget_overrun   the eval phase used more CPU than its budget
   5. crash                 train or eval failed, or wrote no results
-  6. disqualified          the checkpoint's depth is not the fixed depth
+  6. disqualified          the checkpoint's depth is not the fixed depth, or the served
+                           distributions are not normalized or not causal
   7. valid                 score = CORE-mini (higher is better)
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from environments.chat_mini.prepare import RANDOM_BASELINE
 from environments.spec import Tier
-from evaluators.verdict import budget_check, early_verdict, failed, phase_failure, self_report_check, verdict
+from evaluators.verdict import (
+    budget_check,
+    clock_check,
+    early_verdict,
+    failed,
+    judged,
+    phase_failure,
+    self_report_check,
+    verdict,
+)
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
-NAME, VERSION = "chat-mini", "1"
+NAME, VERSION = "chat-mini", "2"
+NORMALIZATION_TOL, CAUSALITY_TOL = 1e-3, 1e-4
 FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
 
 
@@ -42,9 +53,9 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
             checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
             return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)
     train = phases["train"]
-    if "out/core.json" not in executed.outputs:
-        return verdict(executed, NAME, VERSION, "crash", "Crash: the eval driver wrote no results.", checks)
-    result = json.loads(blobs.get(executed.outputs["out/core.json"]))
+    result, why = judged(executed, blobs, "core.json")
+    if result is None:
+        return verdict(executed, NAME, VERSION, "crash", f"Crash: {why}.", checks)
     depth, fixed = result["depth"], int(tier.limits["depth"])
     checks.append(Check(name="depth", passed=depth == fixed and result["config"]["depth"] == fixed,
                         measured=float(depth), limit=float(fixed),
@@ -59,10 +70,18 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         metrics[f"{task}_centered"] = centered[-1]
     core = sum(centered) / len(centered)
     metrics["core"] = core
+    norm, causal = result["normalization_error"], result["causality_diff"]
+    checks.append(Check(name="normalized", passed=norm <= NORMALIZATION_TOL, measured=norm, limit=NORMALIZATION_TOL,
+                        evidence=f"max |logsumexp| {norm:.2e} over every distribution the model served"))
+    checks.append(Check(name="causal", passed=causal <= CAUSALITY_TOL, measured=causal, limit=CAUSALITY_TOL,
+                        evidence=f"max change before a perturbed suffix {causal:.2e} over {result['probes']} sequences"))
     checks.append(self_report_check(executed, blobs))
-    if not checks[-2].passed:
-        return verdict(executed, NAME, VERSION, "disqualified", f"Disqualified: {checks[-2].evidence}.", checks,
-                       metrics=metrics)
+    checks.append(clock_check(executed))
+    refused = [c for c in checks if not c.passed]
+    if refused:
+        return verdict(executed, NAME, VERSION, "disqualified",
+                       "Disqualified: " + "; ".join(f"{c.name} failed ({c.evidence})" for c in refused) + ".",
+                       checks, metrics=metrics)
     detail = ", ".join(f"{t} {metrics[f'{t}_acc']:.3f}" for t in RANDOM_BASELINE)
     return verdict(executed, NAME, VERSION, "valid",
                    f"Valid: CORE-mini {core:.4f} ({detail}); train {train.cpu_s:.1f} s CPU of a "

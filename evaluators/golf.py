@@ -1,12 +1,15 @@
-"""The golf-mini evaluator: bits per byte from the eval driver's nats over the held-out bytes;
-bytes recomputed from the stored artifact blobs; legality from the audit and the probes.
+"""The golf-mini evaluator: bits per byte from the judge's nats over the held-out bytes (the judge
+ran in its own process, as another user than the recipe, and drove the recipe's model as a
+server); bytes recomputed from the stored artifact blobs; legality from the judge's probes, and
+the audit reports as evidence.
 
 Priority, first match wins:
   1. disqualified        a forbidden behaviour was reported (held-out data, network, writes
                          outside the work dir, harness edits, extra processes)
   2. preflight_crash     the smoke run (3 steps, export) failed
   3. train_budget_overrun  the train phase used more CPU than its budget
-  4. crash               train, pack or eval failed, or their outputs are missing
+  4. crash               train, pack or eval failed, their outputs are missing, or the model
+                         server broke the judge's protocol
   5. size_blocked        packed code + compressed model > the decimal byte cap (overflow as evidence)
   6. eval_budget_overrun the eval phase used more CPU than its budget
   7. disqualified        a probe failed: distributions not normalized, or not causal
@@ -15,15 +18,23 @@ Priority, first match wins:
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from environments.spec import Tier
-from evaluators.verdict import budget_check, early_verdict, failed, phase_failure, self_report_check, verdict
+from evaluators.verdict import (
+    budget_check,
+    clock_check,
+    early_verdict,
+    failed,
+    judged,
+    phase_failure,
+    self_report_check,
+    verdict,
+)
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
-NAME, VERSION = "golf-mini", "1"
+NAME, VERSION = "golf-mini", "2"
 FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
 NORMALIZATION_TOL, CAUSALITY_TOL = 1e-3, 1e-4
 
@@ -65,15 +76,16 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         checks.append(budget_check(evals))
         return verdict(executed, NAME, VERSION, "eval_budget_overrun",
                        f"Evaluation ran over budget: {checks[-1].evidence}.", checks, metrics=metrics)
-    if "out/eval.json" not in executed.outputs:
-        return verdict(executed, NAME, VERSION, "crash", "Crash: the eval driver wrote no results.", checks)
-    result = json.loads(blobs.get(executed.outputs["out/eval.json"]))
+    result, why = judged(executed, blobs, "eval.json")
+    if result is None:
+        return verdict(executed, NAME, VERSION, "crash", f"Crash: {why}.", checks)
     norm, causal = result["normalization_error"], result["causality_diff"]
     checks.append(Check(name="normalized", passed=norm <= NORMALIZATION_TOL, measured=norm, limit=NORMALIZATION_TOL,
-                        evidence=f"max |logsumexp| {norm:.2e} at 64 positions"))
+                        evidence=f"max |logsumexp| {norm:.2e} over every distribution the model served"))
     checks.append(Check(name="causal", passed=causal <= CAUSALITY_TOL, measured=causal, limit=CAUSALITY_TOL,
-                        evidence=f"max change before a perturbed suffix {causal:.2e} over 8 windows"))
+                        evidence=f"max change before a perturbed suffix {causal:.2e} over {result.get('probes', 8)} windows"))
     checks.append(self_report_check(executed, blobs))
+    checks.append(clock_check(executed))
     bpb = result["nats"] / math.log(2) / result["scored_tokens"]
     metrics |= {"val_bpb": bpb, "eval_s": evals.cpu_s, "scored_bytes": float(result["scored_tokens"])}
     refused = [c for c in checks if not c.passed]

@@ -114,6 +114,32 @@ def self_report_check(executed: TrialExecuted, blobs: BlobStore) -> Check:
                  evidence=f"the recipe printed {n} score-like line(s); the evaluator measures instead" if n else "")
 
 
+def judged(executed: TrialExecuted, blobs: BlobStore, name: str) -> tuple[dict | None, str]:
+    """What a phase's judge wrote (judge/<name>: no recipe process can write there), or None and
+    why there is nothing to score."""
+    ref = executed.outputs.get(f"judge/{name}")
+    if ref is None:
+        log = executed.outputs.get("judge/judge.log")
+        tail = blobs.get(log).decode(errors="replace").strip().splitlines()[-1:] if log else []
+        return None, "the judge wrote no result" + (f" ({tail[0][:200]})" if tail else "")
+    try:
+        result = json.loads(blobs.get(ref))
+    except ValueError as exc:
+        return None, f"the judge's result is not JSON ({exc})"
+    if "error" in result:
+        return None, f"the judge could not score the model: {result['error']}"
+    return result, ""
+
+
+def clock_check(executed: TrialExecuted) -> Check:
+    """Which clock counted the CPU seconds: a cgroup counts every process of a phase; wait4 (where
+    no cgroup could be made) misses children that are never reaped. Said in every verdict."""
+    clocks = sorted({p.cpu_clock or "unrecorded" for p in executed.phases})
+    weak = [c for c in clocks if not c.startswith("cgroup")]
+    return Check(name="cpu_clock", passed=True, evidence="; ".join(clocks) + (
+        ": CPU time of processes never reaped is not counted" if weak else ": every process of each phase counted"))
+
+
 def failed(p) -> bool:
     """Whether a phase failed: a non-zero exit or a signal, or more on disk than the trial's cap
     (found after the phase may have exited 0)."""

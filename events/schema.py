@@ -77,6 +77,7 @@ class Phase(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=T
     signal: int | None = None
     peak_rss_bytes: int | None = None
     disk_bytes: int | None = None  # set only when over the disk cap: what it held, counted until past the cap
+    cpu_clock: str = ""  # what counted cpu_s: a cgroup (every process of the phase) or wait4 (reaped children only)
 
 
 class Check(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):

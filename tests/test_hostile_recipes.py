@@ -263,14 +263,22 @@ def test_a_fork_bomb_leaves_a_trial_beside_it_its_processes(h):
 
 
 def test_allocates_without_bound(h):
-    before = peak_rss()
-    executed, verdict = hostile(h, """
-        blocks = []
-        while True:
-            blocks.append(b"\\1" * (32 * 1024**2))  # written, so resident
-    """)
+    """A 256 MiB limit for this one: a gigabyte of page faults takes longer than the 1.5 s wall
+    budget on a busy machine."""
+    spec = h.spec
+    h.spec = dataclasses.replace(spec, resources=dataclasses.replace(spec.resources, memory_bytes=256 * 1024**2))
+    try:
+        before = peak_rss()
+        executed, verdict = hostile(h, """
+            blocks = []
+            while True:
+                blocks.append(b"\\1" * (32 * 1024**2))  # written, so resident
+        """)
+        limit = h.spec.resources.memory_bytes
+    finally:
+        h.spec = spec
     phase = executed.phases[0]
-    assert phase.peak_rss_bytes <= h.spec.resources.memory_bytes + 64 * 1024**2, phase
+    assert phase.peak_rss_bytes <= limit + 64 * 1024**2, phase
     assert peak_rss() - before < 100 * 1024**2, "the executor's own memory grew"
     assert verdict.verdict == "crash" and "memoryerror" in evidence(verdict), verdict.feedback
     survives(h)
@@ -395,7 +403,7 @@ def test_golf_mini_ignores_forged_score_lines(harness):
     forge = "".join(f"print({line!r}, flush=True)\n" for line in lines)
     executed, verdict = g.trial(g.edited([Edit("train_gpt_mini.py", "VOCAB = 257\n", f"VOCAB = 257\n{forge}")]),
                                 trial_id="forged")
-    result = json.loads(g.blobs.get(executed.outputs["out/eval.json"]))
+    result = json.loads(g.blobs.get(executed.outputs["judge/eval.json"]))
     measured = result["nats"] / math.log(2) / result["scored_tokens"]
     assert "val_bpb: 0.0100" in log_text(executed, g.blobs, "eval")
     assert verdict.verdict == "valid" and verdict.score == measured and verdict.score > 1.0, verdict.feedback

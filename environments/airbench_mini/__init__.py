@@ -26,8 +26,8 @@ SPEC = EnvironmentSpec(
     recipe_files=(RECIPE,),
     harness_files=("run_seed.py",),
     phases=(
-        Phase("smoke", ("{python}", "harness/run_seed.py", "--seed", "0", "--smoke")),
-        Phase("train", ("{python}", "harness/run_seed.py", "--seed", "{seed}")),
+        Phase("smoke", ("{python}", "harness/run_seed.py", "--seed", "0", "--smoke"), carries=()),
+        Phase("train", ("{python}", "harness/run_seed.py", "--seed", "{seed}"), carries=()),  # each seed from nothing
     ),
     tiers={
         "micro": Tier("micro", {"smoke": Budget(5), "train": Budget(2)}, repeats={"train": 3},

@@ -40,9 +40,11 @@ SPEC = EnvironmentSpec(
     recipe_files=("model.py", "optim.py", "train.py"),
     harness_files=("chat_train.py", "chat_eval.py"),
     phases=(
-        Phase("smoke", ("{python}", "harness/chat_train.py", "--smoke")),
-        Phase("train", ("{python}", "harness/chat_train.py")),
-        Phase("eval", ("{python}", "harness/chat_eval.py"), heldout=("tasks.jsonl",)),
+        Phase("smoke", ("{python}", "harness/chat_train.py", "--smoke"), carries=()),
+        Phase("train", ("{python}", "harness/chat_train.py"), carries=("ckpt.pt",)),
+        # the recipe's checkpoint serves candidates; the judge, alone with the items, scores them
+        Phase("eval", ("{python}", "harness/chat_eval.py"), heldout=("tasks.jsonl",), judge="judge/chat_judge.py",
+              carries=()),
     ),
     tiers={
         "micro": _tier("micro", train=40, evals=20, items=0),
@@ -64,7 +66,7 @@ SPEC = EnvironmentSpec(
     evaluator="evaluators.chat:evaluate",
     prepare=prepared_by("environments.chat_mini.prepare"),
     train_data=("train_000.bin",),
-    outputs=("core.json",),
+    outputs=(),  # the judge writes judge/core.json
     techniques=TECHNIQUES,
     noise_margin=0.01,
     preflight=_preflight,

@@ -44,10 +44,12 @@ SPEC = EnvironmentSpec(
     recipe_files=(RECIPE,),
     harness_files=("golf_train.py", "golf_pack.py", "golf_eval.py"),
     phases=(
-        Phase("smoke", ("{python}", "harness/golf_train.py", "--smoke")),
-        Phase("train", ("{python}", "harness/golf_train.py")),
-        Phase("pack", ("{python}", "harness/golf_pack.py")),
-        Phase("eval", ("{python}", "harness/golf_eval.py"), heldout=("val_000.bin",)),
+        Phase("smoke", ("{python}", "harness/golf_train.py", "--smoke"), carries=()),
+        Phase("train", ("{python}", "harness/golf_train.py"), carries=("model.bin",)),
+        Phase("pack", ("{python}", "harness/golf_pack.py"), carries=()),
+        # the recipe's model serves token windows; the judge, alone with the shard, scores them
+        Phase("eval", ("{python}", "harness/golf_eval.py"), heldout=("val_000.bin",), judge="judge/golf_judge.py",
+              carries=()),
     ),
     tiers={
         # micro: the 300-step cap must bind before the CPU budget, even on a loaded machine
@@ -66,7 +68,7 @@ SPEC = EnvironmentSpec(
     evaluator="evaluators.golf:evaluate",
     prepare=prepared_by("environments.golf_mini.prepare"),
     train_data=("train_000.bin",),
-    outputs=("model.bin", "code.xz", "eval.json"),
+    outputs=("model.bin", "code.xz"),  # and the judge's judge/eval.json
     techniques=TECHNIQUES,
     noise_margin=0.002,
     preflight=_preflight,

@@ -1,0 +1,110 @@
+"""chat-mini's judge: it alone reads the CORE-mini items. For each item it sends the recipe's
+model server (harness/chat_eval.py, in the sandbox) the candidate sequences, in an order it
+chooses and never saying which is gold, gets log-distributions back, and scores them the way
+nanochat scores CORE: lowest mean loss over the continuation for multiple choice, exact
+teacher-forced greedy match for language modelling. Counts per task, the probes (normalization;
+causality on 8 changed copies mixed in) and the checkpoint's depth go to core.json in its own
+folder. The depth is read from the trained checkpoint's tensor names, without unpickling it."""
+
+import os
+import pickletools
+import re
+import sys
+import zipfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common"))
+import judging  # noqa: E402
+
+BOS, PROBES = 256, 8
+BLOCK = re.compile(r"^blocks\.(\d+)\.")
+
+
+def checkpoint_depth(path: str) -> int:
+    """Blocks named in a torch.save checkpoint (a zip whose data.pkl holds the state's keys),
+    read from the pickle's opcodes: nothing in it is run. -1 if it is no such file."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = next(n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+            blocks = {int(m.group(1)) for _, arg, _ in pickletools.genops(z.read(name))
+                      if isinstance(arg, str) and (m := BLOCK.match(arg))}
+    except (OSError, zipfile.BadZipFile, StopIteration, ValueError):
+        return -1
+    return len(blocks)
+
+
+def encode(text: str) -> list[int]:
+    return list(text.encode("ascii", "replace"))
+
+
+def main(pipes) -> dict:
+    heldout = os.environ["AUTORECIPE_HELDOUT"]
+    import json
+
+    items = [json.loads(line) for line in open(os.path.join(heldout, "tasks.jsonl"))]
+    limit = int(os.environ.get("AUTORECIPE_TASK_ITEMS", "0"))
+    depth = checkpoint_depth(os.path.join(os.environ["AUTORECIPE_CARRIED"], "ckpt.pt"))
+    said = judging.hello(pipes)
+    ctx = int(said.reshape(-1)[0]) if said.size else 0
+    if not 1 <= ctx <= 65536:
+        raise judging.Refused(f"model server says its context is {ctx}")
+    rng = judging.rng()
+    chosen, seen = [], {}
+    for item in items:
+        n = seen.get(item["task"], 0)
+        if not limit or n < limit:
+            chosen.append(item)
+            seen[item["task"]] = n + 1
+    probe_items = set(rng.choice(len(chosen), size=min(PROBES, len(chosen)), replace=False).tolist())
+    counts: dict[str, list[int]] = {}
+    norm_err = causal = 0.0
+    for k in rng.permutation(len(chosen)):
+        item = chosen[k]
+        candidates = item["choices"] if "choices" in item else [item["continuation"]]
+        order = rng.permutation(len(candidates))
+        seqs = []
+        for c in order:
+            ids = ([BOS] + encode(item["context"]) + encode(candidates[c]))[-ctx - 1:]
+            seqs.append((ids, min(len(encode(candidates[c])), len(ids) - 1)))  # a continuation may fill the context
+        rows = [ids[:-1] for ids, _ in seqs]
+        probe = None
+        if k in probe_items and len(rows[0]) > 2:
+            t = int(rng.integers(0, len(rows[0]) - 1))
+            changed = list(rows[0])
+            changed[t + 1:] = rng.integers(0, 256, len(changed) - t - 1).tolist()
+            probe = (len(rows), t)
+            rows.insert(int(rng.integers(0, len(rows) + 1)), changed)
+            probe = (rows.index(changed), t)
+        width = max(len(r) for r in rows)
+        x = np.full((len(rows), width), BOS, np.int64)  # padded after the text: a causal model ignores it
+        for j, r in enumerate(rows):
+            x[j, : len(r)] = r
+        lp = judging.ask(pipes, x)
+        for j, r in enumerate(rows):
+            norm_err = max(norm_err, judging.logsumexp_error(lp[j, : len(r)]))
+        if probe is not None:
+            j, t = probe
+            original = next(i for i, r in enumerate(rows) if i != j and r == seqs[0][0][:-1])
+            causal = max(causal, float(np.abs(lp[j, : t + 1] - lp[original, : t + 1]).max()))
+        answers = [i for i in range(len(rows)) if probe is None or i != probe[0]]
+        losses, greedy = [], []
+        for (ids, n), j in zip(seqs, answers):
+            y = np.array(ids[1:])
+            got = lp[j, len(y) - n: len(y)]
+            losses.append(-float(got[np.arange(n), y[-n:]].mean()))
+            greedy.append(bool((got.argmax(-1) == y[-n:]).all()))
+        if "choices" in item:
+            right = int(order[int(np.argmin(losses))]) == item["gold"]
+        else:
+            right = greedy[0]
+        tally = counts.setdefault(item["task"], [0, 0])
+        tally[0] += 1
+        tally[1] += int(right)
+    return {"depth": depth, "config": {"depth": depth}, "context": ctx, "normalization_error": norm_err,
+            "causality_diff": causal, "probes": len(probe_items),
+            "tasks": {t: {"n": n, "correct": c} for t, (n, c) in counts.items()}}
+
+
+if __name__ == "__main__":
+    judging.run(main, "core.json")

