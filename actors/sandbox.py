@@ -382,9 +382,10 @@ def _init(harness: int, status_w: int) -> None:
 class _Drain(threading.Thread):
     """Reads a pipe to the end: keeps the first `cap` bytes and the last `cap // 4`."""
 
-    def __init__(self, fd: int, cap: int, clock: _StageClock | None = None):
+    def __init__(self, fd: int, cap: int, clock: _StageClock | None = None, on_line=None):
         super().__init__(daemon=True)
-        self.fd, self.cap, self.clock = fd, cap, clock
+        self.fd, self.cap, self.clock, self.on_line = fd, cap, clock, on_line
+        self.partial = b""
         self.head = bytearray()
         self.tail = bytearray()
         self.dropped = 0
@@ -400,6 +401,8 @@ class _Drain(threading.Thread):
                 break
             if self.clock is not None:
                 self.clock.feed(chunk)
+            if self.on_line is not None:
+                self._lines(chunk)
             room = self.cap - len(self.head)
             if room > 0:
                 self.head += chunk[:room]
@@ -411,6 +414,17 @@ class _Drain(threading.Thread):
                     del self.tail[: len(self.tail) - keep_tail]
         os.close(self.fd)
 
+    def _lines(self, chunk: bytes) -> None:
+        """Each complete line to `on_line`; a line longer than 4 KiB is not a progress line."""
+        *lines, rest = (self.partial + chunk).split(b"\n")
+        self.partial = rest if len(rest) <= 4096 else b""
+        for line in lines:
+            if len(line) <= 4096:
+                try:
+                    self.on_line(line)
+                except Exception:  # a progress parser never stops the drain
+                    pass
+
     def text(self) -> bytes:
         if not self.tail:
             return bytes(self.head)
@@ -418,11 +432,12 @@ class _Drain(threading.Thread):
         return bytes(self.head) + marker + bytes(self.tail)
 
 
-def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_stop=None) -> Run:
+def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_stop=None, on_line=None) -> Run:
     """Run `argv` in `cwd` under `limits`; returns what was measured. Never raises for anything
     the child does; raises only if the child could not be started. `should_stop()` is asked a
     few times a second; when it says yes, the child is stopped as the watchdog would and the
-    result says `cancelled`."""
+    result says `cancelled`. `on_line(bytes)` gets each line of output as it comes (the drain's
+    thread), for progress."""
     isolate = limits.isolate and isolation_available()
     pid_ns = isolate and pid_namespace_available()
     if isolate and not os.stat(cwd).st_mode & 0o001:
@@ -443,7 +458,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     os.close(out_w)
     os.close(rep_w)
     clock = _StageClock(limits.stages, start)
-    output, reports = _Drain(out_r, limits.log_bytes, clock), _Drain(rep_r, 64 * 1024)
+    output, reports = _Drain(out_r, limits.log_bytes, clock, on_line), _Drain(rep_r, 64 * 1024)
     output.start()
     reports.start()
     killed = cancelled = False

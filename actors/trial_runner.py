@@ -94,18 +94,19 @@ def read_output(path: Path) -> bytes | None:
 
 def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], paths: TrialPaths, blobs: BlobStore,
               trial_id: str, attempt: int = 1, executor: str = "local", keep_work: bool = False,
-              log=lambda msg: None, should_stop=None, seed: int | None = None) -> TrialExecuted:
+              log=lambda msg: None, should_stop=None, seed: int | None = None, progress=None) -> TrialExecuted:
     """Raises TrialStopped when `should_stop()` said yes mid-phase (the trial was cancelled).
     `seed` (AUTORECIPE_SEED for the harness) re-runs a recipe with other randomness; None: the
     harness's fixed default, so the loop's trials compare like with like. The trial runs as a uid
-    no other trial on this machine holds while it runs (actors/trial_uid.py)."""
+    no other trial on this machine holds while it runs (actors/trial_uid.py). `progress`
+    (actors/progress.py) is told each phase and reads its output lines."""
     with trial_uid() if isolation_available() else nullcontext(NOBODY) as uid:
         return _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor, keep_work, log,
-                          should_stop, seed, uid)
+                          should_stop, seed, uid, progress)
 
 
 def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor, keep_work, log, should_stop, seed,
-               uid) -> TrialExecuted:
+               uid, progress=None) -> TrialExecuted:
     tier = spec.tier(tier_name)
     work = stage(spec, code, paths, f"{trial_id}-a{attempt}", uid)
     protected = os.pathsep.join(str(p) for p in (paths.data / "heldout", *paths.protected))
@@ -128,7 +129,8 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 limits = _limits(spec, tier, phase, work, uid)
                 env = {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
                        "AUTORECIPE_BUDGET_S": str(budget.seconds), **devices, **tier.env}
-                done = run(argv, work, env, limits, should_stop)
+                on_line = progress.phase(label, budget.seconds) if progress is not None else None
+                done = run(argv, work, env, limits, should_stop, on_line)
                 if done.cancelled:
                     raise TrialStopped(f"{trial_id} attempt {attempt} was stopped during {label}")
                 phases.extend(_measured(phase, label, budget, tier, done))
