@@ -146,13 +146,13 @@ class RunFeed:
     def advance(self) -> bool:
         """Catch up with the log once; True when it grew (and waiters were woken)."""
         end = self.committed()
-        if end == self.end:
-            return False
-        self.end = end
-        self.fold()
-        grown, self.grown = self.grown, asyncio.Event()
-        grown.set()
-        return True
+        grew, self.end = end != self.end, end
+        if self.state.next_offset < end:  # also after a fold that failed: try again until it holds
+            self.fold()
+        if grew:
+            grown, self.grown = self.grown, asyncio.Event()
+            grown.set()
+        return grew
 
     async def watch(self) -> None:
         while True:
