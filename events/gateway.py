@@ -532,7 +532,7 @@ class Guard:
             resp = JSONResponse({"error": f"Host {host!r} is not served here; allowed: {', '.join(sorted(self.hosts))} "
                                           "(autorecipe serve --allow-host NAME adds one)"}, 421)
             return await resp(scope, receive, send)
-        if self.token:
+        if self.token and not scope["path"].startswith("/static/"):  # the dashboard's code is no secret
             got = headers.get(b"authorization", b"").decode(errors="replace")
             # a browser's EventSource cannot send headers: the dashboard passes ?token= instead
             query = dict(parse_qsl(scope.get("query_string", b"").decode(errors="replace")))
