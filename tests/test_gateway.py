@@ -347,3 +347,52 @@ def test_the_schema_covers_the_envelope_and_openapi_describes_every_answer(tmp_p
             ok = item["get"]["responses"]["200"]
             assert ok["content"] and all("schema" in m for m in ok["content"].values()), path
         assert "TrialRow" in api["components"]["schemas"]
+
+
+def test_run_serve_refuses_a_busy_port_before_it_starts_anything(tmp_path):
+    import socket
+
+    from autorecipe.cli import main
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        result = CliRunner().invoke(main, ["run", str(tmp_path / "r"), "--env", "dryrun", "--runner", "zero",
+                                           "--trials", "2", "--serve", str(port)])
+    finally:
+        holder.close()
+    assert result.exit_code != 0 and f"--serve {port}" in result.output and "in use" in result.output
+    assert not (tmp_path / "r").exists()  # nothing was started
+
+
+def test_the_embedded_gateway_stops_cleanly_with_streams_open(tmp_path, capfd):
+    from autorecipe.embedded_gateway import EmbeddedGateway, PortBusy
+
+    run = _write_run(tmp_path / "r", 2)
+    gw = EmbeddedGateway(run, 0).start()
+    with pytest.raises(PortBusy, match="in use"):
+        EmbeddedGateway(run, gw.port)
+
+    async def open_streams():
+        async with httpx.AsyncClient(base_url=gw.url, timeout=10) as c:
+            opened = asyncio.Event()
+
+            async def one():
+                async with c.stream("GET", "/events/stream", params={"from": 0}) as r:
+                    async for line in r.aiter_lines():
+                        if line.startswith("id:"):
+                            opened.set()
+
+            streams = [asyncio.create_task(one()) for _ in range(3)]
+            await opened.wait()
+            await asyncio.to_thread(gw.stop)  # the run ends while clients follow it
+            await asyncio.gather(*streams, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(open_streams(), 30))
+    gw.stop()
+    assert not gw.thread.is_alive()
+    err = capfd.readouterr().err
+    assert "CancelledError" not in err and "Traceback" not in err, err
+    EmbeddedGateway(run, gw.port).start().stop()  # the port is free again
