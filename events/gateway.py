@@ -28,8 +28,10 @@ loopback are answered unless told otherwise (DNS rebinding); CORS is off unless 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hmac
+import itertools
 import logging
 import math
 import re
@@ -65,6 +67,7 @@ from events.store import COMMITTED
 from events.tail import LogTail
 
 POLL_S = 0.02
+RECENT = 4096
 BATCH = 1000
 MAX_LIMIT = 10_000
 PING_S = 15
@@ -98,6 +101,9 @@ class RunFeed:
         self.folded_wall = time.time()  # when the tables last caught up with the log
         self.watch_error: str | None = None
         self.damage: CorruptLog | None = None  # the first damaged frame met, if any
+        # the newest records, as folded: live subscribers (dozens, all at the end) read these
+        # instead of each decoding the same new records from disk
+        self.recent: collections.deque = collections.deque(maxlen=RECENT)
 
     def committed(self) -> int:
         if self.tail:
@@ -115,6 +121,17 @@ class RunFeed:
         end = self.end
         if from_offset >= end or limit <= 0:
             return [], from_offset
+        recent = self.recent
+        if recent and recent[0].offset <= from_offset and recent[-1].offset + 1 >= end:
+            i = from_offset - recent[0].offset
+            out, nxt = [], from_offset
+            for r in itertools.islice(recent, i, None):
+                nxt = r.offset + 1
+                if where is None or where(r):
+                    out.append(r)
+                    if len(out) >= limit:
+                        break
+            return out, nxt
         scan = max(limit, 10_000)
         if self.damage is not None:  # never read at or past known damage: a later segment may not be ours
             if from_offset >= self.damage.offset:
@@ -141,6 +158,9 @@ class RunFeed:
                 break
             self.state.apply_all(records)
             self.live.apply_all(records)
+            if self.recent and self.recent[-1].offset + 1 != records[0].offset:
+                self.recent.clear()  # only a gap-free run of the newest
+            self.recent.extend(records)
         self.folded_wall = time.time()
 
     def advance(self) -> bool:
