@@ -104,6 +104,17 @@ class RunFeed:
         # the newest records, as folded: live subscribers (dozens, all at the end) read these
         # instead of each decoding the same new records from disk
         self.recent: collections.deque = collections.deque(maxlen=RECENT)
+        self.encoded: dict[int, str] = {}  # offset -> the record as JSON, encoded once for every subscriber
+
+    def json_of(self, record) -> str:
+        text = self.encoded.get(record.offset)
+        if text is None:
+            text = orjson.dumps(record_to_jsonable(record)).decode()
+            if self.recent and record.offset >= self.recent[0].offset:  # only the live end is shared
+                if len(self.encoded) >= RECENT:
+                    self.encoded.clear()
+                self.encoded[record.offset] = text
+        return text
 
     def committed(self) -> int:
         if self.tail:
@@ -314,8 +325,7 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
                     yield ServerSentEvent(data=orjson.dumps(_damage(exc)).decode(), event="error")
                     return
                 for r in records:
-                    yield ServerSentEvent(data=orjson.dumps(record_to_jsonable(r)).decode(), id=str(r.offset),
-                                          event=r.type)
+                    yield ServerSentEvent(data=feed.json_of(r), id=str(r.offset), event=r.type)
                 at = nxt
                 await asyncio.sleep(0)  # let the disconnect listener run between batches
                 if await request.is_disconnected():
@@ -342,7 +352,7 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
                 continue
             s = statuses.setdefault(r.status, len(statuses))
             a = agents.setdefault(r.agent, len(agents))
-            out.append([r.trial_id, round((r.evaluated_wall_ns - t0) / 1e9, 2), r.score, s, a])
+            out.append([r.trial_id, max(0.0, round((r.evaluated_wall_ns - t0) / 1e9, 2)), r.score, s, a])
         base = baseline_row(st.trials.rows)
         rule = st.trials.keep_rule
         return _json({"statuses": list(statuses), "agents": list(agents), "points": out,

@@ -5,6 +5,7 @@ $AUTORECIPE_SCREENSHOTS (default: the test's tmp dir)."""
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import msgspec
@@ -66,7 +67,7 @@ def test_the_dashboard_follows_a_live_run(tmp_path):
 
         # live: a trial is proposed and claimed, reports progress, then is judged
         with EventStore(run / "log") as store:
-            events = lifecycle("t0999", 0.5, "t0001")
+            events = [msgspec.structs.replace(e, wall_time_ns=time.time_ns()) for e in lifecycle("t0999", 0.5, "t0001")]
             store.append(events[:2])
             page.wait_for_selector("#trials tbody tr[data-id='t0999']", timeout=5_000)
             progress = [NewEvent(event=TrialProgress(trial_id="t0999", attempt=1, phase="train", elapsed_s=1.0 + i,
@@ -88,7 +89,7 @@ def test_the_dashboard_follows_a_live_run(tmp_path):
             log = RunDir(run).blobs().put(b"epoch 1\nloss <0.5>\n")
             done = events[2]
             events[2] = msgspec.structs.replace(done, event=msgspec.structs.replace(
-                done.event, outputs={"logs/train": log}))
+                done.event, outputs={"logs/train": log}), wall_time_ns=time.time_ns())
             store.append(events[2:])
         page.wait_for_function("document.querySelector(\"tr[data-id='t0999']\").innerText.includes('0.5000')",
                                timeout=5_000)
