@@ -21,8 +21,10 @@ from pathlib import Path
 
 from actors.config import RunConfig
 from actors.log_client import BlobsVia
+from actors.progress import ProgressReporter
 from actors.reactor import Reactor, fact_id
 from actors.trial_runner import TrialPaths, TrialStopped, run_trial
+from environments.progress import patterns_for
 from environments.spec import EnvironmentSpec
 from events import NewEvent, Phase, RunState, TrialClaimed, TrialEvaluated, TrialExecuted, TrialLost, TrialRetried
 from events.blobs import BlobCorrupt, BlobMissing
@@ -123,8 +125,12 @@ class Executor(Reactor):
                 executed = zero_work(self.spec, code, self.blobs, tid, attempt, self.name)
             else:
                 paths = TrialPaths(data=self.data, scratch=self.scratch, protected=self.protected)
-                executed = run_trial(self.spec, cfg.tier, code, paths, self.blobs, tid, attempt, self.name,
-                                     should_stop=self._cancel_check(tid))
+                progress = self._progress(tid, attempt)
+                try:
+                    executed = run_trial(self.spec, cfg.tier, code, paths, self.blobs, tid, attempt, self.name,
+                                         should_stop=self._cancel_check(tid, progress), progress=progress)
+                finally:
+                    progress.flush(force=True)
         except TrialStopped:
             return  # the cancellation is in the log already
         finally:
@@ -134,10 +140,19 @@ class Executor(Reactor):
         self.append([self.event(executed, stream, expected=self.version(stream),
                                 event_id=fact_id(self.state.run.run_id, "executed", tid, attempt))])
 
-    def _cancel_check(self, tid: str):
+    def _progress(self, tid: str, attempt: int) -> ProgressReporter:
+        """trial.progress on its own stream, so no trial stream's version moves."""
+        def send(point):
+            self.log.append([self.event(point, f"progress/{tid}")])
+
+        return ProgressReporter(patterns_for(self.spec), send, tid, attempt)
+
+    def _cancel_check(self, tid: str, progress: ProgressReporter | None = None):
         last = [time.monotonic()]
 
         def should_stop() -> bool:
+            if progress is not None:
+                progress.flush()
             if time.monotonic() - last[0] < CANCEL_CHECK_S:
                 return False
             last[0] = time.monotonic()

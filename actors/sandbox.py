@@ -350,9 +350,10 @@ def _init(harness: int, status_w: int) -> None:
 class _Drain(threading.Thread):
     """Reads a pipe to the end: keeps the first `cap` bytes and the last `cap // 4`."""
 
-    def __init__(self, fd: int, cap: int, clock: _StageClock | None = None):
+    def __init__(self, fd: int, cap: int, clock: _StageClock | None = None, on_line=None):
         super().__init__(daemon=True)
-        self.fd, self.cap, self.clock = fd, cap, clock
+        self.fd, self.cap, self.clock, self.on_line = fd, cap, clock, on_line
+        self.partial = b""
         self.head = bytearray()
         self.tail = bytearray()
         self.dropped = 0
@@ -368,6 +369,8 @@ class _Drain(threading.Thread):
                 break
             if self.clock is not None:
                 self.clock.feed(chunk)
+            if self.on_line is not None:
+                self._lines(chunk)
             room = self.cap - len(self.head)
             if room > 0:
                 self.head += chunk[:room]
@@ -378,6 +381,17 @@ class _Drain(threading.Thread):
                     self.dropped += len(self.tail) - keep_tail
                     del self.tail[: len(self.tail) - keep_tail]
         os.close(self.fd)
+
+    def _lines(self, chunk: bytes) -> None:
+        """Each complete line to `on_line`; a line longer than 4 KiB is not a progress line."""
+        *lines, rest = (self.partial + chunk).split(b"\n")
+        self.partial = rest if len(rest) <= 4096 else b""
+        for line in lines:
+            if len(line) <= 4096:
+                try:
+                    self.on_line(line)
+                except Exception:  # a progress parser never stops the drain
+                    pass
 
     def text(self) -> bytes:
         if not self.tail:
@@ -390,12 +404,13 @@ _groups = itertools.count()
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_stop=None,
-        fds: dict[str, int] | None = None) -> Run:
+        fds: dict[str, int] | None = None, on_line=None) -> Run:
     """Run `argv` in `cwd` under `limits`; returns what was measured. Never raises for anything
     the child does; raises only if the child could not be started. `should_stop()` is asked a
     few times a second; when it says yes, the child is stopped as the watchdog would and the
     result says `cancelled`. `fds` (environment variable -> descriptor) are passed on open, under
-    those names: the pipes of a judge that drives the harness."""
+    those names: the pipes of a judge that drives the harness. `on_line(bytes)` gets each line of
+    output as it comes (the drain's thread), for progress."""
     isolate = limits.isolate and isolation_available()
     pid_ns = isolate and pid_namespace_available()
     if isolate and not os.stat(cwd).st_mode & 0o001:
@@ -433,7 +448,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
         os.close(out_w)
         os.close(rep_w)
     stage_clock = _StageClock(limits.stages, start)
-    output, reports = _Drain(out_r, limits.log_bytes, stage_clock), _Drain(rep_r, 64 * 1024)
+    output, reports = _Drain(out_r, limits.log_bytes, stage_clock, on_line), _Drain(rep_r, 64 * 1024)
     output.start()
     reports.start()
     killed = cancelled = False

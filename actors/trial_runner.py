@@ -103,18 +103,19 @@ def read_output(path: Path) -> bytes | None:
 
 def run_trial(spec: EnvironmentSpec, tier_name: str, code: dict[str, bytes], paths: TrialPaths, blobs: BlobStore,
               trial_id: str, attempt: int = 1, executor: str = "local", keep_work: bool = False,
-              log=lambda msg: None, should_stop=None, seed: int | None = None) -> TrialExecuted:
+              log=lambda msg: None, should_stop=None, seed: int | None = None, progress=None) -> TrialExecuted:
     """Raises TrialStopped when `should_stop()` said yes mid-phase (the trial was cancelled).
     `seed` (AUTORECIPE_SEED for the harness) re-runs a recipe with other randomness; None: the
     harness's fixed default, so the loop's trials compare like with like. The trial runs as a uid
-    no other trial on this machine holds while it runs (actors/trial_uid.py)."""
+    no other trial on this machine holds while it runs (actors/trial_uid.py). `progress`
+    (actors/progress.py) is told each phase and reads its output lines."""
     with trial_uid() if isolation_available() else nullcontext(NOBODY) as uid:
         return _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor, keep_work, log,
-                          should_stop, seed, uid)
+                          should_stop, seed, uid, progress)
 
 
 def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor, keep_work, log, should_stop, seed,
-               uid) -> TrialExecuted:
+               uid, progress=None) -> TrialExecuted:
     tier = spec.tier(tier_name)
     work = stage(spec, code, paths, f"{trial_id}-a{attempt}", uid)
     side = _private(work.parent / f"{work.name}.judge")  # root-only, outside what any trial sees
@@ -137,16 +138,17 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 limits = _limits(spec, tier, phase, work, uid)
                 env = {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
                        "AUTORECIPE_BUDGET_S": str(budget.seconds), **devices, **tier.env}
+                on_line = progress.phase(label, budget.seconds) if progress is not None else None
                 if phase.judge:
                     judge_env = {**tier.env, "AUTORECIPE_TIER": tier.name, "AUTORECIPE_HELDOUT": str(paths.data / "heldout"),
                                  "AUTORECIPE_CARRIED": str(carried)}
                     done, judged, usage = judged_run(spec.root / phase.judge, side / label, argv, work, env,
-                                                     judge_env, limits, should_stop)
+                                                     judge_env, limits, should_stop, on_line)
                     for name, data in judged.items():
                         outputs[f"judge/{name}"] = blobs.put(data)
                     log(f"{trial_id} {label} judge: cpu {usage['cpu_s']:.2f}s wall {usage['wall_s']:.2f}s")
                 else:
-                    done = run(argv, work, env, limits, should_stop)
+                    done = run(argv, work, env, limits, should_stop, on_line)
                 if done.cancelled:
                     raise TrialStopped(f"{trial_id} attempt {attempt} was stopped during {label}")
                 phases.extend(_measured(phase, label, budget, tier, done))
@@ -219,7 +221,7 @@ def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: Blob
 
 
 def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env: dict, limits: Limits,
-               should_stop) -> tuple:
+               should_stop, on_line=None) -> tuple:
     """Run the phase's process (the recipe's model server) in the sandbox and its judge beside it,
     as this process's user, joined by two pipes. Returns what the sandbox measured and the files the
     judge wrote (name -> bytes), and the judge's own CPU and wall seconds (never the recipe's)."""
@@ -236,7 +238,7 @@ def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env:
     os.close(to_server_w)
     os.close(to_judge_r)
     try:
-        done = run(argv, work, env, limits, should_stop,
+        done = run(argv, work, env, limits, should_stop, on_line=on_line,
                    fds={"AUTORECIPE_JUDGE_IN": to_server_r, "AUTORECIPE_JUDGE_OUT": to_judge_w})
     finally:
         os.close(to_server_r)

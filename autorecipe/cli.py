@@ -148,8 +148,8 @@ def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offse
 @click.option("--tsv", "tsv", is_flag=True, required=True, help="Write results as tab-separated values.")
 @click.option("--format", "layout", type=click.Choice(["autoresearch", "reference"]), default="autoresearch",
               show_default=True,
-              help="autoresearch: commit, score, memory_gb, status, description. "
-                   "reference: the reference system's trial columns for this environment.")
+              help="autoresearch: commit (the recipe's short hash), score, memory_gb (peak RSS, GiB), status, "
+                   "description. reference: the reference system's trial columns for this environment.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File to write (default: stdout).")
 def export_cmd(run_dir: str, tsv: bool, layout: str, output: str | None) -> None:
     """Export RUN_DIR's evaluated trials as results.tsv, in verdict order."""

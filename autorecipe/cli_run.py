@@ -104,6 +104,13 @@ def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_h
                            lineage=not no_lineage, max_in_flight=max_in_flight, surface_mode=surface_mode,
                            at_stop=at_stop, runner=runner, proposer="llm" if models else "library", llm=models)
         run_dir = run_dir or f"runs/{env.replace(':', '-')}-{new_run_id()}"
+    if serve_port is not None:  # before Ray starts: a busy port is an error, not another run's page
+        from autorecipe.embedded_gateway import PortBusy, bind
+
+        try:
+            bind(serve_port).close()
+        except PortBusy as exc:
+            raise click.UsageError(f"--serve {serve_port}: {exc}") from None
     try:
         done = launch(Path(run_dir), config, address=address, resume=resume, echo=click.echo, quiet=quiet,
                       serve_port=serve_port)
@@ -117,6 +124,25 @@ def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_h
     click.echo(summary_text(done.state, 10))
     click.echo(improvement(done.state))
     click.echo(f"run dir    {done.run_dir}")
+    if serve_port is not None:
+        serve_after(done.run_dir, serve_port)
+
+
+def serve_after(run_dir: Path, port: int) -> None:
+    """At a terminal, the finished run stays served until Ctrl-C; elsewhere, say how to serve it."""
+    again = f"autorecipe serve {run_dir} --port {port}"
+    if not sys.stdin.isatty():
+        click.echo(f"the gateway stopped with the run; serve it again with `{again}`")
+        return
+    from autorecipe.embedded_gateway import EmbeddedGateway, PortBusy
+
+    try:
+        gateway = EmbeddedGateway(run_dir, port).start()
+    except PortBusy as exc:
+        click.echo(f"could not keep serving ({exc}); serve it with `{again}`", err=True)
+        return
+    click.echo(f"still serving the finished run on {gateway.url}; Ctrl-C to stop (later: `{again}`)")
+    gateway.wait()
 
 
 def _models(agents: list[str], llm: str | None, per_agent: tuple[str, ...], config_file: str | None,

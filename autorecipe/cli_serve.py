@@ -28,7 +28,15 @@ def is_loopback(host: str) -> bool:
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--token", envvar="AUTORECIPE_TOKEN", help="Bearer token clients must send (or $AUTORECIPE_TOKEN); "
               "required to bind anywhere but loopback.")
-def serve_cmd(run_dir: str, host: str, port: int, token: str | None) -> None:
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests whose Host header names NAME (repeatable). By default only loopback names "
+              "are answered, so a web page on another name that resolves here (DNS rebinding) cannot read the run; "
+              "with a non-loopback --host and no --allow-host, any name is answered (the token guards it).")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Let pages on ORIGIN (e.g. http://localhost:3000) call the API from a browser (repeatable); "
+              "off by default.")
+def serve_cmd(run_dir: str, host: str, port: int, token: str | None, allow_hosts: tuple[str, ...],
+              cors_origins: tuple[str, ...]) -> None:
     """Serve RUN_DIR's events (JSON lines and server-sent events), trials, lineage, leaderboard
     and blobs over HTTP, following the log as it grows. Works on a live run and on a copy.
 
@@ -45,11 +53,15 @@ def serve_cmd(run_dir: str, host: str, port: int, token: str | None) -> None:
         raise click.ClickException(f"binding {host} exposes the run beyond this machine: give --token "
                                    "(or $AUTORECIPE_TOKEN), or bind 127.0.0.1")
     try:
-        app = create_app(run_dir, token=token)
+        if allow_hosts:
+            hosts = (*LOOPBACK, *allow_hosts, *(() if is_loopback(host) else (host,)))
+        else:
+            hosts = LOOPBACK if is_loopback(host) else ("*",)
+        app = create_app(run_dir, token=token, allowed_hosts=hosts, cors_origins=cors_origins)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"serving {run_dir} on http://{host}:{port}  (/events, /events/stream, /trials, /lineage, "
-               f"/leaderboard, /openapi.json){'; token required' if token else ''}", err=True)
+               f"/leaderboard, /health, /openapi.json){'; token required' if token else ''}", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

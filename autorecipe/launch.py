@@ -226,7 +226,7 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
         raise _storage_stop(run_dir, failed) from None
     finally:
         if gateway is not None:
-            gateway.should_exit = gateway.force_exit = True
+            gateway.stop()
         for h in actors.values():
             ray.kill(h, no_restart=True)
         ray.kill(handle, no_restart=True)
@@ -310,13 +310,11 @@ def _abandon(supervisor: Supervisor, name: str) -> None:
 
 def _serve(run_dir: Path, port: int, echo):
     """The gateway on loopback, in a thread of the driver, for `run --serve`."""
-    import threading
+    from autorecipe.embedded_gateway import EmbeddedGateway, PortBusy
 
-    import uvicorn
-
-    from events.gateway import create_app
-
-    server = uvicorn.Server(uvicorn.Config(create_app(run_dir), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    echo(f"serving the run on http://127.0.0.1:{port} (/events/stream, /trials, /leaderboard)")
-    return server
+    try:
+        gateway = EmbeddedGateway(run_dir, port).start()
+    except PortBusy as exc:
+        raise LaunchError(str(exc)) from None
+    echo(f"serving the run on {gateway.url} (the dashboard; /events/stream, /trials, /health)")
+    return gateway

@@ -1,9 +1,11 @@
 """`autorecipe report RUN_DIR`: what a run did, as files a person can open.
 
-    best_vs_trials.png    best score so far against trials judged
+    best_vs_trials.png    every judged trial's score (failures marked along the bottom), the best
+                          so far, the baseline and its noise-margin band, against trials judged
     best_vs_compute.png   the same against CPU/GPU-seconds spent on trials
     statuses.png          status breakdown per agent
-    predicted_vs_realized.png   the delta a proposal expected against the one it got
+    predicted_vs_realized.png   the delta a proposal expected against the one it got (only when
+                          some proposal stated one and its parent was valid)
     lineage.png           the lineage tree, coloured by status
     results.tsv           autoresearch's five columns
     surface_audit.tsv     per agent: trials, and how many diffs stayed in the agent's own surface
@@ -16,6 +18,7 @@ Everything is a fold of the log; nothing is measured again.
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -28,11 +31,11 @@ from autorecipe.surface_audit import per_agent, per_agent_tsv, touches_tsv, tria
 from environments import registry  # noqa: E402
 from environments.spec import Surface  # noqa: E402
 from events import RunDir, RunState  # noqa: E402
+from events.colors import STATUS_COLORS, status_color  # noqa: E402
 from events.export import autoresearch_tsv  # noqa: E402
 from events.projections.lineage import preorder  # noqa: E402
 
-COLORS = {"keep": "#0a7d28", "discard": "#9e9e9e", "harness_abort": "#8a2be2"}
-FAIL = "#b3261e"
+COLORS = STATUS_COLORS  # one colour per status, the dashboard's too
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -45,7 +48,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     metric = state.trials.keep_rule.metric
     _best_curve(state, judged, metric, out)
     _statuses(judged, out)
-    _predicted(judged, metric, out)
+    predicted = _predicted(judged, metric, out)
     _lineage(state, out)
     (out / "results.tsv").write_text(autoresearch_tsv(state))
     surfaces = _surfaces(state)
@@ -53,30 +56,48 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     audit = per_agent(touches)
     (out / "surface_audit.tsv").write_text(per_agent_tsv(audit))
     (out / "surface_touches.tsv").write_text(touches_tsv(touches, surfaces))
-    (out / "report.md").write_text(_markdown(state, judged, audit, metric))
+    (out / "report.md").write_text(_markdown(state, judged, audit, metric, predicted))
     return out
 
 
 def _best_curve(state: RunState, judged, metric: str, out: Path) -> None:
-    minimize = state.trials.keep_rule.direction == "minimize"
+    rule = state.trials.keep_rule
+    minimize = rule.direction == "minimize"
+    base = next((r for r in state.trials.rows.values() if r.parent_id is None), None)
     xs, comp, ys, best, spent = [], [], [], None, 0.0
+    every = []  # (trials judged, compute, score or None, status)
     for i, r in enumerate(judged, 1):
         spent += r.cpu_s + r.gpu_s
         if r.status == "keep":
             best = r.score
+        every.append((i, spent, r.score, r.status))
         if best is not None:
             xs.append(i)
             comp.append(spent)
             ys.append(best)
-    for name, x, label in (("best_vs_trials.png", xs, "trials judged"), ("best_vs_compute.png", comp,
-                                                                            "trial compute (CPU + GPU seconds)")):
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ax.step(x, ys, where="post", color=COLORS["keep"])
-        ax.scatter([x[i] for i in range(len(x)) if i == 0 or ys[i] != ys[i - 1]],
-                   [ys[i] for i in range(len(ys)) if i == 0 or ys[i] != ys[i - 1]], color=COLORS["keep"], zorder=3)
+    for name, col, x, label in (("best_vs_trials.png", 0, xs, "trials judged"),
+                                ("best_vs_compute.png", 1, comp, "trial compute (CPU + GPU seconds)")):
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for status in sorted({e[3] for e in every}):
+            pts = [e for e in every if e[3] == status]
+            scored = [e for e in pts if e[2] is not None and e[2] == e[2]]
+            if scored:
+                ax.scatter([e[col] for e in scored], [e[2] for e in scored], s=9, color=status_color(status),
+                           alpha=0.7, label=f"{status} ({len(pts)})", zorder=2)
+            else:  # no score to place it by: a tick along the bottom, so failures still show
+                ax.scatter([e[col] for e in pts], [0.02] * len(pts), transform=ax.get_xaxis_transform(), marker="|",
+                           s=40, color=status_color(status), label=f"{status} ({len(pts)})", zorder=2)
+        if base is not None and base.score is not None and base.score == base.score:
+            ax.axhline(base.score, color="#333", ls="--", lw=1, label=f"baseline {base.score:.4f}")
+            if rule.noise_margin:
+                ax.axhspan(base.score - rule.noise_margin, base.score + rule.noise_margin, color="#333", alpha=0.08,
+                           label=f"noise margin ±{rule.noise_margin:g}")
+        if x:
+            ax.step(x, ys, where="post", color=COLORS["keep"], lw=2, label="best so far", zorder=3)
         ax.set_xlabel(label)
-        ax.set_ylabel(f"best {metric} ({'lower' if minimize else 'higher'} is better)")
+        ax.set_ylabel(f"{metric} ({'lower' if minimize else 'higher'} is better)")
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best", ncol=2)
         fig.tight_layout()
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
@@ -101,21 +122,24 @@ def _statuses(judged, out: Path) -> None:
     plt.close(fig)
 
 
-def _predicted(judged, metric: str, out: Path) -> None:
-    pts = [(r.expected_delta, r.realized_delta) for r in judged
+def _predicted(judged, metric: str, out: Path) -> bool:
+    """The figure, when there is something to draw (False: no proposal both stated an expected
+    delta and got a realized one)."""
+    pts = [(r.expected_delta, r.realized_delta, r.status) for r in judged
            if r.expected_delta is not None and r.realized_delta is not None]
+    (out / "predicted_vs_realized.png").unlink(missing_ok=True)
+    if not pts:
+        return False
     fig, ax = plt.subplots(figsize=(5, 5))
-    if pts:
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14)
-        lo, hi = min(min(p) for p in pts), max(max(p) for p in pts)
-        ax.plot([lo, hi], [lo, hi], color="#999", lw=1)
-    else:
-        ax.text(0.5, 0.5, "no proposal stated an expected delta", ha="center", transform=ax.transAxes)
+    ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, c=[status_color(p[2]) for p in pts])
+    lo, hi = min(min(p[:2]) for p in pts), max(max(p[:2]) for p in pts)
+    ax.plot([lo, hi], [lo, hi], color="#999", lw=1)
     ax.set_xlabel(f"expected Δ {metric}")
     ax.set_ylabel(f"realized Δ {metric} (vs parent)")
     fig.tight_layout()
     fig.savefig(out / "predicted_vs_realized.png", dpi=110)
     plt.close(fig)
+    return True
 
 
 def _lineage(state: RunState, out: Path) -> None:
@@ -127,15 +151,20 @@ def _lineage(state: RunState, out: Path) -> None:
             ax.plot([r.depth - 1, r.depth - 1, r.depth], [y[r.parent_id], y[r.trial_id], y[r.trial_id]],
                     color="#ccc", lw=0.8)
         status = r.status or r.phase
-        ax.scatter([r.depth], [y[r.trial_id]], color=COLORS.get(status, FAIL), s=16, zorder=3)
+        ax.scatter([r.depth], [y[r.trial_id]], color=status_color(status), s=16, zorder=3)
         score = "" if r.score is None else f" {r.score:.4f}"
-        ax.text(r.depth + 0.15, y[r.trial_id], f"{r.trial_id} [{r.agent}] {status}{score}  {r.hypothesis[:50]}",
+        ax.text(r.depth + 0.15, y[r.trial_id], f"{r.trial_id} [{r.agent}] {status}{score}  {hypothesis_label(r.hypothesis)}",
                 va="center", fontsize=7)
     ax.set_xlim(-0.5, max((r.depth for r, _ in nodes), default=0) + 6)
     ax.axis("off")
     fig.tight_layout()
     fig.savefig(out / "lineage.png", dpi=110)
     plt.close(fig)
+
+
+def hypothesis_label(text: str, width: int = 60) -> str:
+    """A hypothesis shortened at a word boundary, with an ellipsis when cut."""
+    return textwrap.shorten(" ".join(text.split()), width, placeholder=" …") if text.strip() else ""
 
 
 def _surfaces(state: RunState) -> dict[str, Surface]:
@@ -153,7 +182,7 @@ def surface_audit(state: RunState, rd: RunDir) -> dict[str, tuple[int, int]]:
     return per_agent(trial_touches(state, rd.blobs(), _surfaces(state)))
 
 
-def _markdown(state: RunState, judged, audit, metric: str) -> str:
+def _markdown(state: RunState, judged, audit, metric: str, predicted: bool = True) -> str:
     best = state.trials.best
     counts = Counter(r.status for r in judged)
     lines = [f"# Run {state.run.run_id}", "",
@@ -167,6 +196,9 @@ def _markdown(state: RunState, judged, audit, metric: str) -> str:
     lines += [f"| {a} | {n} | {i} ({i / n:.0%}) |" for a, (n, i) in sorted(audit.items()) if n]
     lines += ["", "Which surfaces each trial's diff touched: [surface_touches.tsv](surface_touches.tsv)."]
     lines += ["", "![best vs trials](best_vs_trials.png)", "![best vs compute](best_vs_compute.png)",
-              "![statuses](statuses.png)", "![predicted vs realized](predicted_vs_realized.png)",
+              "![statuses](statuses.png)",
+              *(["![predicted vs realized](predicted_vs_realized.png)"] if predicted else
+                ["(No predicted-vs-realized figure: no proposal both stated an expected delta and had a valid "
+                 "parent.)"]),
               "![lineage](lineage.png)", ""]
     return "\n".join(lines)

@@ -147,6 +147,9 @@ class EnvironmentSpec:
     # alone, in milliseconds (a byte cap on the code, a fixed value); an agent's `check` tool runs it
     # before it spends a trial. environments/preflight.py adds the checks every environment gets.
     preflight: Callable[[dict[str, bytes], Tier], list] | None = None
+    # regexes for the harness's progress lines (environments/progress.py): named groups step,
+    # total and any metric (train_loss, ...); the executor turns matches into trial.progress
+    progress: tuple[str, ...] = ()
 
     def tier(self, name: str) -> Tier:
         try:

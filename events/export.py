@@ -1,7 +1,11 @@
 """results.tsv: the trials table as a plain file a person can read, grep and diff.
 
 Two layouts. `autoresearch`: karpathy/autoresearch's five columns (commit, score, memory_gb,
-status, description), our full status label in the status column. `reference`: the reference
+status, description), our full status label in the status column. There, `commit` is git's short
+hash of the code trained; here it is the short hash of the trial's recipe (7 hex digits of the
+sha256 over its files' paths and contents' hashes: the same recipe, the same commit), and
+`memory_gb` is the trial's peak resident memory in GiB, the largest of its phases (autoresearch
+reports peak GPU memory; a CPU trial's is its RSS). `reference`: the reference
 system's trial columns for the environment's family (Parameter Golf, NanoChat, Airbench), in
 its byte-significant order. Text fields never contain tabs or newlines, so no quoting is needed
 (quoting is what broke 46 rows of the reference system's own file).
@@ -9,6 +13,7 @@ its byte-significant order. Text fields never contain tabs or newlines, so no qu
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import datetime, timezone
 
@@ -68,13 +73,24 @@ def evaluated_rows(state: RunState) -> list[TrialRow]:
     return sorted(rows, key=lambda r: r.evaluated_offset)
 
 
+def code_hash(row: TrialRow) -> str:
+    """The recipe's short hash: what git's short commit hash is to autoresearch."""
+    listing = "".join(f"{path}\0{ref.sha256}\n" for path, ref in sorted(row.code.items()))
+    return hashlib.sha256(listing.encode()).hexdigest()[:7]
+
+
+def memory_gib(row: TrialRow) -> float:
+    if row.peak_rss_bytes:
+        return row.peak_rss_bytes / 2**30
+    return row.metrics.get("memory_gb", 0.0)  # an environment that measures it itself
+
+
 def autoresearch_tsv(state: RunState) -> str:
     metric = state.trials.keep_rule.metric
     lines = ["\t".join(("commit", metric, "memory_gb", "status", "description"))]
     for r in evaluated_rows(state):
-        memory = r.metrics.get("memory_gb", 0.0)
-        lines.append("\t".join((r.trial_id, number(r.score if r.score is not None else 0.0),
-                                f"{memory:.1f}", r.status, text(r.hypothesis))))
+        lines.append("\t".join((code_hash(r), number(r.score if r.score is not None else 0.0),
+                                f"{memory_gib(r):.1f}", r.status, text(r.hypothesis))))
     return "\n".join(lines) + "\n"
 
 

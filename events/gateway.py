@@ -8,23 +8,34 @@ streaming subscribers when the log grows.
     GET /events?from=&stream=&type=&limit=   JSON lines; X-Next-Offset says where to go on
     GET /events/stream?from=&stream=&type=   server-sent events: id = the global offset, so a
                                              client resumes with Last-Event-ID (or ?from=)
-    GET /trials  /trials/{id}?log_lines=     /trials/{id} adds the diff and each phase's log tail
-    GET /lineage  /leaderboard  /blobs/{sha256}
-    GET /schema/events                        JSON Schema of every event type
-    GET /openapi.json                         this API, described
-    GET /                                     the dashboard (events/dashboard.html)
+    GET /trials?sort=&order=&status=&agent=&q=&ids=&offset=&limit=
+                                             the trials table, filtered, sorted, paged
+                                             (X-Total-Count: how many matched)
+    GET /trials/points                       every verdict as [id, seconds, score, status, agent]
+    GET /trials/{id}?log_lines=  /trials/{id}/progress
+                                             one trial: diff, phase log tails, progress curve
+    GET /lineage  /leaderboard  /agents  /ledger  /sessions  /run  /blobs/{sha256}
+    GET /health                              served vs committed offset: is this view stale?
+    GET /schema/events                       JSON Schema of a record (envelope and events)
+    GET /openapi.json                        this API, described
+    GET /                                    the dashboard (events/dashboard.html, static/)
 
 With a token, every request needs `Authorization: Bearer <token>` (or `?token=`, which the
-dashboard uses because a browser's EventSource cannot send headers).
+dashboard uses because a browser's EventSource cannot send headers). Only Host headers naming
+loopback are answered unless told otherwise (DNS rebinding); CORS is off unless an origin is given.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hmac
+import itertools
 import logging
+import math
 import re
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -33,15 +44,21 @@ import orjson
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from events.blobs import BlobCorrupt, BlobMissing, BlobStore
+from events.colors import RUNNING, STATUS_COLORS
 from events.envelope import record_to_jsonable
+from events.openapi import OPENAPI
 from events.phase_logs import blob_text, log_tails
 from events.projections import RunState
+from events.projections.ledger import Spend
 from events.projections.lineage import preorder
+from events.projections.live import LiveState
 from events.projections.trials import TrialRow
 from events.reader import Filter, LogReader
 from events.schema import EVENT_TYPES, TrialExecuted
@@ -50,18 +67,23 @@ from events.store import COMMITTED
 from events.tail import LogTail
 
 POLL_S = 0.02
+RECENT = 4096
 BATCH = 1000
 MAX_LIMIT = 10_000
 PING_S = 15
 LOG_LINES = 40  # as `autorecipe show` prints
 MAX_LOG_LINES = 2000
 SHA = re.compile(r"^[0-9a-f]{64}$")
+STALE_S = 2.0  # the log is ahead of the tables for longer than this: /health says the view is stale
 DASHBOARD = Path(__file__).with_name("dashboard.html")
+STATIC = Path(__file__).with_name("static")
+STATIC_FILES = {"uPlot.iife.min.js": "text/javascript", "uPlot.min.css": "text/css", "uPlot.LICENSE": "text/plain"}
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class RunFeed:
-    """The run's log as the gateway sees it: the acknowledged end, a fold of it, and a condition
-    that wakes subscribers when it grows."""
+    """The run's log as the gateway sees it: the acknowledged end, folds of it, and a signal that
+    wakes subscribers when it grows."""
 
     def __init__(self, run_dir: Path):
         self.log_dir = run_dir / "log"
@@ -69,9 +91,30 @@ class RunFeed:
         self.tail = LogTail(self.log_dir) if (self.log_dir / COMMITTED).exists() else None
         self.reader = LogReader(self.log_dir)
         self.state = RunState()
-        self.changed = asyncio.Condition()
+        self.live = LiveState()
+        # Waiters wait on the current Event; growth sets it and puts a fresh one in its place. No
+        # lock is held across a wait, so a client hanging up mid-wait (its task cancelled while
+        # its timeout fires) cannot leave anything held: with an asyncio.Condition on Python
+        # 3.11, exactly that left the lock taken and froze every stream.
+        self.grown = asyncio.Event()
         self.end = 0
+        self.folded_wall = time.time()  # when the tables last caught up with the log
+        self.watch_error: str | None = None
         self.damage: CorruptLog | None = None  # the first damaged frame met, if any
+        # the newest records, as folded: live subscribers (dozens, all at the end) read these
+        # instead of each decoding the same new records from disk
+        self.recent: collections.deque = collections.deque(maxlen=RECENT)
+        self.encoded: dict[int, str] = {}  # offset -> the record as JSON, encoded once for every subscriber
+
+    def json_of(self, record) -> str:
+        text = self.encoded.get(record.offset)
+        if text is None:
+            text = orjson.dumps(record_to_jsonable(record)).decode()
+            if self.recent and record.offset >= self.recent[0].offset:  # only the live end is shared
+                if len(self.encoded) >= RECENT:
+                    self.encoded.clear()
+                self.encoded[record.offset] = text
+        return text
 
     def committed(self) -> int:
         if self.tail:
@@ -87,8 +130,19 @@ class RunFeed:
         stops the read just before it: the records in front of it are returned, and a read that
         starts at the damage raises CorruptLog (segment, byte position, offset)."""
         end = self.end
-        if from_offset >= end:
+        if from_offset >= end or limit <= 0:
             return [], from_offset
+        recent = self.recent
+        if recent and recent[0].offset <= from_offset and recent[-1].offset + 1 >= end:
+            i = from_offset - recent[0].offset
+            out, nxt = [], from_offset
+            for r in itertools.islice(recent, i, None):
+                nxt = r.offset + 1
+                if where is None or where(r):
+                    out.append(r)
+                    if len(out) >= limit:
+                        break
+            return out, nxt
         scan = max(limit, 10_000)
         if self.damage is not None:  # never read at or past known damage: a later segment may not be ours
             if from_offset >= self.damage.offset:
@@ -114,23 +168,40 @@ class RunFeed:
             if not records:
                 break
             self.state.apply_all(records)
+            self.live.apply_all(records)
+            if self.recent and self.recent[-1].offset + 1 != records[0].offset:
+                self.recent.clear()  # only a gap-free run of the newest
+            self.recent.extend(records)
+        self.folded_wall = time.time()
+
+    def advance(self) -> bool:
+        """Catch up with the log once; True when it grew (and waiters were woken)."""
+        end = self.committed()
+        grew, self.end = end != self.end, end
+        if self.state.next_offset < end:  # also after a fold that failed: try again until it holds
+            self.fold()
+        if grew:
+            grown, self.grown = self.grown, asyncio.Event()
+            grown.set()
+        return grew
 
     async def watch(self) -> None:
         while True:
-            end = self.committed()
-            if end != self.end:
-                self.end = end
-                self.fold()
-                async with self.changed:
-                    self.changed.notify_all()
+            try:
+                self.advance()
+                self.watch_error = None
+            except Exception as exc:  # say so on /health and keep trying: a frozen view is the worst answer
+                self.watch_error = f"{type(exc).__name__}: {exc}"
+                logging.getLogger("uvicorn.error").warning("gateway: following the log failed: %s", exc)
             await asyncio.sleep(POLL_S)
 
     async def wait_past(self, offset: int, timeout: float) -> None:
-        async with self.changed:
-            try:
-                await asyncio.wait_for(self.changed.wait_for(lambda: self.end > offset), timeout)
-            except TimeoutError:
-                pass
+        """Return once the served end is past `offset`, or after `timeout` seconds."""
+        grown = self.grown
+        if self.end > offset:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(grown.wait(), timeout)
 
 
 def _int(request: Request, name: str, default: int) -> int:
@@ -156,12 +227,72 @@ def _filter(request: Request) -> Filter | None:
     return Filter(stream, types) if (stream or types) else None
 
 
-def _json(obj, status: int = 200) -> Response:
+def _json(obj, status: int = 200, headers: dict | None = None) -> Response:
     return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
-                    media_type="application/json")
+                    media_type="application/json", headers=headers)
 
 
-def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
+SORT_KEYS = {  # the trials table's sortable columns: missing values sort last either way
+    "trial": lambda r: r.proposed_offset, "agent": lambda r: r.agent, "status": lambda r: r.status or r.phase,
+    "score": lambda r: r.score, "delta": lambda r: r.realized_delta, "expected": lambda r: r.expected_delta,
+    "time": lambda r: r.total_s, "evaluated": lambda r: r.evaluated_offset, "depth": lambda r: r.depth,
+}
+
+
+def select_trials(rows, live: LiveState, params) -> tuple[int, list[dict]]:
+    """The trials table as asked: filtered (ids, status, agent, q), sorted, one page. Returns how
+    many matched and the page's rows, each with its latest progress point."""
+    rows = list(rows)
+    ids = params.get("ids")
+    if ids:
+        wanted = set(ids.split(","))
+        rows = [r for r in rows if r.trial_id in wanted]
+    statuses = [x for x in (params.get("status") or "").split(",") if x]
+    if statuses:
+        want = set(statuses) | (set(RUNNING) if "running" in statuses else set())
+        rows = [r for r in rows if (r.status or r.phase) in want]
+    agents = [x for x in (params.get("agent") or "").split(",") if x]
+    if agents:
+        rows = [r for r in rows if r.agent in agents]
+    q = (params.get("q") or "").lower()
+    if q:
+        rows = [r for r in rows if q in r.trial_id.lower() or q in r.hypothesis.lower()]
+    sort = params.get("sort")
+    if sort:
+        if sort not in SORT_KEYS:
+            raise BadRequest(f"sort={sort!r}: sort by one of {', '.join(SORT_KEYS)}")
+        key = SORT_KEYS[sort]
+        desc = params.get("order") == "desc"
+        present = [r for r in rows if _sortable(key(r))]
+        present.sort(key=key, reverse=desc)
+        rows = present + [r for r in rows if not _sortable(key(r))]
+    elif params.get("order") == "desc":
+        rows.reverse()
+    start, limit = params.get("offset", 0), params.get("limit")
+    page = rows[start: start + limit] if limit is not None else rows[start:]
+    out = []
+    for r in page:
+        d = msgspec.to_builtins(r)
+        point = live.latest(r.trial_id)
+        d["progress"] = msgspec.to_builtins(point) if point is not None and point.attempt == r.attempt else None
+        out.append(d)
+    return len(rows), out
+
+
+def _sortable(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def baseline_row(rows: dict[str, TrialRow]) -> TrialRow | None:
+    """The run's baseline: the first trial proposed with no parent."""
+    return next((r for r in rows.values() if r.parent_id is None), None)
+
+
+def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tuple[str, ...] | None = None,
+               cors_origins: tuple[str, ...] = ()) -> Starlette:
+    """`allowed_hosts`: the Host headers answered (default: this machine's loopback names, which
+    stops a DNS-rebinding page from reading a token-less server; ("*",) answers any).
+    `cors_origins`: pages on these origins may call the API from a browser (none by default)."""
     run_dir = Path(run_dir)
     if not (run_dir / "log").is_dir():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no log/)")
@@ -194,20 +325,41 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
                     yield ServerSentEvent(data=orjson.dumps(_damage(exc)).decode(), event="error")
                     return
                 for r in records:
-                    yield ServerSentEvent(data=orjson.dumps(record_to_jsonable(r)).decode(), id=str(r.offset),
-                                          event=r.type)
+                    yield ServerSentEvent(data=feed.json_of(r), id=str(r.offset), event=r.type)
                 at = nxt
                 await asyncio.sleep(0)  # let the disconnect listener run between batches
                 if await request.is_disconnected():
                     return
                 if at >= feed.end:
-                    await feed.wait_past(at - 1, PING_S)
+                    await feed.wait_past(at - 1, app.state.ping_s)
 
-        return EventSourceResponse(gen(), ping=PING_S, headers={"X-Accel-Buffering": "no"})
+        return EventSourceResponse(gen(), ping=app.state.ping_s, headers={"X-Accel-Buffering": "no"})
 
     async def trials(request: Request) -> Response:
-        rows = feed.state.trials.rows.values()
-        return _json([msgspec.to_builtins(r) for r in rows])
+        params = {k: request.query_params.get(k) for k in ("ids", "status", "agent", "q", "sort", "order")}
+        params["offset"] = _int(request, "offset", 0)
+        if request.query_params.get("limit") is not None:
+            params["limit"] = min(_int(request, "limit", 0), MAX_LIMIT)
+        total, rows = select_trials(feed.state.trials.rows.values(), feed.live, params)
+        return _json(rows, headers={"X-Total-Count": str(total)})
+
+    async def points(request: Request) -> Response:
+        st = feed.state
+        t0 = st.run.started_wall_ns or 0
+        statuses, agents, out = {}, {}, []
+        for r in st.trials.rows.values():
+            if r.status is None or r.evaluated_wall_ns is None:
+                continue
+            s = statuses.setdefault(r.status, len(statuses))
+            a = agents.setdefault(r.agent, len(agents))
+            out.append([r.trial_id, max(0.0, round((r.evaluated_wall_ns - t0) / 1e9, 2)), r.score, s, a])
+        base = baseline_row(st.trials.rows)
+        rule = st.trials.keep_rule
+        return _json({"statuses": list(statuses), "agents": list(agents), "points": out,
+                      "baseline": {"trial_id": base.trial_id, "score": base.score} if base else None,
+                      "metric": rule.metric, "direction": rule.direction, "noise_margin": rule.noise_margin,
+                      "best": [[round((st.trials.rows[p.trial_id].evaluated_wall_ns - t0) / 1e9, 2), p.score,
+                                p.trial_id] for p in st.trials.best_history]})
 
     async def trial(request: Request) -> Response:
         tid = request.path_params["trial_id"]
@@ -219,7 +371,15 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
         out["diff_text"] = blob_text(feed.blobs, row.diff) if row.diff else None
         executed = _executed(feed, row)
         out["log_tails"] = log_tails(feed.blobs, executed.outputs, lines) if executed else {}
+        out["phases"] = [msgspec.to_builtins(p) for p in executed.phases] if executed else []
+        out["progress"] = [msgspec.to_builtins(p) for p in feed.live.progress.get(tid, []) if p.attempt == row.attempt]
         return _json(out)
+
+    async def progress(request: Request) -> Response:
+        tid = request.path_params["trial_id"]
+        if tid not in feed.state.trials.rows:
+            return _json({"error": f"no trial {tid!r}"}, 404)
+        return _json([msgspec.to_builtins(p) for p in feed.live.progress.get(tid, [])])
 
     async def lineage(request: Request) -> Response:
         return _json([{"trial_id": r.trial_id, "parent_id": r.parent_id, "depth": r.depth, "agent": r.agent,
@@ -237,6 +397,56 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
                       "best_history": [msgspec.to_builtins(p) for p in st.trials.best_history],
                       "top": [msgspec.to_builtins(r) for r in valid[: _int(request, "top", 20)]]})
 
+    async def agents(request: Request) -> Response:
+        st = feed.state
+        pairs: dict[str, list] = {}
+        for r in st.trials.rows.values():
+            if r.expected_delta is not None and r.realized_delta is not None:
+                pairs.setdefault(r.agent, []).append((r.expected_delta, r.realized_delta))
+        out = []
+        for a in st.agents.by_agent.values():
+            got = pairs.get(a.agent, [])
+            out.append({**msgspec.to_builtins(a),
+                        "spend": _spend(st.ledger.by_agent.get(a.agent)),
+                        "predicted_vs_realized": {"n": len(got),
+                                                  "predicted_mean": sum(p for p, _ in got) / len(got) if got else None,
+                                                  "realized_mean": sum(q for _, q in got) / len(got) if got else None}})
+        return _json(out)
+
+    async def ledger(request: Request) -> Response:
+        st = feed.state
+        cfg = st.run.config or {}
+        limits = {"cpu_s": cfg["cpu_hours"] * 3600 if cfg.get("cpu_hours") else None,
+                  "usd": cfg.get("cost_usd"), "trials": cfg.get("trials"),
+                  "wall_s": cfg["hours"] * 3600 if cfg.get("hours") else None}
+        started = st.run.started_wall_ns
+        return _json({"total": _spend(st.ledger.total), "limits": limits,
+                      "by_agent": {a: _spend(s) for a, s in st.ledger.by_agent.items()},
+                      "trials": sum(1 for r in st.trials.rows.values() if r.parent_id is not None),
+                      "elapsed_s": (time.time_ns() - started) / 1e9 if started and not st.run.stopped else None})
+
+    async def sessions(request: Request) -> Response:
+        agent = request.query_params.get("agent")
+        limit = min(_int(request, "limit", 100), MAX_LIMIT)
+        rows = [s for s in feed.live.sessions.values() if agent is None or s.agent == agent]
+        return _json([msgspec.to_builtins(s) for s in reversed(rows[-limit:] if limit else [])],
+                     headers={"X-Total-Count": str(len(rows))})
+
+    async def run_info(request: Request) -> Response:
+        st = feed.state
+        return _json({**msgspec.to_builtins(st.run),
+                      "fingerprint": msgspec.to_builtins(feed.live.fingerprint) if feed.live.fingerprint else None,
+                      "status_colors": STATUS_COLORS})
+
+    async def health(request: Request) -> Response:
+        committed = feed.committed()
+        served = feed.state.next_offset
+        return _json({"served_offset": served, "committed_offset": committed, "behind": max(committed - served, 0),
+                      "stale": committed > served and time.time() - feed.folded_wall > STALE_S,
+                      "folded_at": feed.folded_wall, "now": time.time(), "watch_error": feed.watch_error,
+                      "watching": app.state.watching(), "stopped": feed.state.run.stopped,
+                      **({"log_damage": _damage(feed.damage)} if feed.damage else {})})
+
     async def blob(request: Request) -> Response:
         sha = request.path_params["sha256"]
         if not SHA.match(sha):
@@ -250,15 +460,20 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
         return Response(data, media_type="application/octet-stream")
 
     async def schema(request: Request) -> Response:
-        (_, components) = msgspec.json.schema_components(EVENT_TYPES, ref_template="#/$defs/{name}")
-        return _json({"$schema": "https://json-schema.org/draft/2020-12/schema", "$defs": components,
-                      "oneOf": [{"$ref": f"#/$defs/{t.__name__}"} for t in EVENT_TYPES]})
+        return _json(event_schema())
 
     async def openapi(request: Request) -> Response:
         return _json(OPENAPI)
 
     async def dashboard(request: Request) -> Response:
         return HTMLResponse(DASHBOARD.read_text())
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC_FILES:
+            return _json({"error": f"no static file {name!r}"}, 404)
+        return Response((STATIC / name).read_bytes(), media_type=STATIC_FILES[name],
+                        headers={"Cache-Control": "max-age=86400"})
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -268,42 +483,112 @@ def create_app(run_dir: str | Path, token: str | None = None) -> Starlette:
             logging.getLogger("uvicorn.error").warning("%s; serving the %d events before it", feed.damage,
                                                        feed.damage.offset)
         task = asyncio.create_task(feed.watch())
+        app.state.watching = lambda: not task.done()
         yield
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
+    middleware = [Middleware(Guard, token=token, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS),
+                  Middleware(Compress)]
+    if cors_origins:  # outermost: a preflight (OPTIONS, no token) is answered before the token check
+        middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"],
+                                        allow_headers=["authorization", "last-event-id"],
+                                        expose_headers=["x-next-offset", "x-total-count"]))
     app = Starlette(routes=[
         Route("/events", events), Route("/events/stream", stream), Route("/trials", trials),
-        Route("/trials/{trial_id}", trial), Route("/lineage", lineage), Route("/leaderboard", leaderboard),
+        Route("/trials/points", points), Route("/trials/{trial_id}", trial),
+        Route("/trials/{trial_id}/progress", progress), Route("/lineage", lineage),
+        Route("/leaderboard", leaderboard), Route("/agents", agents), Route("/ledger", ledger),
+        Route("/sessions", sessions), Route("/run", run_info), Route("/health", health),
         Route("/blobs/{sha256}", blob), Route("/schema/events", schema), Route("/openapi.json", openapi),
-        Route("/", dashboard),
-    ], middleware=[Middleware(Guard, token=token)], lifespan=lifespan)
+        Route("/static/{name}", static), Route("/", dashboard),
+    ], middleware=middleware, lifespan=lifespan)
     app.state.feed = feed
+    app.state.ping_s = PING_S
+    app.state.watching = lambda: False
     return app
 
 
-class Guard:
-    """Bearer-token check (when a token is set) and clear 400s for bad parameters."""
+def _spend(s: Spend | None) -> dict:
+    s = s or Spend()
+    return {**msgspec.to_builtins(s), "tokens": s.tokens}
 
-    def __init__(self, app, token: str | None):
+
+def event_schema() -> dict:
+    """JSON Schema of a record as /events and /events/stream send it: the envelope, whose
+    `event` is one of the event types (told apart by `type`)."""
+    (_, components) = msgspec.json.schema_components(EVENT_TYPES, ref_template="#/$defs/{name}")
+    envelope = {
+        "type": "object", "title": "Record",
+        "description": "offset: global and gap-free (the SSE id); stream_version: 0-based within the stream; "
+                       "wall_time_ns: informational only. Non-finite floats are sent as null.",
+        "required": ["offset", "stream", "stream_version", "event_id", "producer", "event"],
+        "properties": {
+            "offset": {"type": "integer", "minimum": 0}, "stream": {"type": "string"},
+            "stream_version": {"type": "integer", "minimum": 0}, "event_id": {"type": "string"},
+            "producer": {"type": "string"}, "causation_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "wall_time_ns": {"type": "integer"}, "schema_version": {"type": "integer"},
+            "event": {"oneOf": [{"$ref": f"#/$defs/{t.__name__}"} for t in EVENT_TYPES]},
+        },
+    }
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$defs": {**components, "Record": envelope},
+            "$ref": "#/$defs/Record", "oneOf": [{"$ref": f"#/$defs/{t.__name__}"} for t in EVENT_TYPES]}
+
+
+def host_name(header: str) -> str:
+    """The host part of a Host header: `[::1]:8000` -> `::1`, `Example.com:80` -> `example.com`."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1:h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+class Guard:
+    """The Host allow-list, the bearer token (when one is set) and clear 400s for bad parameters."""
+
+    def __init__(self, app, token: str | None, allowed_hosts: tuple[str, ...]):
         self.app, self.token = app, token
+        self.any_host = "*" in allowed_hosts
+        self.hosts = {h.lower() for h in allowed_hosts}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if self.token:
-            headers = dict(scope.get("headers") or [])
+        headers = dict(scope.get("headers") or [])
+        host = host_name(headers.get(b"host", b"").decode(errors="replace"))
+        if not self.any_host and host not in self.hosts:
+            # a page on another name that resolves here (DNS rebinding) must not read the run
+            resp = JSONResponse({"error": f"Host {host!r} is not served here; allowed: {', '.join(sorted(self.hosts))} "
+                                          "(autorecipe serve --allow-host NAME adds one)"}, 421)
+            return await resp(scope, receive, send)
+        if self.token and not scope["path"].startswith("/static/"):  # the dashboard's code is no secret
             got = headers.get(b"authorization", b"").decode(errors="replace")
             # a browser's EventSource cannot send headers: the dashboard passes ?token= instead
             query = dict(parse_qsl(scope.get("query_string", b"").decode(errors="replace")))
             if not (hmac.compare_digest(got, f"Bearer {self.token}")
                     or hmac.compare_digest(query.get("token", ""), self.token)):
-                resp = JSONResponse({"error": "a bearer token is required"}, 401,
-                                    headers={"WWW-Authenticate": "Bearer"})
+                resp = JSONResponse({"error": "a bearer token is required: send the header `Authorization: Bearer "
+                                              "<token>`, or add ?token=<token> to the URL (the dashboard: "
+                                              "/?token=<token>)"}, 401, headers={"WWW-Authenticate": "Bearer"})
                 return await resp(scope, receive, send)
         try:
             return await self.app(scope, receive, send)
         except BadRequest as exc:
             return await JSONResponse({"error": str(exc)}, 400)(scope, receive, send)
+
+
+class Compress:
+    """gzip for the JSON tables (a 10,000-trial run's tables shrink several times over); never for
+    the event stream, whose events must go out as they are written."""
+
+    def __init__(self, app):
+        self.app, self.gzip = app, GZipMiddleware(app, minimum_size=1024)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] != "/events/stream":
+            return await self.gzip(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def _damage(exc: CorruptLog) -> dict:
@@ -325,34 +610,3 @@ def _executed(feed: RunFeed, row: TrialRow) -> TrialExecuted | None:
     if isinstance(ev, TrialExecuted) and ev.trial_id == row.trial_id and ev.attempt == row.attempt:
         return ev
     return None
-
-
-def _param(name: str, desc: str, kind: str = "integer") -> dict:
-    return {"name": name, "in": "query", "required": False, "description": desc, "schema": {"type": kind}}
-
-
-FILTERS = [_param("stream", "only streams starting with this prefix", "string"),
-           _param("type", "only this event type (repeatable)", "string")]
-OPENAPI = {
-    "openapi": "3.1.0",
-    "info": {"title": "autorecipe gateway", "version": "1"},
-    "paths": {
-        "/events": {"get": {"summary": "events from an offset, as JSON lines; X-Next-Offset is where to go on",
-                            "parameters": [_param("from", "first offset"), _param("limit", "at most this many"),
-                                           *FILTERS]}},
-        "/events/stream": {"get": {"summary": "server-sent events; id is the global offset; resume with "
-                                              "Last-Event-ID or ?from=", "parameters": [_param("from", "first offset"),
-                                                                                      *FILTERS]}},
-        "/trials": {"get": {"summary": "every trial's row"}},
-        "/trials/{trial_id}": {"get": {"summary": "one trial: verdict, hypothesis, feedback, diff (diff_text) and "
-                                                  "the tail of each phase's log (log_tails: {\"logs/<phase>\": text})",
-                                       "parameters": [_param("log_lines", f"lines of each log's tail (default "
-                                                                         f"{LOG_LINES}, at most {MAX_LOG_LINES})")]}},
-        "/lineage": {"get": {"summary": "the lineage tree in preorder"}},
-        "/leaderboard": {"get": {"summary": "valid trials by score, the best and its history"}},
-        "/blobs/{sha256}": {"get": {"summary": "a content-addressed blob, verified on read"}},
-        "/schema/events": {"get": {"summary": "JSON Schema of every event type"}},
-    },
-    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-}
-

@@ -198,6 +198,22 @@ class TrialCancelled(Event, frozen=True, tag="trial.cancelled"):
     reason: str
 
 
+class TrialProgress(Event, frozen=True, tag="trial.progress"):
+    """How far a running phase has got, read off a line of its output in the format its
+    environment declares (stream: progress/<trial_id>, so it never moves a trial stream's
+    version). Informational only: appended at a bounded rate, drawn as a curve, never read by an
+    evaluator or the keep rule."""
+
+    trial_id: str
+    attempt: int
+    phase: str  # the phase's label: train, eval, train:1, ...
+    elapsed_s: float  # wall seconds since the phase started
+    budget_s: float | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    metrics: dict[str, float] = {}  # what the line reported: train_loss, val_bpb, ...
+
+
 # ---------------------------------------------------------------------------------------------
 # Agent sessions and LLM exchanges (stream: agent/<agent>)
 
@@ -295,6 +311,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     LlmExchanged,
     BudgetCharged,
     ClaimTested,
+    TrialProgress,
 )
 
 TAGS: dict[str, type[Event]] = {t.__struct_config__.tag: t for t in EVENT_TYPES}

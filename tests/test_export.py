@@ -17,9 +17,30 @@ def test_autoresearch_five_columns_in_verdict_order():
     log.add(proposed("t2", "t0"))
     rows = lines(autoresearch_tsv(log.state))
     assert rows[0] == ["commit", "val_bpb", "memory_gb", "status", "description"]
-    assert rows[1] == ["t0", "2.000000", "0.0", "keep", "idea t0"]
-    assert rows[2] == ["t1", "0.000000", "0.0", "crash", "idea t1"]
+    assert rows[1][1:] == ["2.000000", "0.0", "keep", "idea t0"]
+    assert rows[2][1:] == ["0.000000", "0.0", "crash", "idea t1"]
     assert len(rows) == 3  # t2 has no verdict yet
+
+
+def test_autoresearch_commit_is_the_recipes_short_hash_and_memory_its_peak_rss():
+    import msgspec
+
+    from events import BlobRef
+    from tests.conftest import claimed, evaluated, executed
+
+    log = Log()
+    code = {"train.py": BlobRef(sha256="ab" * 32, size=3)}
+    for tid, rss in (("t0", 3 * 2**30), ("t1", None)):
+        log.add(msgspec.structs.replace(proposed(tid), code=code if tid == "t0" else {}))
+        log.add(claimed(tid))
+        done = executed(tid)
+        phases = [msgspec.structs.replace(p, peak_rss_bytes=rss and rss // (i + 1)) for i, p in enumerate(done.phases)]
+        log.add(msgspec.structs.replace(done, phases=phases))
+        log.add(evaluated(tid, 2.0))
+    rows = lines(autoresearch_tsv(log.state))
+    assert rows[1][2] == "3.0" and rows[2][2] == "0.0"  # GiB, the largest phase; none measured: 0.0
+    assert len(rows[1][0]) == 7 and all(c in "0123456789abcdef" for c in rows[1][0])
+    assert rows[1][0] != rows[2][0]  # another recipe, another commit
 
 
 def test_reference_columns_follow_the_environment_family():

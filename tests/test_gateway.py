@@ -173,3 +173,226 @@ def test_a_token_is_required_when_set_and_for_non_loopback_binds(tmp_path):
 
     result = CliRunner().invoke(main, ["serve", str(run), "--host", "0.0.0.0"], env={"AUTORECIPE_TOKEN": ""})
     assert result.exit_code != 0 and "--token" in result.output
+
+
+def test_clients_hanging_up_as_their_waits_time_out_never_freeze_the_feed(tmp_path):
+    """Hundreds of waits cancelled exactly at their timeout (a client hanging up as its ping
+    wait ends): with an asyncio.Condition this left the lock held on Python 3.11, and the feed
+    stopped at that offset for good."""
+    from events.gateway import RunFeed
+
+    run = _write_run(tmp_path / "r", 3)
+    store = EventStore(run / "log", fsync=False)
+
+    async def main():
+        feed = RunFeed(run)
+        feed.end = feed.committed()
+        feed.fold()
+        watcher = asyncio.create_task(feed.watch())
+        loop = asyncio.get_running_loop()
+        for round_ in range(300):
+            timeout = 0.001 * (1 + round_ % 4)
+            waiters = [asyncio.create_task(feed.wait_past(feed.end, timeout)) for _ in range(8)]
+            for i, w in enumerate(waiters):  # hung up exactly at, just before and just after the timeout
+                loop.call_later(timeout * (0.9, 1.0, 1.1, 2.0)[i % 4], w.cancel)
+            if round_ % 3 == 0:  # the log grows under them, so growth and timeouts race
+                store.append(lifecycle(f"x{round_}", 1.0)[:1])
+            await asyncio.gather(*waiters, return_exceptions=True)
+        before = feed.end
+        store.append(lifecycle("last", 1.0)[:1])
+        await asyncio.wait_for(feed.wait_past(before, 5), 10)
+        assert feed.end == feed.state.next_offset == 3 * 4 + 1 + 100 + 1
+        still = asyncio.create_task(feed.wait_past(feed.end, 5))  # a fresh waiter is woken by the next append
+        await asyncio.sleep(0.05)
+        store.append(lifecycle("later", 1.0)[:1])
+        await asyncio.wait_for(still, 10)
+        watcher.cancel()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    store.close()
+
+
+def test_streams_hung_up_at_the_ping_keep_the_tables_and_streams_advancing(tmp_path):
+    run = _write_run(tmp_path / "r", 2)
+    store = EventStore(run / "log", fsync=False)
+    app = create_app(run)
+    app.state.ping_s = 0.02  # every wait ends in a timeout, and clients hang up around it
+    with Served(app) as served:
+        async def hang_ups():
+            async with httpx.AsyncClient(base_url=served.url, timeout=5) as c:
+                async def one(i):
+                    async def read():
+                        async with c.stream("GET", "/events/stream", params={"from": 9}) as r:
+                            async for _ in r.aiter_lines():
+                                pass
+                    with contextlib.suppress(TimeoutError):  # hang up around the server's ping timeout
+                        await asyncio.wait_for(read(), 0.015 + 0.005 * (i % 3))
+                for _ in range(10):
+                    await asyncio.gather(*(one(i) for i in range(20)))
+
+        asyncio.run(asyncio.wait_for(hang_ups(), 60))
+        store.append(lifecycle("after", 1.0))
+        deadline = time.monotonic() + 10
+        while len(httpx.get(served.url + "/trials").json()) != 3:
+            assert time.monotonic() < deadline, "the tables stopped advancing"
+            time.sleep(0.05)
+        health = httpx.get(served.url + "/health").json()
+        assert health["served_offset"] == health["committed_offset"] == 13 and not health["stale"]
+
+        got = asyncio.run(asyncio.wait_for(_first(follow(served.url, 9, reconnect=False), 4), 10))
+        assert [r["offset"] for r in got] == [9, 10, 11, 12]
+    store.close()
+
+
+async def _first(records, n):
+    out = []
+    async with contextlib.aclosing(records):
+        async for rec in records:
+            out.append(rec)
+            if len(out) == n:
+                return out
+
+
+def test_health_says_a_view_is_stale_when_its_tables_stop_following_the_log(tmp_path, monkeypatch):
+    import events.gateway as gw
+
+    monkeypatch.setattr(gw, "STALE_S", 0.1)
+    run = _write_run(tmp_path / "r", 2)
+    app = create_app(run)
+    with Served(app) as served:
+        assert httpx.get(served.url + "/health").json()["stale"] is False
+
+        def broken():
+            raise OSError("disk went away")
+
+        app.state.feed.fold = broken  # the tables freeze; the log goes on
+        with EventStore(run / "log", fsync=False) as store:
+            store.append(lifecycle("more", 1.0))
+        time.sleep(0.5)
+        h = httpx.get(served.url + "/health").json()
+        assert h["stale"] is True and h["committed_offset"] == h["served_offset"] + 4 and h["behind"] == 4
+        assert "disk went away" in h["watch_error"]
+
+
+def test_host_allow_list_cors_token_hint_and_zero_limit(tmp_path):
+    run = _write_run(tmp_path / "r", 3)
+    with Served(create_app(run)) as served:
+        assert httpx.get(served.url + "/trials", headers={"host": "rebind.attacker.example"}).status_code == 421
+        assert httpx.get(served.url + "/trials", headers={"host": f"localhost:{served.port}"}).status_code == 200
+        assert httpx.get(served.url + "/trials", headers={"host": f"[::1]:{served.port}"}).status_code == 200
+        r = httpx.get(served.url + "/trials", headers={"origin": "http://my.page"})
+        assert "access-control-allow-origin" not in r.headers  # no CORS unless asked for
+        r = httpx.get(served.url + "/events", params={"from": 2, "limit": 0})
+        assert r.status_code == 200 and r.text == "" and r.headers["x-next-offset"] == "2"
+    with Served(create_app(run, token="s3cret", cors_origins=("http://my.page",))) as served:
+        r = httpx.get(served.url + "/trials")
+        assert r.status_code == 401 and "?token=" in r.json()["error"] and "Authorization: Bearer" in r.json()["error"]
+        assert httpx.get(served.url + "/trials", params={"token": "s3cret"}).status_code == 200
+        pre = httpx.options(served.url + "/trials", headers={"origin": "http://my.page",
+                                                            "access-control-request-method": "GET",
+                                                            "access-control-request-headers": "authorization"})
+        assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "http://my.page"
+        r = httpx.get(served.url + "/trials", headers={"origin": "http://other.page", "authorization": "Bearer s3cret"})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+def test_tables_paged_sorted_filtered_and_what_the_run_state_folds(tmp_path):
+    from events.synthetic import generate, write
+
+    run = tmp_path / "r"
+    with EventStore(run / "log", fsync=False) as store:
+        write(store.append, generate(trials=120, seed=3, blobs=RunDir(run).blobs()))
+    with Served(create_app(run)) as served:
+        c = httpx.Client(base_url=served.url)
+        every = c.get("/trials").json()
+        r = c.get("/trials", params={"sort": "score", "limit": 10, "offset": 5})
+        page = r.json()
+        scored = sorted(x["score"] for x in every if x["score"] is not None)
+        assert [x["score"] for x in page] == scored[5:15] and int(r.headers["x-total-count"]) == len(every)
+        down = c.get("/trials", params={"sort": "score", "order": "desc", "limit": 3}).json()
+        assert [x["score"] for x in down] == scored[::-1][:3]
+        r = c.get("/trials", params={"status": "size_blocked", "agent": "opt", "limit": 1000})
+        want = [x for x in every if x["status"] == "size_blocked" and x["agent"] == "opt"]
+        assert [x["trial_id"] for x in r.json()] == [x["trial_id"] for x in want] and want
+        assert int(r.headers["x-total-count"]) == len(want)
+        assert [x["trial_id"] for x in c.get("/trials", params={"ids": "t000003,t000001"}).json()] == [
+            "t000001", "t000003"]
+        assert c.get("/trials", params={"sort": "nope"}).status_code == 400
+        pts = c.get("/trials/points").json()
+        assert len(pts["points"]) == sum(1 for x in every if x["status"]) and pts["baseline"]["trial_id"] == "t000000"
+        agents = {a["agent"]: a for a in c.get("/agents").json()}
+        assert sum(a["proposed"] for a in agents.values()) == len(every)
+        assert agents["opt"]["statuses"].get("size_blocked", 0) == sum(
+            1 for x in every if x["agent"] == "opt" and x["status"] == "size_blocked")
+        ledger = c.get("/ledger").json()
+        assert ledger["total"]["llm_calls"] > 0 and ledger["limits"]["trials"] == 120
+        sessions = c.get("/sessions", params={"agent": "arch", "limit": 5}).json()
+        assert 0 < len(sessions) <= 5 and all(s["agent"] == "arch" for s in sessions)
+        assert sum(s["calls"] for s in sessions) == sum(len(s["exchanges"]) for s in sessions)
+        info = c.get("/run").json()
+        assert info["fingerprint"]["hostname"] == "synthetic" and info["status_colors"]["size_blocked"]
+        assert c.get("/sessions", params={"limit": 0}).json() == []
+
+
+def test_the_schema_covers_the_envelope_and_openapi_describes_every_answer(tmp_path):
+    run = _write_run(tmp_path / "r", 1)
+    with Served(create_app(run)) as served:
+        schema = httpx.get(served.url + "/schema/events").json()
+        record = schema["$defs"]["Record"]
+        assert {"offset", "stream", "event"} <= set(record["required"])
+        assert len(record["properties"]["event"]["oneOf"]) == len(EVENT_TYPES)
+        assert "TrialProgress" in schema["$defs"]
+        api = httpx.get(served.url + "/openapi.json").json()
+        for path, item in api["paths"].items():
+            ok = item["get"]["responses"]["200"]
+            assert ok["content"] and all("schema" in m for m in ok["content"].values()), path
+        assert "TrialRow" in api["components"]["schemas"]
+
+
+def test_run_serve_refuses_a_busy_port_before_it_starts_anything(tmp_path):
+    import socket
+
+    from autorecipe.cli import main
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        result = CliRunner().invoke(main, ["run", str(tmp_path / "r"), "--env", "dryrun", "--runner", "zero",
+                                           "--trials", "2", "--serve", str(port)])
+    finally:
+        holder.close()
+    assert result.exit_code != 0 and f"--serve {port}" in result.output and "in use" in result.output
+    assert not (tmp_path / "r").exists()  # nothing was started
+
+
+def test_the_embedded_gateway_stops_cleanly_with_streams_open(tmp_path, capfd):
+    from autorecipe.embedded_gateway import EmbeddedGateway, PortBusy
+
+    run = _write_run(tmp_path / "r", 2)
+    gw = EmbeddedGateway(run, 0).start()
+    with pytest.raises(PortBusy, match="in use"):
+        EmbeddedGateway(run, gw.port)
+
+    async def open_streams():
+        async with httpx.AsyncClient(base_url=gw.url, timeout=10) as c:
+            opened = asyncio.Event()
+
+            async def one():
+                async with c.stream("GET", "/events/stream", params={"from": 0}) as r:
+                    async for line in r.aiter_lines():
+                        if line.startswith("id:"):
+                            opened.set()
+
+            streams = [asyncio.create_task(one()) for _ in range(3)]
+            await opened.wait()
+            await asyncio.to_thread(gw.stop)  # the run ends while clients follow it
+            await asyncio.gather(*streams, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(open_streams(), 30))
+    gw.stop()
+    assert not gw.thread.is_alive()
+    err = capfd.readouterr().err
+    assert "CancelledError" not in err and "Traceback" not in err, err
+    EmbeddedGateway(run, gw.port).start().stop()  # the port is free again

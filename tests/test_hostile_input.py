@@ -341,7 +341,7 @@ def test_sse_clients_that_never_read_do_not_grow_the_servers_memory(big_run):
         for _ in range(20):
             s = socket.create_connection(("127.0.0.1", served.port))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.sendall(b"GET /events/stream?from=0 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+            s.sendall(b"GET /events/stream?from=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
             socks.append(s)
         samples = []
         try:

@@ -138,3 +138,28 @@ def test_fork_without_start_only_writes_the_new_run(tmp_path):
     assert forked.next_offset == cut and not forked.run.stopped  # written, not continued
     wrong = CliRunner().invoke(main, ["fork", str(run), "--at", str(cut), str(tmp_path / "g"), "--address", "auto"])
     assert wrong.exit_code == 2 and "only with --start" in wrong.output and not (tmp_path / "g").exists()
+
+
+def test_the_report_draws_no_empty_figure_and_cuts_hypotheses_at_a_word(tmp_path):
+    import msgspec
+
+    from autorecipe.report import hypothesis_label
+    from events import EventStore
+    from tests.conftest import lifecycle, new, run_started
+
+    assert hypothesis_label("raise the Muon learning rate on matrix params and warm down longer", 40) == \
+        "raise the Muon learning rate on matrix …"
+    assert hypothesis_label("short") == "short" and hypothesis_label("   ") == ""
+    run = tmp_path / "r"
+    with EventStore(run / "log", fsync=False) as store:  # nobody stated an expected delta
+        batch = [new(run_started(), "run", -1)]
+        for i in range(3):
+            events = lifecycle(f"t{i}", 2.0 - i / 10, f"t{i - 1}" if i else None)
+            events[0] = msgspec.structs.replace(events[0], event=msgspec.structs.replace(events[0].event,
+                                                                                       expected_delta=None))
+            batch += events
+        store.append(batch)
+    out = write_report(run)
+    assert not (out / "predicted_vs_realized.png").exists()
+    assert "No predicted-vs-realized figure" in (out / "report.md").read_text()
+    assert (out / "best_vs_trials.png").read_bytes()[:4] == b"\x89PNG"

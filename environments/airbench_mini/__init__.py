@@ -54,4 +54,5 @@ SPEC = EnvironmentSpec(
     techniques=TECHNIQUES,
     noise_margin=0.005,
     timed_score=True,
+    progress=(r"^epoch \d+/\d+ step (?P<step>\d+)/(?P<total>\d+)",),
 )

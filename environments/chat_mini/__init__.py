@@ -70,4 +70,5 @@ SPEC = EnvironmentSpec(
     techniques=TECHNIQUES,
     noise_margin=0.01,
     preflight=_preflight,
+    progress=(r"^step (?P<step>\d+)/(?P<total>\d+) loss (?P<train_loss>[-+\d.eE]+)",),
 )

@@ -72,4 +72,5 @@ SPEC = EnvironmentSpec(
     techniques=TECHNIQUES,
     noise_margin=0.002,
     preflight=_preflight,
+    progress=(r"^step (?P<step>\d+) loss (?P<train_loss>[-+\d.eE]+)",),
 )

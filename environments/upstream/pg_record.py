@@ -6,8 +6,8 @@ launcher load), its default vocabulary, and the variables its README's torchrun 
 from __future__ import annotations
 
 import hashlib
-import os
 import importlib.util
+import os
 import re
 from pathlib import Path
 

@@ -65,6 +65,7 @@ class TrialRow(msgspec.Struct, kw_only=True, gc=False):
     baseline_id: str | None = None  # the best when this verdict was recorded
     delta_vs_best: float | None = None
     realized_delta: float | None = None  # score minus the parent's score
+    peak_rss_bytes: int | None = None  # the largest of this attempt's phases, as the executor measured it
 
 
 class BestPoint(msgspec.Struct, array_like=True, gc=False):
@@ -137,6 +138,8 @@ class Trials:
                     train += p.wall_s
                 elif kind == "eval":
                     evals += p.wall_s
+            peaks = [p.peak_rss_bytes for p in ev.phases if p.peak_rss_bytes is not None]
+            row.peak_rss_bytes = max(peaks) if peaks else None
             row.phase, row.executed_offset = EXECUTED, rec.offset
             row.train_s, row.eval_s, row.total_s = train or None, evals or None, total
             row.cpu_s += cpu
@@ -190,7 +193,7 @@ class Trials:
         row.phase, row.attempt, row.executor = RUNNABLE, ev.attempt, None
         row.verdict = row.status = row.score = None
         row.metrics, row.failed_checks, row.feedback = {}, [], ""
-        row.executed_offset = row.evaluated_offset = row.evaluated_wall_ns = None
+        row.executed_offset = row.evaluated_offset = row.evaluated_wall_ns = row.peak_rss_bytes = None
         return row
 
     def cancelled(self, rec: Record, ev: TrialCancelled) -> TrialRow | None:

@@ -28,6 +28,7 @@ from events.schema import (
     TrialEvaluated,
     TrialExecuted,
     TrialLost,
+    TrialProgress,
     TrialProposed,
     TrialRetried,
     Usage,
@@ -69,6 +70,8 @@ _events = [
                 trial_scores=[2.061, 2.059, None], parent_scores=[2.069, 2.068, 2.070], improvement=0.0085,
                 t_stat=6.9, p_value=0.004, min_delta=0.005, alpha=0.01, passed=True,
                 detail="seed 3 of the trial was not valid (eval_budget_overrun)"),
+    TrialProgress(trial_id="t1", attempt=1, phase="train", elapsed_s=12.5, budget_s=60.0, step=400, total_steps=1000,
+                  metrics={"train_loss": 2.25}),
 ]
 
 SAMPLES = {tag_of(type(e)): e for e in _events}

@@ -75,7 +75,7 @@ def train_and_predict(x_train, y_train, x_test, seed, smoke=False):
     steps_per_epoch = (len(x_train) + BATCH - 1) // BATCH
     total = epochs * steps_per_epoch
     step = 0
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = rng.permutation(len(x_train))
         for i in range(0, len(order), BATCH):
             idx = order[i:i + BATCH]
@@ -89,4 +89,5 @@ def train_and_predict(x_train, y_train, x_test, seed, smoke=False):
             for p, gp in zip(params, grads):
                 p -= lr * (gp + WEIGHT_DECAY * p)
             step += 1
+        print(f"epoch {epoch + 1}/{epochs} step {step}/{total}", flush=True)
     return forward(params, x_test)[1].argmax(axis=1)
