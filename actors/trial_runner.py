@@ -148,7 +148,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                         outputs[f"judge/{name}"] = blobs.put(data)
                     log(f"{trial_id} {label} judge: cpu {usage['cpu_s']:.2f}s wall {usage['wall_s']:.2f}s")
                 else:
-                    done = run(argv, work, env, limits, should_stop, on_line)
+                    done = run(argv, work, env, limits, should_stop, on_line=on_line)
                 if done.cancelled:
                     raise TrialStopped(f"{trial_id} attempt {attempt} was stopped during {label}")
                 phases.extend(_measured(phase, label, budget, tier, done))
