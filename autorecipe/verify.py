@@ -24,7 +24,7 @@ from environments.edits import EditError
 from events import RunDir, RunState, TrialEvaluated, TrialExecuted, TrialProposed
 from events.blobs import BlobCorrupt, BlobMissing
 
-NOT_EVALUATORS = ("preflight", "supervisor")  # verdicts made before or instead of an evaluation
+NOT_EVALUATORS = ("preflight", "supervisor", "harness")  # verdicts made before or instead of an evaluation
 
 
 @dataclass(frozen=True)
