@@ -6,6 +6,7 @@ import importlib
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -108,9 +109,11 @@ def prepare_cmd(env: str, data: str | None, env_opts: tuple[str, ...], dry_run: 
 @click.option("--keep", is_flag=True, help="Keep the trial's work dir (under --scratch) for inspection.")
 @click.option("--scratch", type=click.Path(file_okay=False), default=None, help="Where work dirs go.")
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements and the verdict as JSON.")
+@click.option("--lenient", is_flag=True, help="A technique whose edits do not apply to the baseline is a warning.")
 def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tuple[str, ...], keep: bool,
-              scratch: str | None, as_json: bool) -> None:
-    """Run one trial of ENV in the sandbox and print the evaluator's verdict.
+              scratch: str | None, as_json: bool, lenient: bool = False) -> None:
+    """Run one trial of ENV in the sandbox and print the evaluator's verdict. Exits 0 only for a
+    valid verdict (1 otherwise), so a script can tell.
 
     ENV is a known environment (autorecipe envs) or your own as package.module:SPEC.
 
@@ -132,6 +135,9 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
         if name not in code:
             raise click.UsageError(f"{path}: {env}'s recipe files are {', '.join(code)}")
         code[name] = Path(path).read_bytes()
+    from autorecipe.cli_check import require_valid
+
+    require_valid(env, spec, lenient=lenient)
     data = prepared_data(spec, log=lambda m: click.echo(m, err=True))
     root = Path(scratch or tempfile.mkdtemp(prefix="autorecipe-trial-"))
     blobs = BlobStore(root / "blobs")
@@ -139,7 +145,7 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
                                log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(orjson.dumps(to_jsonable({"executed": executed, "evaluated": ev}), option=orjson.OPT_INDENT_2).decode())
-        return
+        sys.exit(0 if ev.verdict == "valid" else 1)
     click.echo(f"verdict   {ev.verdict}" + (f"   score {spec.metric} = {ev.score:.6g}" if ev.score is not None else ""))
     if ev.metrics:
         click.echo("metrics   " + ", ".join(f"{k} {v:.6g}" for k, v in ev.metrics.items()))
@@ -148,6 +154,7 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
     click.echo(f"feedback  {ev.feedback}")
     if keep:
         click.echo(f"work dir  {root / 'work'}")
+    sys.exit(0 if ev.verdict == "valid" else 1)
 
 
 @click.command("calibrate")
