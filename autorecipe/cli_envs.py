@@ -38,7 +38,9 @@ def env_options(items: tuple[str, ...]) -> dict[str, str]:
 def spec_of(name: str, options: dict[str, str] | None = None):
     try:
         return registry.get(name, options or None)
-    except (KeyError, ValueError) as exc:
+    except KeyError as exc:  # an unknown name, or a module that fails to load: one line, no usage text
+        raise click.ClickException(str(exc.args[0])) from None
+    except ValueError as exc:
         raise click.UsageError(str(exc.args[0])) from None
 
 
