@@ -22,7 +22,7 @@ from actors.config import RunConfig
 from actors.failures import describe, evidence, storage_failure
 from actors.log_client import BlobsVia
 from actors.reactor import Reactor, fact_id
-from actors.scratch import clear
+from actors.scratch import clear_work_dirs
 from actors.trial_runner import TrialPaths, TrialStopped, run_trial
 from environments.spec import EnvironmentSpec
 from events import Check, NewEvent, Phase, RunState, TrialClaimed, TrialEvaluated, TrialExecuted, TrialLost, TrialRetried
@@ -95,7 +95,7 @@ class Executor(Reactor):
         if not self.recovered:
             self.recovered = True
             if not self.keep_work:
-                clear(self.scratch)  # work dirs an earlier incarnation of me was killed in
+                clear_work_dirs(self.scratch)  # work dirs an earlier incarnation of me was killed in
             mine = [r.trial_id for r in self.state.trials.rows.values() if r.phase == CLAIMED and r.executor == self.name]
             if mine:
                 return recover(self, mine, f"{self.name} restarted while running it", cfg.max_attempts)

@@ -13,6 +13,7 @@ left (a killed attempt); the driver removes the run's folder when the run ends.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,6 +32,20 @@ def run_scratch(run_id: str) -> Path:
 
 def scratch_dir(run_id: str, executor: str) -> Path:
     return run_scratch(run_id) / executor.replace("/", "-")
+
+
+WORK_DIR = re.compile(r".+-a\d+")  # <trial id>-a<attempt>, as actors/trial_runner.py names them
+
+
+def clear_work_dirs(folder: Path) -> None:
+    """Remove the trial work dirs in an executor's scratch folder, and nothing else there."""
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if WORK_DIR.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def clear(folder: Path) -> None:
