@@ -6,9 +6,11 @@ loop benchmarks, the zero-work runner) while the executor keeps folding the log 
 second: a trial cancelled meanwhile is stopped. `TrialExecuted` has a fixed id per attempt, so
 an executor that dies after appending it and before hearing back stores it once.
 
-One executor runs one trial at a time. So when it starts and finds trials claimed under its own
-name, they are from an earlier incarnation that died mid-trial: it marks them lost and puts them
-back once (`recover`), and a trial lost more than `max_attempts - 1` times is a harness_abort.
+One executor runs one trial at a time. So when it starts (or its `run()` is called again after
+it raised) and finds trials claimed under its own name, they are from an earlier attempt that
+died mid-trial: it marks them lost and puts them back once (`recover`), and a trial lost more
+than `max_attempts - 1` times is a harness_abort. An exception inside a trial (anything but a
+cancellation) ends that attempt the same way, with the exception as the reason and evidence.
 """
 
 from __future__ import annotations
@@ -86,6 +88,12 @@ class Executor(Reactor):
         self.busy_s = 0.0
         digits = "".join(ch for ch in name if ch.isdigit())
         self.index = int(digits) if digits else 0
+
+    def run(self, should_exit=lambda: False) -> dict:
+        # run() is called again after it raised (the log was unreachable, say): any attempt still
+        # claimed under my name is from before, and nobody else will ever close it
+        self.recovered = False
+        return super().run(should_exit)
 
     def react(self):
         run = self.state.run

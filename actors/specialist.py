@@ -94,6 +94,10 @@ class Specialist(Reactor):
         # after "nothing to propose", wait for new evidence
         return self.exhausted_at is None or self.last_verdict_at > self.exhausted_at
 
+    def run(self, should_exit=lambda: False) -> dict:
+        self.recovered = False  # called again after it raised: a session it left open is abandoned
+        return super().run(should_exit)
+
     def react(self):
         if not self.recovered:
             self.recovered = True
