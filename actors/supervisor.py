@@ -7,6 +7,7 @@ in `cancel` mode, what is running); and appends `RunStopped` once no trial is op
 
 Stop conditions, checked in this order: the baseline failed; the trial budget is used and
 judged; the deadline; patience (verdicts since the last new best); LLM spend; trial compute;
+no specialist can propose any more (out of quota, or its proposer kept raising: `error`);
 every specialist has nothing left to propose.
 """
 

@@ -21,7 +21,7 @@ import msgspec
 import ray
 
 from actors.config import RunConfig
-from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log
+from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log, stop_event_log
 from actors.scratch import clear, run_scratch, scratch_dir
 from actors.ray_actors import executor_placement, reactor_actor
 from actors.start import run_started
@@ -152,7 +152,7 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
     rd = RunDir(run_dir)
     if rd.exists():
         try:
-            probe_lock(rd.log_path)
+            probe_lock(rd.log_path, wait_s=3.0)
         except LogLocked as exc:  # another driver is running this run right now
             raise LaunchError(f"{exc}; one driver at a time: wait for it to stop, or stop it first") from None
     if resume:
@@ -237,7 +237,7 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
             gateway.should_exit = gateway.force_exit = True
         for h in actors.values():
             ray.kill(h, no_restart=True)
-        ray.kill(handle, no_restart=True)
+        stop_event_log(handle)
         if group is not None:
             from ray.util.placement_group import remove_placement_group
 

@@ -73,16 +73,23 @@ class LogLocked(Exception):
     pass
 
 
-def probe_lock(log_dir: str | Path) -> None:
-    """Raise LogLocked when another process holds the log open for writing (a live run)."""
+def probe_lock(log_dir: str | Path, wait_s: float = 0.0) -> None:
+    """Raise LogLocked when another process holds the log open for writing (a live run) for
+    longer than `wait_s` (a writer that is just exiting lets go within it)."""
     path = Path(log_dir) / "LOCK"
     if not path.exists():
         return
+    deadline = time.monotonic() + wait_s
     fd = os.open(path, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise LogLocked(f"{log_dir} is open for writing by another process: the run is live") from None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LogLocked(f"{log_dir} is open for writing by another process: the run is live") from None
+                time.sleep(0.1)
     finally:
         os.close(fd)  # closing drops the probe's lock, if it got one
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,14 @@ BOUND_S = 150  # generous: a loaded 2-core machine; a hang is forever
 
 @pytest.fixture(scope="module")
 def ray_address():
+    os.environ["DRYRUN_EVAL_DELAY_S"] = "0.3"  # inherited by the workers: a verdict takes a moment
     ray.init(address="local", num_cpus=2, resources={LOG_RESOURCE: 1}, object_store_memory=128 * 1024**2,
              include_dashboard=False, log_to_driver=False)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+        os.environ.pop("DRYRUN_EVAL_DELAY_S", None)
 
 
 def _records(run: Path):
@@ -105,6 +108,31 @@ def test_a_proposer_that_raises_stops_its_specialist_and_the_run_with_a_reason(r
     assert all("RuntimeError" in e.detail for e in ended)
     stop = _stop(run)
     assert stop.reason == "error" and "the proposer's own bug" in stop.detail
+
+
+def test_with_every_evaluator_gone_the_watchdog_closes_the_run_naming_what_is_stuck(ray_address, tmp_path):
+    run = tmp_path / "run"
+    config = RunConfig(env="dryrun", runner="zero", trials=4, executors=1, agents=["alpha"])
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("done", launch(run, config, echo=lambda m: None)), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # a trial has run and its verdict takes 0.3 s: now
+        if (run / "log").is_dir() and any(r.type == "trial.executed" for r in _records(run)):
+            break
+        time.sleep(0.02)
+    run_id = _records(run)[0].event.run_id
+    ray.kill(ray.get_actor(f"{run_id}/evaluator/0"), no_restart=True)  # gone for good, mid-evaluation
+    t.join(BOUND_S)
+    assert not t.is_alive(), f"the run did not finish within {BOUND_S} s: it hangs"
+    records = _records(run)
+    ran = {r.event.trial_id for r in records if r.type == "trial.executed"}
+    judged = {r.event.trial_id for r in records if r.type == "trial.evaluated"}
+    cancelled = {r.event.trial_id: r.event.reason for r in records if r.type == "trial.cancelled"}
+    waiting = ran - judged
+    assert waiting, "every trial that ran was judged before the kill: the test did not test the watchdog"
+    assert all("no evaluator is left" in cancelled.get(tid, "") for tid in waiting), cancelled
+    assert records[-1].type == "run.stopped"
 
 
 def _verdicts(run: Path) -> list[tuple]:
