@@ -100,6 +100,13 @@ def _fields(spec: EnvironmentSpec, r: Report) -> None:
         if pattern.startswith(("out/", "/")):
             r.error("outputs", f"{pattern!r}: outputs are names inside out/, without the out/ prefix "
                                f"(write {pattern.split('/')[-1]!r})")
+    if spec.recipe_tree is not None and not Path(spec.recipe_tree).is_dir():
+        r.error("recipe_tree", f"{spec.recipe_tree} is not a folder")
+    if spec.recipe_root is not None and not Path(spec.recipe_root).is_dir():
+        r.error("recipe_root", f"{spec.recipe_root} is not a folder")
+    for path in spec.reach:
+        if not Path(path).exists():
+            r.warn("reach", f"{path} does not exist on this machine (trials read it)")
     if spec.preflight is not None and not callable(spec.preflight):
         r.error("preflight", "must be a function (code, tier) -> [Check], or None")
 
