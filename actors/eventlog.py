@@ -69,6 +69,22 @@ def start_event_log(run_dir: str | Path, name: str, namespace: str | None = None
     return ray.remote(EventLog).options(**options).remote(str(run_dir), fsync)
 
 
+def stop_event_log(handle, wait_s: float = 10.0) -> None:
+    """Kill the EventLog actor and wait (up to `wait_s`) until Ray reports it dead, so its
+    process no longer holds the log's lock when this returns: a driver that resumes the run
+    right after (`fork --start`, a retry after a full disk) finds it free, not "live"."""
+    ray.kill(handle, no_restart=True)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get(handle.ping.remote(), timeout=max(0.1, deadline - time.monotonic()))
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+            return
+        except ray.exceptions.GetTimeoutError:
+            return
+        time.sleep(0.05)
+
+
 class RayLog:
     """The LogClient of actors: calls the EventLog actor, retrying transport failures (the log
     restarting, a lost reply) with the same arguments, so an append is stored once."""

@@ -6,27 +6,40 @@ loop benchmarks, the zero-work runner) while the executor keeps folding the log 
 second: a trial cancelled meanwhile is stopped. `TrialExecuted` has a fixed id per attempt, so
 an executor that dies after appending it and before hearing back stores it once.
 
-One executor runs one trial at a time. So when it starts and finds trials claimed under its own
-name, they are from an earlier incarnation that died mid-trial: it marks them lost and puts them
-back once (`recover`), and a trial lost more than `max_attempts - 1` times is a harness_abort.
+One executor runs one trial at a time. So when it starts (or its `run()` is called again after
+it raised) and finds trials claimed under its own name, they are from an earlier attempt that
+died mid-trial: it marks them lost and puts them back once (`recover`), and a trial lost more
+than `max_attempts - 1` times is a harness_abort. An exception inside a trial (anything but a
+cancellation) ends that attempt the same way, with the exception as the reason and evidence.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import time
 from pathlib import Path
 
 from actors.config import RunConfig
+from actors.failures import describe, evidence, storage_failure
 from actors.log_client import BlobsVia
 from actors.progress import ProgressReporter
 from actors.reactor import Reactor, fact_id
+from actors.scratch import clear_work_dirs
 from actors.trial_runner import TrialPaths, TrialStopped, run_trial
 from environments.progress import patterns_for
 from environments.spec import EnvironmentSpec
-from events import NewEvent, Phase, RunState, TrialClaimed, TrialEvaluated, TrialExecuted, TrialLost, TrialRetried
+from events import (
+    Check,
+    NewEvent,
+    Phase,
+    RunState,
+    TrialClaimed,
+    TrialEvaluated,
+    TrialExecuted,
+    TrialLost,
+    TrialRetried,
+)
 from events.blobs import BlobCorrupt, BlobMissing
 from events.projections.trials import CANCELLED, CLAIMED
 
@@ -34,10 +47,11 @@ CANCEL_CHECK_S = 0.5
 CLAIM_BACKOFF_S = 0.01
 
 
-def recover(reactor: Reactor, trial_ids: list[str], reason: str, max_attempts: int) -> list[NewEvent]:
+def recover(reactor: Reactor, trial_ids: list[str], reason: str, max_attempts: int,
+            evidence: str = "") -> list[NewEvent]:
     """Events that close attempts which ended without a result: each is lost, and runs again
     unless it has used its attempts, in which case it is a harness_abort (an infrastructure
-    failure, hidden from agents)."""
+    failure, hidden from agents) whose `harness` check carries `evidence` (an exception)."""
     state: RunState = reactor.state
     out = []
     for tid in trial_ids:
@@ -51,7 +65,8 @@ def recover(reactor: Reactor, trial_ids: list[str], reason: str, max_attempts: i
             out.append(reactor.event(nxt, stream, event_id=fact_id(run_id, "retried", tid, row.attempt + 1)))
         else:
             verdict = TrialEvaluated(trial_id=tid, attempt=row.attempt, evaluator="supervisor", evaluator_version="1",
-                                     verdict="harness_abort", feedback=f"{reason}; lost {row.attempt} times")
+                                     verdict="harness_abort", feedback=f"{reason}; lost {row.attempt} times",
+                                     checks=[Check(name="harness", passed=False, evidence=evidence)] if evidence else [])
             out.append(reactor.event(verdict, stream, event_id=fact_id(run_id, "evaluated", tid, row.attempt)))
     return out
 
@@ -71,9 +86,11 @@ class Executor(Reactor):
     idle_max_s = 0.05  # there may be dozens: idle ones look less often (a claim waits at most this)
 
     def __init__(self, log, spec: EnvironmentSpec, name: str, data: Path | None, scratch: Path,
-                 resources: dict[str, float] | None = None, incarnation: int = 0, protected: tuple[Path, ...] = ()):
+                 resources: dict[str, float] | None = None, incarnation: int = 0, protected: tuple[Path, ...] = (),
+                 keep_work: bool = False):
         super().__init__(log, name, incarnation)
         self.spec, self.data, self.scratch = spec, data, Path(scratch)
+        self.keep_work = keep_work
         self.resources = resources or {}
         self.protected = protected
         self.node = socket.gethostname()
@@ -84,6 +101,12 @@ class Executor(Reactor):
         digits = "".join(ch for ch in name if ch.isdigit())
         self.index = int(digits) if digits else 0
 
+    def run(self, should_exit=lambda: False) -> dict:
+        # run() is called again after it raised (the log was unreachable, say): any attempt still
+        # claimed under my name is from before, and nobody else will ever close it
+        self.recovered = False
+        return super().run(should_exit)
+
     def react(self):
         run = self.state.run
         if run.run_id is None:
@@ -91,6 +114,8 @@ class Executor(Reactor):
         cfg = self.config
         if not self.recovered:
             self.recovered = True
+            if not self.keep_work:
+                clear_work_dirs(self.scratch)  # work dirs an earlier incarnation of me was killed in
             mine = [r.trial_id for r in self.state.trials.rows.values() if r.phase == CLAIMED and r.executor == self.name]
             if mine:
                 return recover(self, mine, f"{self.name} restarted while running it", cfg.max_attempts)
@@ -128,11 +153,20 @@ class Executor(Reactor):
                 progress = self._progress(tid, attempt)
                 try:
                     executed = run_trial(self.spec, cfg.tier, code, paths, self.blobs, tid, attempt, self.name,
-                                         should_stop=self._cancel_check(tid, progress), progress=progress)
+                                         keep_work=self.keep_work, should_stop=self._cancel_check(tid, progress),
+                                         progress=progress)
                 finally:
                     progress.flush(force=True)
         except TrialStopped:
             return  # the cancellation is in the log already
+        except Exception as exc:  # noqa: BLE001 - any other failure ends this attempt, recorded
+            if storage_failure(exc) is not None:
+                raise  # no retry cures a full disk: the driver stops the run
+            self.catch_up()
+            if self.state.trials.rows[tid].phase == CLAIMED:
+                self.append(recover(self, [tid], f"{self.name} failed while running it: {describe(exc)}",
+                                    cfg.max_attempts, evidence=evidence(exc)))
+            return
         finally:
             self.busy_s += time.monotonic() - started
         self.trials_run += 1
@@ -162,9 +196,3 @@ class Executor(Reactor):
 
         return should_stop
 
-
-def scratch_dir(run_dir: Path | str, name: str) -> Path:
-    """Where an executor stages work dirs: on local disk, never inside the run directory (a trial
-    must not reach the log or blobs), one folder per executor."""
-    base = Path(os.environ.get("AUTORECIPE_SCRATCH", "/tmp/autorecipe-work"))
-    return base / Path(run_dir).name / name.replace("/", "-")

@@ -33,7 +33,8 @@ def run_local(run_dir: Path, spec: EnvironmentSpec, config: RunConfig, proposers
         agents = list(proposers)
         reactors = [Supervisor(log, agents, spec.baseline_code())]
         reactors += [Specialist(log, spec, a, proposers[a]) for a in agents]
-        reactors += [Executor(log, spec, f"executor/{i}", data, scratch or Path(run_dir) / "work") for i in range(executors)]
+        work = scratch or Path(run_dir) / "work"
+        reactors += [Executor(log, spec, f"executor/{i}", data, work / f"executor-{i}") for i in range(executors)]
         reactors += [Evaluator(log, spec, "evaluator/0", data)]
         for _ in range(MAX_ROUNDS):
             progressed = False

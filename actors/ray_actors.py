@@ -36,7 +36,8 @@ class ReactorActor:
         elif role == "executor":
             self.core = Executor(log, spec, kwargs["name"], _data(spec, kwargs.get("data")), Path(kwargs["scratch"]),
                                  resources=kwargs.get("resources"), incarnation=inc,
-                                 protected=tuple(Path(p) for p in kwargs.get("protected", ())))
+                                 protected=tuple(Path(p) for p in kwargs.get("protected", ())),
+                                 keep_work=kwargs.get("keep_work", False))
             # which Ray node ran a trial, not just which host: several nodes may share one machine
             self.core.node = f"{self.core.node}/{ray.get_runtime_context().get_node_id()[:12]}"
         elif role == "evaluator":

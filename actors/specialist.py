@@ -15,6 +15,7 @@ import time
 import orjson
 
 from actors.config import BASELINE_ID, trial_id
+from actors.failures import evidence
 from actors.reactor import Reactor, fact_id
 from agents.changes import EditError, make_change, surface_violations
 from agents.lineage_view import build_view, render
@@ -34,6 +35,8 @@ from events.projections.trials import CANCELLED, EVALUATED
 
 PREFLIGHT = "preflight"
 PREFLIGHT_VERSION = "1"
+PROPOSER_TRIES = 2  # a proposer that raises gets one more session; then this specialist stops ("failed")
+RAISED_RETRY_S = 1.0  # that one more session comes soon: a bug is not an outage to wait out
 MAX_ID_RACES = 20  # another specialist took the trial id: the same proposal, the next id
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 30.0, 900.0  # after a model call failed for good (the reference's schedule)
 
@@ -53,6 +56,7 @@ class Specialist(Reactor):
         self.recovered = False
         self.stopped = False  # out of quota: this agent proposes no more
         self.retry_at, self.backoff = 0.0, 0.0
+        self.raised = 0  # sessions in a row whose proposer raised
 
     def observe(self, rec: Record) -> None:
         ev = rec.event
@@ -62,7 +66,7 @@ class Specialist(Reactor):
         elif isinstance(ev, AgentSessionEnded) and ev.agent == self.agent:
             self.open_session = None
             self.exhausted_at = rec.offset if ev.outcome == "exhausted" else None
-            self.stopped = self.stopped or ev.outcome == "quota"
+            self.stopped = self.stopped or ev.outcome in ("quota", "failed")
         elif isinstance(ev, TrialEvaluated):
             self.last_verdict_at = rec.offset
 
@@ -89,6 +93,10 @@ class Specialist(Reactor):
             return False
         # after "nothing to propose", wait for new evidence
         return self.exhausted_at is None or self.last_verdict_at > self.exhausted_at
+
+    def run(self, should_exit=lambda: False) -> dict:
+        self.recovered = False  # called again after it raised: a session it left open is abandoned
+        return super().run(should_exit)
 
     def react(self):
         if not self.recovered:
@@ -123,7 +131,14 @@ class Specialist(Reactor):
             else:
                 result = self.proposer.propose(ctx)
         except Exception as exc:  # noqa: BLE001 - a proposer's bug ends its session, not the specialist
-            result = Outcome(None, "error", f"{type(exc).__name__}: {exc}"[:1000])
+            self.raised += 1
+            why = f"the proposer raised {evidence(exc)}"
+            if self.raised >= PROPOSER_TRIES:  # the same bug again: waiting would never end
+                result = Outcome(None, "failed", f"{why}; {self.raised} sessions in a row: this specialist stops"[:1000])
+            else:
+                result = Outcome(None, "error", why[:1000])
+        else:
+            self.raised = 0
         outcome = result if isinstance(result, Outcome) else Outcome(result, "submitted" if result else "exhausted")
         for _ in range(MAX_ID_RACES):
             if outcome.proposal is not None and len(self.state.trials.rows) - 1 >= self.config.trials:
@@ -131,7 +146,9 @@ class Specialist(Reactor):
                 outcome = Outcome(None, "budget_used", "the trial budget was used up during the session",
                                   turns=outcome.turns)
             if self.append(self._conclude(session_id, outcome)):
-                return True
+                break
+        if outcome.outcome == "error" and self.raised:
+            self.backoff, self.retry_at = 0.0, time.monotonic() + RAISED_RETRY_S
         return True
 
     @property
@@ -154,7 +171,7 @@ class Specialist(Reactor):
     def _conclude(self, session_id: str, outcome: Outcome) -> list:
         """The session's last batch: the trial it produced (if any) and its end."""
         run, cfg = self.state.run, self.config
-        if outcome.outcome == "quota":
+        if outcome.outcome in ("quota", "failed"):
             self.stopped = True
         elif outcome.outcome == "error":
             self.backoff = min(self.backoff * 2, MAX_BACKOFF_S) if self.backoff else FIRST_BACKOFF_S

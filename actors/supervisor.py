@@ -7,6 +7,7 @@ in `cancel` mode, what is running); and appends `RunStopped` once no trial is op
 
 Stop conditions, checked in this order: the baseline failed; the trial budget is used and
 judged; the deadline; patience (verdicts since the last new best); LLM spend; trial compute;
+no specialist can propose any more (out of quota, or its proposer kept raising: `error`);
 every specialist has nothing left to propose.
 """
 
@@ -43,6 +44,7 @@ class Supervisor(Reactor):
         self.clock = clock
         self.exhausted_at: dict[str, int] = {}
         self.out_of_quota: set[str] = set()  # agents stopped for good
+        self.failed: dict[str, str] = {}  # agents whose proposer kept raising: why
         self.last_verdict_at = -1
 
     def observe(self, rec: Record) -> None:
@@ -50,6 +52,8 @@ class Supervisor(Reactor):
         if isinstance(ev, AgentSessionEnded):
             if ev.outcome == "quota":
                 self.out_of_quota.add(ev.agent)
+            elif ev.outcome == "failed":
+                self.failed[ev.agent] = ev.detail
             elif ev.outcome == "exhausted":
                 self.exhausted_at[ev.agent] = rec.offset
             else:
@@ -114,8 +118,11 @@ class Supervisor(Reactor):
             return "cost_budget", f"LLM spend ${st.ledger.total.usd:.2f} reached ${cfg.cost_usd:.2f}"
         if cfg.cpu_hours is not None and st.ledger.total.cpu_s >= cfg.cpu_hours * 3600:
             return "cost_budget", f"trial compute {st.ledger.total.cpu_s / 3600:.2f} CPU-h reached {cfg.cpu_hours}"
-        active = [a for a in self.agents if a not in self.out_of_quota]
+        active = [a for a in self.agents if a not in self.out_of_quota and a not in self.failed]
         if open_trials == 0 and self.agents and not active:
+            if self.failed:
+                why = "; ".join(f"{a}: {d[:300]}" for a, d in sorted(self.failed.items()))
+                return "error", f"no specialist can propose any more ({why})"
             return "cost_budget", "every specialist's model account is out of quota"
         if (open_trials == 0 and self.agents and all(a in self.exhausted_at for a in active)
                 and all(self.exhausted_at[a] > self.last_verdict_at for a in active)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,8 @@ Look at a run:
 \b
 Environments (what is improved) and single trials:
   autorecipe envs                        tiers, budgets, specialists
+  autorecipe init myenv --recipe train.py  scaffold an environment around your training script
+  autorecipe check myenv:SPEC            validate an environment before any trial is spent
   autorecipe prepare airbench-mini       fetch and verify its data (registries only)
   autorecipe trial airbench-mini         one sandboxed trial of the baseline, and its verdict
   autorecipe calibrate airbench-mini     re-measure the baseline on this machine
@@ -39,6 +42,24 @@ Environments (what is improved) and single trials:
 Try it without a run of your own:
   autorecipe synth runs/demo --trials 200 && autorecipe replay runs/demo
 """
+
+
+class Cli(click.Group):
+    """Every error is one line on stderr and exit status 2; the traceback only with --debug
+    (or AUTORECIPE_DEBUG=1)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a message, not a traceback
+            if ctx.meta.get("debug") or os.environ.get("AUTORECIPE_DEBUG"):
+                raise
+            from autorecipe.errors import message
+
+            click.echo(f"error: {message(exc)} (--debug shows the traceback)", err=True)
+            sys.exit(2)
 
 
 def _fail(message: str) -> None:
@@ -53,10 +74,12 @@ def _run_dir(path: str) -> RunDir:
     return run
 
 
-@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Cli, help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="autorecipe")
-def main() -> None:
-    pass
+@click.option("--debug", is_flag=True, help="Show the traceback of an error instead of its one-line message.")
+@click.pass_context
+def main(ctx, debug: bool) -> None:
+    ctx.meta["debug"] = debug
 
 
 @main.command("replay")
@@ -280,12 +303,14 @@ def report_cmd(run_dir: str, out: str | None) -> None:
 
 
 def _register_env_commands() -> None:
+    from autorecipe.cli_check import check_cmd, init_cmd
     from autorecipe.cli_envs import calibrate_cmd, envs_cmd, prepare_cmd, trial_cmd
     from autorecipe.cli_run import run_cmd
     from autorecipe.cli_serve import serve_cmd, stream_cmd
     from autorecipe.cli_show import show_cmd
 
-    for cmd in (run_cmd, serve_cmd, stream_cmd, show_cmd, envs_cmd, prepare_cmd, trial_cmd, calibrate_cmd):
+    for cmd in (run_cmd, serve_cmd, stream_cmd, show_cmd, envs_cmd, prepare_cmd, trial_cmd, calibrate_cmd, check_cmd,
+                init_cmd):
         main.add_command(cmd)
 
 

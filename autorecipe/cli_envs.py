@@ -6,6 +6,7 @@ import importlib
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +38,9 @@ def env_options(items: tuple[str, ...]) -> dict[str, str]:
 def spec_of(name: str, options: dict[str, str] | None = None):
     try:
         return registry.get(name, options or None)
-    except (KeyError, ValueError) as exc:
+    except KeyError as exc:  # an unknown name, or a module that fails to load: one line, no usage text
+        raise click.ClickException(str(exc.args[0])) from None
+    except ValueError as exc:
         raise click.UsageError(str(exc.args[0])) from None
 
 
@@ -119,9 +122,11 @@ def prepare_cmd(env: str, data: str | None, env_opts: tuple[str, ...], dry_run: 
 @click.option("--keep", is_flag=True, help="Keep the trial's work dir (under --scratch) for inspection.")
 @click.option("--scratch", type=click.Path(file_okay=False), default=None, help="Where work dirs go.")
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements and the verdict as JSON.")
+@click.option("--lenient", is_flag=True, help="A technique whose edits do not apply to the baseline is a warning.")
 def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tuple[str, ...], keep: bool,
-              scratch: str | None, as_json: bool) -> None:
-    """Run one trial of ENV in the sandbox and print the evaluator's verdict.
+              scratch: str | None, as_json: bool, lenient: bool = False) -> None:
+    """Run one trial of ENV in the sandbox and print the evaluator's verdict. Exits 0 only for a
+    valid verdict (1 otherwise), so a script can tell.
 
     ENV is a known environment (autorecipe envs) or your own as package.module:SPEC.
 
@@ -144,6 +149,9 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
             code[recipe_key(code, path)] = Path(path).read_bytes()
         except ValueError as exc:
             raise click.UsageError(f"{path}: {exc}; {env}'s recipe files are {', '.join(code)}") from None
+    from autorecipe.cli_check import require_valid
+
+    require_valid(env, spec, lenient=lenient)
     data = prepared_data(spec, log=lambda m: click.echo(m, err=True))
     root = Path(scratch or tempfile.mkdtemp(prefix="autorecipe-trial-"))
     blobs = BlobStore(root / "blobs")
@@ -151,7 +159,7 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
                                log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(orjson.dumps(to_jsonable({"executed": executed, "evaluated": ev}), option=orjson.OPT_INDENT_2).decode())
-        return
+        sys.exit(0 if ev.verdict == "valid" else 1)
     click.echo(f"verdict   {ev.verdict}" + (f"   score {spec.metric} = {ev.score:.6g}" if ev.score is not None else ""))
     if ev.metrics:
         click.echo("metrics   " + ", ".join(f"{k} {v:.6g}" for k, v in ev.metrics.items()))
@@ -160,6 +168,7 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
     click.echo(f"feedback  {ev.feedback}")
     if keep:
         click.echo(f"work dir  {root / 'work'}")
+    sys.exit(0 if ev.verdict == "valid" else 1)
 
 
 def recipe_key(code: dict[str, bytes], path: str) -> str:

@@ -72,15 +72,23 @@ anything left to try.
 @click.option("--serve", "serve_port", type=int, default=None, metavar="PORT",
               help="Also serve the run on http://127.0.0.1:PORT while it runs (autorecipe serve, in this process).")
 @click.option("--resume", "resume", is_flag=True, help="Continue the run in RUN_DIR with its recorded configuration.")
+@click.option("--keep-work", is_flag=True, help="Keep every trial's work dir (under $AUTORECIPE_SCRATCH, default "
+              "$TMPDIR/autorecipe-work/<run id>/) for debugging; by default each goes when its attempt ends.")
+@click.option("--lenient", is_flag=True, help="Start even if a technique's edits do not apply to the baseline "
+              "(autorecipe check --lenient).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
 def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_hours, cost_usd, executors, evaluators, seed,
             no_lineage,
             max_in_flight, surface_mode, at_stop, runner, llm, llm_agents, llm_config, llm_base_url, address, serve_port,
-            resume, quiet):
+            resume, keep_work=False, lenient=False, quiet=False):
     if resume and not run_dir:
         raise click.UsageError("--resume needs the RUN_DIR to continue")
+    if resume:
+        refuse_ignored_flags(click.get_current_context())
     config = None
     if not resume:
+        from autorecipe.cli_check import require_valid
+
         options = env_options(env_opts)
         spec = spec_of(env, options)
         tier = tier or next(iter(spec.tiers))
@@ -88,6 +96,8 @@ def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_h
             spec.tier(tier)
         except KeyError as exc:
             raise click.UsageError(str(exc.args[0])) from None
+        require_valid(env, spec, lenient=lenient, data=runner == "sandbox",
+                      echo=(lambda m: None) if quiet else None)
         chosen = [a.strip() for a in agents.split(",") if a.strip()]
         known = [s.name for s in spec.specialists]
         unknown = [a for a in chosen if a not in known]
@@ -113,7 +123,7 @@ def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_h
             raise click.UsageError(f"--serve {serve_port}: {exc}") from None
     try:
         done = launch(Path(run_dir), config, address=address, resume=resume, echo=click.echo, quiet=quiet,
-                      serve_port=serve_port)
+                      serve_port=serve_port, keep_work=keep_work)
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
@@ -143,6 +153,23 @@ def serve_after(run_dir: Path, port: int) -> None:
         return
     click.echo(f"still serving the finished run on {gateway.url}; Ctrl-C to stop (later: `{again}`)")
     gateway.wait()
+
+
+RESUME_KEEPS = {"run_dir", "resume", "address", "serve_port", "quiet", "keep_work", "lenient"}
+
+
+def refuse_ignored_flags(ctx: click.Context) -> None:
+    """--resume continues with the configuration the log recorded: a flag that would change it
+    is refused by name rather than silently ignored."""
+    from click.core import ParameterSource
+
+    given = [p for p in ctx.command.params if p.name not in RESUME_KEEPS
+             and ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    if given:
+        flags = ", ".join(p.opts[-1] if len(p.opts) == 1 else max(p.opts, key=len) for p in given)
+        raise click.UsageError(f"--resume continues the run with the configuration its log recorded, so it would "
+                               f"ignore {flags}; drop them, or start a run with other settings from this one's "
+                               "state with `autorecipe fork RUN_DIR NEW_DIR --at OFFSET ...`")
 
 
 def _models(agents: list[str], llm: str | None, per_agent: tuple[str, ...], config_file: str | None,

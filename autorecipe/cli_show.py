@@ -20,6 +20,9 @@ LOG_TAIL = 40
 def show_cmd(run_dir: str, trial_id: str, log_lines: int) -> None:
     """Print TRIAL of RUN_DIR: who proposed it and why, its diff, how it ran, the verdict with
     every check and its evidence, and the tail of each phase's log."""
+    if not RunDir(run_dir).exists():
+        click.echo(f"error: {run_dir} is not a run directory: there is no {RunDir(run_dir).log_path}", err=True)
+        sys.exit(2)
     try:
         _show(run_dir, trial_id, log_lines)
     except CorruptLog as exc:  # replay's own refusal: where the damage is, never a traceback

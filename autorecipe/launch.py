@@ -21,19 +21,21 @@ import msgspec
 import ray
 
 from actors.config import RunConfig
-from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log
-from actors.executor import scratch_dir
+from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log, stop_event_log
 from actors.ray_actors import executor_placement, reactor_actor
+from actors.scratch import clear, run_scratch, scratch_dir
 from actors.start import run_started
 from actors.supervisor import Supervisor
 from agents.library import LibraryProposer
 from autorecipe.local_trial import prepared_data
 from autorecipe.progress import Progress
+from autorecipe.watchdog import live_roles, stuck, unstick
 from environments import registry
 from events import LogReader, RunDir, RunState
-from events.store import LogWriteFailed
+from events.store import LogLocked, LogWriteFailed, probe_lock
 
 POLL_S = 0.05
+WATCH_EVERY_S = 1.0  # how often the driver asks whether anything can still happen
 GIVE_UP_AFTER = 3  # an actor whose run() fails this often in a row is dead for good
 UNAVAILABLE_RETRY_S = 0.5  # Ray is restarting the actor: ask again shortly; not a failure of its own
 ROLES = {"agent/": "specialist", "executor/": "executor", "evaluator/": "evaluator"}
@@ -144,9 +146,15 @@ def new_run_id() -> str:
 
 
 def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | None = None, address: str | None = None,
-           resume: bool = False, echo=print, quiet: bool = False, serve_port: int | None = None) -> Launched:
+           resume: bool = False, echo=print, quiet: bool = False, serve_port: int | None = None,
+           keep_work: bool = False) -> Launched:
     run_dir = Path(run_dir).resolve()
     rd = RunDir(run_dir)
+    if rd.exists():
+        try:
+            probe_lock(rd.log_path, wait_s=3.0)
+        except LogLocked as exc:  # another driver is running this run right now
+            raise LaunchError(f"{exc}; one driver at a time: wait for it to stop, or stop it first") from None
     if resume:
         state = RunState().apply_all(rd.reader().iter_records()) if rd.exists() else None
         if state is None or state.run.run_id is None:
@@ -206,8 +214,8 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
         actors[name] = reactor_actor("executor", f"{run_id}/{name}", num_cpus=cpus, num_gpus=gpus,
                                      placement=(group, i) if group else None).remote(
             "executor", log_name, name=name, data=str(data) if data else None,
-            scratch=str(scratch_dir(run_dir, name)), resources={"CPU": cpus, "GPU": gpus}, protected=[str(run_dir)],
-            **env)
+            scratch=str(scratch_dir(run_id, name)), resources={"CPU": cpus, "GPU": gpus}, protected=[str(run_dir)],
+            keep_work=keep_work, **env)
     for i in range(config.evaluators):
         name = f"evaluator/{i}"
         actors[name] = reactor_actor("evaluator", f"{run_id}/{name}").remote(
@@ -229,13 +237,15 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
             gateway.stop()
         for h in actors.values():
             ray.kill(h, no_restart=True)
-        ray.kill(handle, no_restart=True)
+        stop_event_log(handle)
         if group is not None:
             from ray.util.placement_group import remove_placement_group
 
             remove_placement_group(group)
         if started_ray:
             ray.shutdown()
+        if not keep_work:
+            clear(run_scratch(run_id))
     return launched
 
 
@@ -247,6 +257,7 @@ def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config:
     failures: dict[str, int] = {}
     abandoned: set[str] = set()
     retry_at: dict[str, float] = {}
+    watched_at = time.monotonic()
     while True:
         supervisor.step()
         if not quiet:
@@ -280,6 +291,12 @@ def _supervise(supervisor: Supervisor, actors: dict, launched: Launched, config:
                 echo(f"{name} failed ({type(exc).__name__}); Ray restarts it and it resumes from the log")
             if not supervisor.finished():
                 running[actors[name].run.remote()] = name
+        if time.monotonic() - watched_at >= WATCH_EVERY_S:
+            watched_at = time.monotonic()
+            found = stuck(supervisor.state, live_roles(actors, abandoned, ROLES))
+            if found is not None:
+                echo(f"stuck: {found.detail}; stopping the run")
+                unstick(supervisor, found)
         for name, when in list(retry_at.items()):
             if time.monotonic() >= when:
                 del retry_at[name]

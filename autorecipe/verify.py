@@ -7,7 +7,12 @@
 3. Verdicts: every evaluator verdict is re-derived by today's evaluator from the recorded outputs
    (and this machine's held-out data) and must equal the recorded one byte for byte.
 
-Each mismatch is a Divergence naming the trial and what differs.
+4. The log itself: it must read to its end without damage, and end where `COMMITTED` says the
+   acknowledged events end (a log cut short loses acknowledged events even when what is left
+   reads cleanly).
+
+Each mismatch is a Divergence naming the trial and what differs; the audit goes on past each
+one, so it lists every problem it finds, not the first.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from agents.changes import change_between, code_sha256, surface_violations
 from autorecipe.local_trial import evaluator_of, prepared_data
 from environments import registry
 from environments.edits import EditError
-from events import RunDir, RunState, TrialEvaluated, TrialExecuted, TrialProposed
+from events import CorruptLog, RunDir, RunState, TrialEvaluated, TrialExecuted, TrialProposed
 from events.blobs import BlobCorrupt, BlobMissing
+from events.store import COMMITTED, read_committed
 
-NOT_EVALUATORS = ("preflight", "supervisor")  # verdicts made before or instead of an evaluation
+NOT_EVALUATORS = ("preflight", "supervisor", "harness")  # verdicts made before or instead of an evaluation
 
 
 @dataclass(frozen=True)
@@ -45,25 +51,47 @@ class Audit:
 def verify_run(run_dir: str | Path, log=lambda m: None) -> Audit:
     rd = RunDir(run_dir).require()
     blobs = rd.blobs()
-    records = list(rd.reader().iter_records())
+    records, damage = [], None
+    try:
+        for rec in rd.reader().iter_records():
+            records.append(rec)
+    except CorruptLog as exc:
+        damage = Divergence(exc.offset, "-", f"the log is damaged: {exc}")
     whole = RunState().apply_all(records)
     paged = RunState()
     for i in range(0, len(records), 1000):
         paged.apply_all(records[i:i + 1000] + records[max(0, i - 10):i])  # pages, with repeats, as delivered live
     audit = Audit(digest=whole.digest(), divergences=[])
     out = audit.divergences
+    if damage is not None:
+        out.append(damage)
+    committed = read_committed(rd.log_path)
+    if committed is not None and len(records) < committed:
+        out.append(Divergence(len(records), "-", f"the log ends at offset {len(records)} but {COMMITTED} says "
+                                                 f"{committed} events were acknowledged: "
+                                                 f"{committed - len(records)} acknowledged event(s) are missing"))
     if paged.digest() != audit.digest:
         out.append(Divergence(-1, "-", "folding page by page gives another state than one pass"))
     if whole.run.environment is None:
         return audit
-    spec = registry.for_run(whole.run.config)
+    try:
+        spec = registry.for_run(whole.run.config)
+    except (KeyError, ValueError) as exc:
+        out.append(Divergence(-1, "-", f"its environment cannot be loaded here, so no recipe or verdict was "
+                                       f"checked: {exc.args[0] if exc.args else exc}"))
+        return audit
     tier = spec.tier(whole.run.tier)
     surfaces = {s.name: s.surface for s in spec.specialists}
     strict = whole.run.config.get("surface_mode", "strict") == "strict"
     executed: dict[tuple[str, int], TrialExecuted] = {}
     codes: dict[str, dict[str, bytes]] = {}
     data = None
-    evaluate = evaluator_of(spec)
+    try:
+        evaluate = evaluator_of(spec)
+    except Exception as exc:  # noqa: BLE001 - said, and the recipes are still checked
+        evaluate = None
+        out.append(Divergence(-1, "-", f"the evaluator {spec.evaluator} cannot be loaded, so no verdict was "
+                                       f"re-derived: {type(exc).__name__}: {exc}"))
     verdict_of_proposal: dict[str, str] = {}
     outside: dict[str, tuple[int, list[str]]] = {}  # strict mode: trials that left their surface
     for rec in records:
@@ -81,6 +109,8 @@ def verify_run(run_dir: str | Path, log=lambda m: None) -> Audit:
             if ev.evaluator in NOT_EVALUATORS:
                 verdict_of_proposal[ev.trial_id] = ev.verdict
                 continue
+            if evaluate is None:
+                continue
             ex = executed.get((ev.trial_id, ev.attempt))
             if ex is None:
                 out.append(Divergence(rec.offset, ev.trial_id, f"a verdict for attempt {ev.attempt} that was never "
@@ -88,8 +118,16 @@ def verify_run(run_dir: str | Path, log=lambda m: None) -> Audit:
                 continue
             if data is None:
                 data = prepared_data(spec, log=log)
+            try:
+                judged = evaluate(ex, blobs, data, tier)
+            except (BlobMissing, BlobCorrupt) as exc:
+                out.append(Divergence(rec.offset, ev.trial_id, f"its outputs cannot be read back: {exc}"))
+                continue
+            except Exception as exc:  # noqa: BLE001 - the evaluator failed where it once gave this verdict
+                out.append(Divergence(rec.offset, ev.trial_id, f"the evaluator raised {type(exc).__name__}: {exc}"))
+                continue
             # as the log would hold it (an int limit comes back as the float its field declares)
-            again = msgspec.msgpack.decode(msgspec.msgpack.encode(evaluate(ex, blobs, data, tier)), type=TrialEvaluated)
+            again = msgspec.msgpack.decode(msgspec.msgpack.encode(judged), type=TrialEvaluated)
             audit.verdicts_checked += 1
             if msgspec.msgpack.encode(again) != msgspec.msgpack.encode(ev):
                 out.append(Divergence(rec.offset, ev.trial_id, _difference(ev, again)))

