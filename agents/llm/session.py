@@ -263,7 +263,9 @@ class LLMProposer:
                 if exc.exchange is not None:
                     record(exc.exchange)
                 kind = "quota" if isinstance(exc, QuotaExhausted) else "endpoint_down" if exc.unreachable else "error"
-                return Outcome(None, kind, str(exc), turns=turn)
+                detail = (f"endpoint {ep.name} at {ep.base_url} refused the connection: {exc}" if exc.unreachable
+                          else str(exc))
+                return Outcome(None, kind, detail, turns=turn)
             record(ex)
             tokens += ex.usage.input + ex.usage.output
             reply = ex.reply
