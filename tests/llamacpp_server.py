@@ -164,3 +164,18 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _dryrun3():
+    """dryrun with a third specialist (gamma shares alpha's region): three agents on one server."""
+    import dataclasses
+
+    from environments import registry
+    from environments.spec import Specialist, Surface
+
+    base = registry.get("dryrun")
+    gamma = Specialist("gamma", Surface(files=("knobs.py",), regions=("alpha",)), "WIDTH and PRECISION, within the cap.")
+    return dataclasses.replace(base, specialists=(*base.specialists, gamma))
+
+
+DRYRUN3 = _dryrun3()

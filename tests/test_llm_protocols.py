@@ -180,7 +180,7 @@ def test_the_probe_names_the_endpoint_for_a_wrong_url_or_model():
         with pytest.raises(ProbeError, match="does not serve model 'other'; it serves: fake-model"):
             probe(Endpoint(name="x", base_url=fake.base_url, model="other"))
         ok = probe(Endpoint(name="x", base_url=fake.base_url, model="fake-model", edit_format="auto"))
-        assert ok.edit_format == "text" and ok.probed["tools"] is False  # the fake answered the ping in text
+        assert ok.edit_format == "search_replace" and ok.probed["tools"] is True  # the fake called ping
 
 
 def test_the_probe_reads_the_context_where_each_server_reports_it():

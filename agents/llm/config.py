@@ -54,6 +54,8 @@ class Endpoint(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # tool calling: text (SEARCH/REPLACE blocks) or text_whole_file; auto: chosen by the probe at start
     edit_format: Literal["search_replace", "whole_file", "text", "text_whole_file", "auto"] = "search_replace"
     context_tokens: int | None = None  # the window prompts are fitted to; the probe fills it where the server says
+    session_turns: int = 16  # model calls a session may make
+    session_repairs: int = 3  # unusable replies or edits a session may have before it ends as invalid_edit
     probed: dict = {}  # what the start-up probe saw (agents.llm.probe), recorded with the run's configuration
 
     def api_key(self) -> str | None:

@@ -238,7 +238,9 @@ class LLMProposer:
 
     kind = "llm"
 
-    def __init__(self, endpoint: Endpoint, client: LLMClient | None = None, limits: Limits = Limits()):
+    def __init__(self, endpoint: Endpoint, client: LLMClient | None = None, limits: Limits | None = None):
+        # the endpoint's limits by default: they are recorded with it, so replay runs the same session
+        limits = limits or Limits(turns=endpoint.session_turns, repairs=endpoint.session_repairs)
         self.endpoint, self.client, self.limits = endpoint, client or LLMClient(), limits
 
     def propose(self, ctx: Context, record: Callable[[Exchange], None] = lambda ex: None) -> Outcome:
