@@ -238,3 +238,18 @@ def test_session_failures_reach_the_terminal_grouped_by_cause():
     assert len(lines) == 1 and "quant: session failed (error): llamacpp: gave up" in lines[0]
     p.tick(RunState(), force=True)
     assert any("quant: 3 sessions failed (error)" in x for x in lines)
+
+
+def test_every_real_task_specialist_has_a_brief_of_preamble_depth():
+    from environments.upstream import airbench96, nanochat_d12, parameter_golf
+    from environments.upstream.briefs import brief
+
+    tasks = {"parameter-golf": [k for k, _ in parameter_golf.SPECIALISTS],
+             "airbench96": [k for k, _ in airbench96.SPECIALISTS],
+             "nanochat-d12": [k for k, *_ in nanochat_d12.SPECIALISTS]}
+    for task, keys in tasks.items():
+        for k in keys:
+            long = brief(task, k, "SHORT.")
+            assert long.startswith("SHORT. ") and "Edit radius" in long and len(long) > 400, (task, k)
+    assert brief("golf-mini", "opt", "as it was") == "as it was"
+    assert "16,000,000" in brief("parameter-golf", "quant", "")
