@@ -131,6 +131,7 @@ class Workspace:
     parent_id: str | None
     files: dict[str, bytes]
     edits: list[Edit] = field(default_factory=list)
+    read_cap: int = READ_CAP  # characters read_file returns: less where the model's window is small
 
     def rows(self) -> dict:
         return {r.trial_id: r for r in (*self.ctx.view.history, *self.ctx.view.in_flight)}
@@ -148,7 +149,10 @@ class Workspace:
         if path not in self.files:
             raise ToolError(f"no recipe file {path!r}; the files are {', '.join(sorted(self.files))}")
         lines = self.files[path].decode().splitlines()
-        return "\n".join(f"{i + 1:>5}| {line}" for i, line in enumerate(lines))[:READ_CAP]
+        text = "\n".join(f"{i + 1:>5}| {line}" for i, line in enumerate(lines))
+        if len(text) > self.read_cap:  # said, so the model knows the file goes on
+            text = text[:self.read_cap].rsplit("\n", 1)[0] + "\n[... cut to fit the context window ...]"
+        return text
 
     def tool_show_trial(self, trial_id: str) -> str:
         r = self.rows().get(trial_id)
@@ -250,6 +254,8 @@ class LLMProposer:
         ep = self.endpoint
         parent_id = ctx.view.best.trial_id if ctx.view.best else None
         ws = Workspace(ctx, parent_id, ctx.code_of(parent_id))
+        if ep.context_tokens:
+            ws.read_cap = min(READ_CAP, ep.context_tokens * prompt_fit.CHARS_PER_TOKEN // 4)
         text_mode = ep.edit_format in TEXT_FORMATS
         tools = tools_for(ep.edit_format)
         system = text_system_prompt(ctx, ep.edit_format) if text_mode else system_prompt(ctx)
@@ -259,6 +265,12 @@ class LLMProposer:
         repairs = tokens = 0
         last_problem = ""
         for turn in range(1, self.limits.turns + 1):
+            if ep.context_tokens:  # a request past the window is refused (llama.cpp) or cut silently (Ollama)
+                need = prompt_fit.tokens(fixed + "".join(m.content + str(m.tool_calls) for m in messages))
+                if need + ep.max_output_tokens > ep.context_tokens:
+                    return Outcome(None, "limit", f"the conversation outgrew the model's context window: about "
+                                   f"{need:,} + {ep.max_output_tokens:,} output tokens of {ep.context_tokens:,}",
+                                   turns=turn - 1)
             try:
                 ex = await self.client.complete(ep, Conversation(system=system, messages=messages, tools=tools))
             except LLMError as exc:
