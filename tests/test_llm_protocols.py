@@ -100,6 +100,17 @@ def test_a_text_protocol_session_submits_after_a_repair_and_replays(tmp_path):
     assert second[-1]["role"] == "user" and second[-1]["content"].startswith("ERROR: the SEARCH text is not in")
     checks = verify_llm_sessions(tmp_path / "r")
     assert [c.ok for c in checks] == [True] and checks[0].calls == 2
+    from click.testing import CliRunner
+
+    from autorecipe.cli import main
+
+    shown = CliRunner().invoke(main, ["show", str(tmp_path / "r"), "t0001", "--session"])
+    assert shown.exit_code == 0, shown.output
+    text = shown.output
+    for part in ("── call 1  ok  HTTP 200", "── call 2", "[user]", "ERROR: the SEARCH text is not in", "[assistant (stop)]",
+                 "<<<<<<< SEARCH", "tokens in", "ended      submitted after 2 turn(s)"):
+        assert part in text, (part, text)
+    assert text.count("[system]") == 1  # each message once, not again with every call
 
 
 def test_a_text_protocol_session_past_the_repairs_is_invalid_edit(tmp_path):
