@@ -264,3 +264,41 @@ def test_every_real_task_specialist_has_a_brief_of_preamble_depth():
             assert long.startswith("SHORT. ") and "Edit radius" in long and len(long) > 400, (task, k)
     assert brief("golf-mini", "opt", "as it was") == "as it was"
     assert "16,000,000" in brief("parameter-golf", "quant", "")
+
+
+def test_a_session_under_way_when_the_run_stops_ends_recorded_with_its_spend(tmp_path):
+    from actors.evaluator import Evaluator
+    from actors.executor import Executor
+    from actors.log_client import LocalLog
+    from actors.specialist import Specialist
+    from actors.start import run_started
+    from actors.supervisor import Supervisor
+    from events import EventStore, Fingerprint
+    from tests.llm_responders import climber
+
+    store = EventStore(tmp_path / "log", fsync=False)
+    log = LocalLog(store, RunDir(tmp_path).blobs())
+    store.append([run_started("stop", RunConfig(env="dryrun", runner="zero", trials=5), SPEC,
+                              Fingerprint(hostname="h", platform="p", python="3"))])
+    supervisor = Supervisor(log, ["alpha"], SPEC.baseline_code())
+
+    class StopsTheRun(LLMClient):
+        async def complete(self, ep, conv):
+            supervisor.catch_up()
+            supervisor.stop("deadline", "the deadline passed during the session")
+            return await super().complete(ep, conv)
+
+    with FakeLLM(responder=climber) as fake:
+        alpha = Specialist(log, SPEC, "alpha", LLMProposer(_ep(fake), client=StopsTheRun()))
+        loop = [supervisor, Executor(log, SPEC, "executor/0", None, tmp_path), Evaluator(log, SPEC, "evaluator/0", None)]
+        for _ in range(5):
+            for r in loop:
+                r.step()
+        alpha.step()
+        assert len(fake.requests) == 1  # no call after the stop
+    records = list(RunDir(tmp_path).reader().iter_records())
+    ended = [r.event for r in records if r.type == "agent.session_ended"]
+    assert [(e.agent, e.outcome) for e in ended] == [("alpha", "stopped")] and "deadline" in ended[0].detail
+    st = RunState().apply_all(records)
+    assert st.ledger.total.llm_calls == 1 and st.ledger.total.input_tokens > 0
+    store.close()
