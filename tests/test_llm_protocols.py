@@ -302,3 +302,16 @@ def test_a_session_under_way_when_the_run_stops_ends_recorded_with_its_spend(tmp
     st = RunState().apply_all(records)
     assert st.ledger.total.llm_calls == 1 and st.ledger.total.input_tokens > 0
     store.close()
+
+
+def test_usage_the_server_did_not_report_is_recorded_as_estimated(tmp_path):
+    import orjson
+
+    from tests.llm_responders import climber
+
+    bare = {"raw": orjson.dumps({"choices": [{"message": {"content": "thinking"}, "finish_reason": "stop"}]})}
+    with FakeLLM(script={"alpha": [bare]}, responder=climber) as fake:
+        records, _ = _run(tmp_path / "r", {"alpha": LLMProposer(_ep(fake))}, trials=1)
+    usage = [r.event.usage for r in records if r.type == "llm.exchanged"]
+    assert usage[0].estimated and usage[0].output_tokens >= 1
+    assert not any(u.estimated for u in usage[1:])
