@@ -38,7 +38,7 @@ MAX_ID_RACES = 20  # another specialist took the trial id: the same proposal, th
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 30.0, 900.0  # after a model call failed for good (the reference's schedule)
 
 
-STOPS_AGENT = ("quota", "endpoint_down")  # this agent proposes no more (until --resume)
+STOPS_AGENT = ("quota", "endpoint_down", "window_too_small")  # this agent proposes no more (until --resume)
 
 
 class RunStopping(Exception):

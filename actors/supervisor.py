@@ -49,7 +49,7 @@ class Supervisor(Reactor):
     def observe(self, rec: Record) -> None:
         ev = rec.event
         if isinstance(ev, AgentSessionEnded):
-            if ev.outcome in ("quota", "endpoint_down"):  # the agent stopped for good
+            if ev.outcome in ("quota", "endpoint_down", "window_too_small"):  # the agent stopped for good
                 self.out_of_quota.add(ev.agent)
                 self.why_out[ev.agent] = (ev.outcome, ev.detail)
             elif ev.outcome == "exhausted":

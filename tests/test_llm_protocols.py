@@ -315,3 +315,15 @@ def test_usage_the_server_did_not_report_is_recorded_as_estimated(tmp_path):
     usage = [r.event.usage for r in records if r.type == "llm.exchanged"]
     assert usage[0].estimated and usage[0].output_tokens >= 1
     assert not any(u.estimated for u in usage[1:])
+
+
+def test_a_window_too_small_for_the_first_message_stops_the_agent_instead_of_spinning(tmp_path):
+    from tests.llm_responders import climber
+
+    with FakeLLM(responder=climber) as fake:
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(_ep(fake, context_tokens=600, max_output_tokens=256))},
+                           trials=3)
+        assert fake.requests == []  # nothing sent that the server would refuse or cut
+    ended = [r.event for r in records if r.type == "agent.session_ended"]
+    assert [e.outcome for e in ended] == ["window_too_small"] and "cannot hold the first message" in ended[0].detail
+    assert st.run.stopped == "error"

@@ -268,6 +268,11 @@ class LLMProposer:
             if ep.context_tokens:  # a request past the window is refused (llama.cpp) or cut silently (Ollama)
                 need = prompt_fit.tokens(fixed + "".join(m.content + str(m.tool_calls) for m in messages))
                 if need + ep.max_output_tokens > ep.context_tokens:
+                    if turn == 1:  # not even the first message fits: no session on this endpoint ever will
+                        return Outcome(None, "window_too_small", f"endpoint {ep.name}: the context window of "
+                                       f"{ep.context_tokens:,} tokens cannot hold the first message (about {need:,}) "
+                                       f"and {ep.max_output_tokens:,} output tokens; give the server a larger window "
+                                       "or lower --llm-max-tokens", turns=0)
                     return Outcome(None, "limit", f"the conversation outgrew the model's context window: about "
                                    f"{need:,} + {ep.max_output_tokens:,} output tokens of {ep.context_tokens:,}",
                                    turns=turn - 1)
