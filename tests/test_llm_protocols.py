@@ -327,3 +327,30 @@ def test_a_window_too_small_for_the_first_message_stops_the_agent_instead_of_spi
     ended = [r.event for r in records if r.type == "agent.session_ended"]
     assert [e.outcome for e in ended] == ["window_too_small"] and "cannot hold the first message" in ended[0].detail
     assert st.run.stopped == "error"
+
+
+def test_output_tokens_timeout_streaming_and_edit_format_on_the_command_line_reach_the_shortcut(tmp_path,
+                                                                                                monkeypatch):
+
+    from click.testing import CliRunner
+
+    from autorecipe import cli_run
+    from autorecipe.cli import main
+
+    seen = {}
+
+    def capture(run_dir, config, **kw):
+        seen["config"] = config
+        raise cli_run.LaunchError("captured")
+
+    monkeypatch.setattr(cli_run, "launch", capture)
+    args = ["run", str(tmp_path / "r"), "--env", "dryrun", "--runner", "zero", "--llm", "llamacpp:smollm2"]
+    CliRunner().invoke(main, args)
+    default = seen["config"].llm["alpha"]
+    assert (default["stream"], default["max_output_tokens"], default["read_timeout_s"], default["edit_format"]) == \
+        (True, 1024, 120.0, "auto")  # what works on a CPU server
+    CliRunner().invoke(main, args + ["--llm-max-tokens", "77", "--llm-timeout", "33", "--llm-no-stream",
+                                     "--llm-edit-format", "text_whole_file"])
+    e = seen["config"].llm["beta"]
+    assert (e["stream"], e["max_output_tokens"], e["read_timeout_s"], e["edit_format"]) == (False, 77, 33.0,
+                                                                                            "text_whole_file")
