@@ -331,7 +331,6 @@ def test_a_window_too_small_for_the_first_message_stops_the_agent_instead_of_spi
 
 def test_output_tokens_timeout_streaming_and_edit_format_on_the_command_line_reach_the_shortcut(tmp_path,
                                                                                                 monkeypatch):
-
     from click.testing import CliRunner
 
     from autorecipe import cli_run
