@@ -38,7 +38,8 @@ def session_lines(run_dir: str, trial_id: str) -> list[str]:
         totals[2] += c.latency_s
         totals[3] += c.cost_usd
         out.append("")
-        out.append(f"── call {c.call_seq}  {c.outcome}  HTTP {c.http_status}  attempts {c.attempts}  queued {c.queued_s:.2f} s"
+        out.append(f"── call {c.call_seq}  {c.outcome}  HTTP {c.http_status}  attempts {c.attempts}  "
+                   f"queued {c.queued_s:.2f} s"
                    f"  latency {c.latency_s:.2f} s  tokens in {u.input_tokens:,} (cached {u.cached_input_tokens:,}) "
                    f"out {u.output_tokens:,}{' (estimated)' if u.estimated else ''}  ${c.cost_usd:.4f}")
         request = orjson.loads(blobs.get(c.request))
@@ -84,7 +85,9 @@ def _api(request: dict) -> str:
 def _message(role: str, content, calls=None) -> list[str]:
     if not isinstance(content, str):
         content = orjson.dumps(content).decode()
-    text = content if len(content) <= MESSAGE_CHARS else content[:MESSAGE_CHARS] + f" [... {len(content) - MESSAGE_CHARS:,} more characters]"
+    text = content
+    if len(content) > MESSAGE_CHARS:
+        text = content[:MESSAGE_CHARS] + f" [... {len(content) - MESSAGE_CHARS:,} more characters]"
     lines = [f"   [{role}]"] + ["     " + x for x in text.splitlines()] if text else [f"   [{role}]"]
     for t in calls or []:
         fn = t.get("function") or t

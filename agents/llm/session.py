@@ -297,10 +297,11 @@ class LLMProposer:
                     break
                 if reply is not None and reply.text:
                     messages.append(Message(role="assistant", content=reply.text))
-                hint = (text_protocol.instructions(ep.edit_format == "text_whole_file", list(ctx.specialist.surface.files))
-                        if text_mode else "Work only through the tools: call exactly one tool per reply, e.g. "
+                files = list(ctx.specialist.surface.files)
+                hint = (text_protocol.instructions(ep.edit_format == "text_whole_file", files) if text_mode else "Work only through the tools: call exactly one tool per reply, e.g. "
                         "edit(path, search, replace) with SEARCH copied from the file, then check, then submit.")
-                messages.append(Message(role="user", content=f"Your last reply could not be used: {last_problem}.\n{hint}"))
+                messages.append(Message(role="user",
+                                        content=f"Your last reply could not be used: {last_problem}.\n{hint}"))
                 continue
             if text_mode:
                 result = self._text_turn(ws, reply.text)
