@@ -80,8 +80,8 @@ def _fields(ep) -> dict:
 
 def table(results: list[dict], args) -> str:
     out = [START, "## LLM sessions on a real llama.cpp server (SmolLM2-135M-Instruct, golf-mini)", "",
-           f"`.venv/bin/python benchmarks/bench_llm.py --sessions {args.sessions} --max-tokens {args.max_tokens} "
-           f"--ctx {args.ctx} --write BENCHMARKS.md` on this machine (2 cores shared with other work; 1 server "
+           f"`.venv/bin/python benchmarks/bench_llm.py --sessions {args.sessions} --turns {args.turns} --max-tokens "
+           f"{args.max_tokens} --ctx {args.ctx} --write BENCHMARKS.md` on this machine (2 cores shared with other work; 1 server "
            "thread: llama.cpp's spinning threads collapse on an oversubscribed machine). Each "
            f"session starts from golf-mini's baseline, specialists in turn (arch, opt, quant); at most "
            f"{args.turns} model calls and {args.repairs} repairs a session; temperature 0.7; the tools protocol "
