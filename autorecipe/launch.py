@@ -22,11 +22,13 @@ import ray
 
 from actors.config import RunConfig
 from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log, stop_event_log
+from actors.llm_gate import attach_gate
 from actors.ray_actors import executor_placement, reactor_actor
 from actors.scratch import clear, run_scratch, scratch_dir
 from actors.start import run_started
 from actors.supervisor import Supervisor
 from agents.library import LibraryProposer
+from autorecipe import signals
 from autorecipe.local_trial import prepared_data
 from autorecipe.progress import Progress
 from autorecipe.watchdog import live_roles, stuck, unstick
@@ -118,22 +120,18 @@ def trial_resources(config: RunConfig, spec) -> tuple[float, float]:
     return spec.resources.cpus, spec.resources.gpus
 
 
-def default_proposers(config: RunConfig, agents: list[str]) -> dict:
+def default_proposers(config: RunConfig, agents: list[str], echo=print) -> dict:
     """What the configuration asks for: a model per agent (config.llm), or the offline library."""
     if config.proposer == "llm":
-        from agents.llm.config import Endpoint
-        from agents.llm.session import LLMProposer
+        from autorecipe.llm_start import EndpointUnusable, llm_proposers
 
         missing = [a for a in agents if a not in config.llm]
         if missing:
             raise LaunchError(f"no model endpoint for agent(s) {', '.join(missing)}")
-        try:
-            endpoints = {a: msgspec.convert(config.llm[a], Endpoint) for a in agents}
-            for e in endpoints.values():
-                e.api_key()  # a missing key stops the launch here, not later inside an actor
-        except (msgspec.ValidationError, KeyError) as exc:
+        try:  # each endpoint probed: a wrong URL, key or model stops the run here, naming it
+            return llm_proposers(config, agents, echo)
+        except (msgspec.ValidationError, KeyError, EndpointUnusable) as exc:
             raise LaunchError(f"model endpoint: {exc.args[0] if exc.args else exc}") from None
-        return {a: LLMProposer(e) for a, e in endpoints.items()}
     if config.proposer == "random":
         from agents.random_choice import RandomProposer
 
@@ -172,10 +170,12 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
     agents = config.agents or [s.name for s in spec.specialists]
     for a in agents:
         spec.specialist(a)
-    proposers = proposers or default_proposers(config, agents)
+    proposers = proposers or default_proposers(config, agents, echo)
     data = prepared_data(spec, log=lambda m: echo(f"data: {m}")) if config.runner == "sandbox" else None
 
     started_ray = ensure_ray(address)
+    signals.reinstall()  # ray.init replaced the SIGTERM handler
+    attach_gate(proposers, f"autorecipe-llm-gate-{run_id}")  # one concurrency limit per server, run-wide
     cluster = ray.cluster_resources()
     pin = cluster.get(LOG_RESOURCE, 0) > 0
     if not pin:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import click
 
-from events import Record, RunStopped, RunStopRequested, TrialEvaluated
+from events import AgentSessionEnded, Record, RunStopped, RunStopRequested, TrialEvaluated
 from events.projections.trials import CLAIMED, EXECUTED, RUNNABLE
 
 STATUS_EVERY_S = 15.0
 COLORS = {"keep": "green", "discard": None, "harness_abort": "magenta"}
+FAILED_SESSIONS = ("error", "endpoint_down", "quota", "limit", "abandoned", "window_too_small")  # ended with no trial, and why
+
+
+def cause_of(detail: str) -> str:
+    """A session's failure, with the parts that differ from one failure to the next (counts,
+    times) blurred, so failures of one cause group together."""
+    return re.sub(r"\d+(\.\d+)?", "N", detail.split("\n")[0])[:160]
 
 
 class Progress:
@@ -18,6 +26,7 @@ class Progress:
         self.total, self.echo = total, echo
         self.started = time.monotonic()
         self.last_status = self.started
+        self.failures: dict[tuple[str, str, str], list] = {}  # (agent, outcome, cause) -> [count, shown, detail]
 
     def _elapsed(self) -> str:
         s = int(time.monotonic() - self.started)
@@ -38,6 +47,14 @@ class Progress:
                 line += f"  — {row.feedback[:80]}"
             fg = COLORS.get(status, "red")
             self.echo(click.style(line, fg=fg) if fg else line)  # click.echo drops the colour when not a terminal
+        elif isinstance(ev, AgentSessionEnded) and ev.outcome in FAILED_SESSIONS:
+            key = (ev.agent, ev.outcome, cause_of(ev.detail))
+            entry = self.failures.setdefault(key, [0, 0, ev.detail])
+            entry[0] += 1
+            if entry[1] == 0:  # the first of its kind at once; repeats summed up on the status line
+                entry[1] = 1
+                self.echo(click.style(f"[{self._elapsed()}] {ev.agent}: session failed ({ev.outcome}): "
+                                      f"{ev.detail[:300]}", fg="red"))
         elif isinstance(ev, RunStopRequested):
             self.echo(f"[{self._elapsed()}] stopping: {ev.reason} {ev.detail} (trials in flight: {ev.in_flight})")
         elif isinstance(ev, RunStopped):
@@ -56,3 +73,8 @@ class Progress:
         best_s = "none yet" if best is None else f"{best.score:.4f} ({best.trial_id}, {best.agent})"
         self.echo(f"[{self._elapsed()}] {judged}/{self.total} judged · {running} running · {queued} queued · "
                   f"best {best_s}")
+        for (agent, outcome, _), entry in self.failures.items():
+            if entry[0] > entry[1]:
+                entry[1] = entry[0]
+                self.echo(click.style(f"[{self._elapsed()}] {agent}: {entry[0]} sessions failed ({outcome}): "
+                                      f"{entry[2][:300]}", fg="red"))

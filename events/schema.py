@@ -95,6 +95,7 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=T
     cached_input_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    estimated: bool = False  # the server reported no usage: counted from the characters
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,6 +253,9 @@ class LlmExchanged(Event, frozen=True, tag="llm.exchanged"):
     latency_s: float = 0.0
     http_status: int | None = None
     error: str | None = None
+    outcome: str = "ok"  # ok: a response came back (usable or not); failed, unreachable, quota: none did
+    attempts: int = 1  # HTTP attempts, retries included
+    queued_s: float = 0.0  # waiting for the endpoint's concurrency slot; latency_s is the call alone
 
 
 # ---------------------------------------------------------------------------------------------

@@ -128,6 +128,10 @@ def test_a_session_that_loses_the_last_trial_slot_to_another_proposes_nothing(tm
         kind = "scripted"
 
         def propose(self, ctx):
+            beta.step()  # beta sees alpha's session under way for the last trial: it opens none
+            assert beta.sessions == 0 and beta.others_open
+            beta.others_open.clear()  # as on another node that has not yet read alpha's session_started
+            beta._dirty = True
             beta.step()  # beta's whole session happens while alpha's is under way
             return scripts()["alpha"].propose(ctx)
 

@@ -488,3 +488,24 @@ def test_a_fork_continues_from_the_cut_with_its_own_budget_and_keep_rule(ray_add
     assert st.run.stopped in ("trial_budget", "exhausted")
     assert any(r.type == "trial.lost" for r in _records(tmp_path / "fork"))  # the attempt running at the cut
     assert len(st.trials.rows) > len({r.event.trial_id for r in records[:cut + 1] if r.type == "trial.proposed"})
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT to a background job"])
+def test_sigterm_and_a_background_sigint_end_a_run_cleanly_with_the_resume_hint(ray_address, tmp_path, how):
+    """A job started with `&` inherits SIGINT ignored, and ray.init installs a SIGTERM handler of
+    its own: both used to leave the run going or dump a crash instead of the resume hint."""
+    run = tmp_path / "run"
+    env = {**os.environ, "RAY_ADDRESS": ray_address}
+    cmd = [sys.executable, "-m", "autorecipe.cli", "run", "--env", "dryrun", "--tier", "standard", "--trials", "50",
+           "--executors", "1", str(run)]
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if how.startswith("SIGINT") else None
+    driver = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=ignore)
+    try:
+        _wait_for(run, lambda r: r.type == "trial.claimed" and r.event.trial_id != "t0000", timeout=120)
+        driver.send_signal(signal.SIGTERM if how == "SIGTERM" else signal.SIGINT)
+        out, _ = driver.communicate(timeout=90)
+    finally:
+        driver.kill()
+    assert driver.returncode == 130, out[-3000:]
+    assert f"continue with `autorecipe run --resume {run}`" in out and "Traceback" not in out, out[-3000:]

@@ -5,14 +5,22 @@ as received, the normalized reply, usage, cost, latency and every attempt.
 Retried: connection errors and timeouts, HTTP 408, 409, 429, 5xx and 529, after `retry-after-ms`
 or `retry-after` when the server sends one (up to the endpoint's cap), else exponential backoff
 with jitter. Never retried: other 4xx, and quota or spend-limit errors, which raise
-QuotaExhausted: the agent stops, the run goes on.
+QuotaExhausted: the agent stops, the run goes on. A server that says it could not parse the
+model's output (llama.cpp answers HTTP 500 "Failed to parse ...") is not down: that answer is
+returned as an error exchange, which the session hands back to the model to repair.
+
+A call that fails for good raises LLMError carrying `exchange`: the request, every attempt and the
+time spent, so the failure is recorded like any other call. Queueing for the endpoint's slot (the
+run-wide `gate`, else a semaphore per process) is timed apart from the call itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
+import re
 import time
 
 import httpx
@@ -25,6 +33,7 @@ from agents.llm.wire import Conversation, Reply, Usage, WireError, endpoint, par
 
 RETRY_STATUS = {408, 409, 429, 529}
 QUOTA_MARKERS = ("insufficient_quota", "enforced_spend_limit", "billing_hard_limit", "credit balance is too low")
+PARSE_FAILURE = re.compile(r"(?i)fail(ed)? to parse|could not parse|unable to parse|parse (error|failure)")
 _semaphores: dict[tuple[int, str], asyncio.Semaphore] = {}
 
 
@@ -32,6 +41,8 @@ class LLMError(RuntimeError):
     def __init__(self, message: str, status: int | None = None, attempts: list | None = None):
         super().__init__(message)
         self.status, self.attempts = status, attempts or []
+        self.exchange: Exchange | None = None  # the failed call, for the record
+        self.unreachable = False  # nothing answered at the endpoint's address on the last attempt
 
 
 class QuotaExhausted(LLMError):
@@ -56,6 +67,8 @@ class Exchange(msgspec.Struct, kw_only=True):
     latency_s: float
     attempts: list[Attempt]
     error: str | None = None
+    queued_s: float = 0.0  # waiting for the endpoint's concurrency slot, not counted in latency_s
+    outcome: str = "ok"  # ok (a response came back, usable or not), failed (no response), quota
 
 
 def request_hash(api: str, body: dict) -> str:
@@ -77,7 +90,17 @@ def reply_of(api: str, response: dict) -> Reply:
                         f"and was not read further; it began: {response.get('head', '')[:200]!r}")
     if "events" in response:
         return parse_stream(api, [tuple(e) for e in response["events"]])
+    if response.get("status", 200) >= 400:  # kept as an answer only when the model's output was at fault
+        raise WireError(f"the server could not use the model's output (HTTP {response['status']}): "
+                        f"{_error_message(response.get('body'))}")
     return parse_reply(api, response["body"])
+
+
+def _error_message(body) -> str:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        return str(err.get("message") if isinstance(err, dict) else err)[:500]
+    return str(body)[:500]
 
 
 def _delay(attempt: int, headers: httpx.Headers | None, cap: float) -> float | None:
@@ -99,21 +122,41 @@ def _quota(status: int, text: str) -> bool:
 
 
 class LLMClient:
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None, gate=None):
         self.transport = transport
+        self.gate = gate  # run-wide slots per endpoint (actors.llm_gate); None: a semaphore per process
+
+    def _slot(self, ep: Endpoint):
+        if self.gate is not None:
+            return self.gate.slot(ep)
+        sem = _semaphores.setdefault((id(asyncio.get_running_loop()), ep.name), asyncio.Semaphore(ep.max_concurrency))
+        return _semaphore_slot(sem)
 
     async def complete(self, ep: Endpoint, conv: Conversation) -> Exchange:
         body = request_body(ep.api, ep.model, conv, ep.max_output_tokens, ep.temperature, ep.seed, ep.stream,
                             ep.extra_body)
         key = request_hash(ep.api, body)
-        sem = _semaphores.setdefault((id(asyncio.get_running_loop()), ep.name), asyncio.Semaphore(ep.max_concurrency))
-        started = time.monotonic()
-        async with sem:
-            try:
-                async with asyncio.timeout(ep.call_deadline_s):
-                    response, attempts = await self._with_retries(ep, body)
-            except TimeoutError:
-                raise LLMError(f"{ep.name}: no answer within the call deadline of {ep.call_deadline_s:g} s") from None
+        queued_at = time.monotonic()
+        started = queued_at
+        attempts: list[Attempt] = []
+        try:
+            async with self._slot(ep):
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(ep.call_deadline_s):
+                        response, attempts = await self._with_retries(ep, body, attempts)
+                except TimeoutError:
+                    raise LLMError(f"{ep.name}: no answer within the call deadline of {ep.call_deadline_s:g} s",
+                                   attempts=attempts) from None
+        except LLMError as exc:
+            exc.attempts = exc.attempts or attempts
+            exc.unreachable = bool(exc.attempts) and all(_refused(a.error) for a in exc.attempts[-2:])
+            exc.exchange = Exchange(api=ep.api, model=ep.model, request=body, request_hash=key, response=None,
+                                    reply=None, usage=Usage(), cost_usd=0.0, latency_s=time.monotonic() - started,
+                                    attempts=exc.attempts, error=str(exc), queued_s=started - queued_at,
+                                    outcome="quota" if isinstance(exc, QuotaExhausted)
+                                    else "unreachable" if exc.unreachable else "failed")
+            raise
         latency = time.monotonic() - started
         try:
             reply = reply_of(ep.api, response)
@@ -122,13 +165,15 @@ class LLMClient:
             reply, error = None, str(exc)
         usage = reply.usage if reply else Usage()
         return Exchange(api=ep.api, model=ep.model, request=body, request_hash=key, response=response, reply=reply,
-                        usage=usage, cost_usd=cost(ep, usage), latency_s=latency, attempts=attempts, error=error)
+                        usage=usage, cost_usd=cost(ep, usage), latency_s=latency, attempts=attempts, error=error,
+                        queued_s=started - queued_at)
 
-    async def _with_retries(self, ep: Endpoint, body: dict) -> tuple[dict, list[Attempt]]:
+    async def _with_retries(self, ep: Endpoint, body: dict, attempts: list[Attempt]) -> tuple[dict, list[Attempt]]:
+        """The response; `attempts` (the caller's list, so a deadline that cuts this short keeps
+        them) gets one entry per try."""
         url = endpoint(ep.api, ep.base_url)
         headers = _headers(ep)
         timeout = httpx.Timeout(ep.read_timeout_s, connect=ep.connect_timeout_s, write=30.0, pool=30.0)
-        attempts: list[Attempt] = []
         async with httpx.AsyncClient(timeout=timeout, transport=self.transport) as http:
             for n in range(ep.retries + 1):
                 status, resp_headers, error = None, None, None
@@ -148,6 +193,9 @@ class LLMClient:
                         attempts.append(Attempt(status=status))
                         return result, attempts
                     text = result if isinstance(result, str) else result.get("head", "")
+                    if status >= 500 and PARSE_FAILURE.search(text):  # the model's output, not the server
+                        attempts.append(Attempt(status=status, error="the server could not parse the model's output"))
+                        return {"status": status, "body": _json_or_text(text.encode())}, attempts
                     if _quota(status, text):
                         attempts.append(Attempt(status=status, error="quota"))
                         raise QuotaExhausted(f"{ep.name}: HTTP {status}, the account is out of quota: {text[:300]}",
@@ -168,6 +216,17 @@ class LLMClient:
                 await asyncio.sleep(wait)
         raise LLMError(f"{ep.name}: gave up after {len(attempts)} attempts; last: {attempts[-1].error}",
                        attempts[-1].status, attempts)
+
+
+@contextlib.asynccontextmanager
+async def _semaphore_slot(sem: asyncio.Semaphore):
+    async with sem:
+        yield
+
+
+def _refused(error: str | None) -> bool:
+    """Nothing listens at the address (or the name does not resolve): the server is not there."""
+    return bool(error) and error.startswith("ConnectError")
 
 
 async def _streamed(http: httpx.AsyncClient, url: str, body: dict, headers: dict, cap: int):

@@ -55,7 +55,13 @@ class Endpoint(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_response_bytes: int = 16 * 1024 * 1024  # a larger body (or stream) is an error exchange, never read whole
     price: Price = Price()
     extra_body: dict = {}
-    edit_format: Literal["search_replace", "whole_file"] = "search_replace"  # whole_file: a write_file tool instead of edit
+    # tools: search_replace (an edit tool) or whole_file (write_file); text protocol for models without
+    # tool calling: text (SEARCH/REPLACE blocks) or text_whole_file; auto: chosen by the probe at start
+    edit_format: Literal["search_replace", "whole_file", "text", "text_whole_file", "auto"] = "search_replace"
+    context_tokens: int | None = None  # the window prompts are fitted to; the probe fills it where the server says
+    session_turns: int = 16  # model calls a session may make
+    session_repairs: int = 3  # unusable replies or edits a session may have before it ends as invalid_edit
+    probed: dict = {}  # what the start-up probe saw (agents.llm.probe), recorded with the run's configuration
 
     def __post_init__(self) -> None:
         problems = endpoint_problems(self)
@@ -75,16 +81,19 @@ class Endpoint(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return msgspec.to_builtins(self)
 
 
+# Local servers often run on a CPU: streamed (the read timeout is then the gap between tokens, not the
+# whole generation), a modest output cap, the edit protocol chosen by the probe
+LOCAL = dict(stream=True, max_output_tokens=1024, read_timeout_s=120.0, edit_format="auto")
 PROVIDERS: dict[str, dict] = {
     "openai": dict(api="openai_chat", base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY"),
     "openai-responses": dict(api="openai_responses", base_url="https://api.openai.com/v1",
                              api_key_env="OPENAI_API_KEY"),
     "anthropic": dict(api="anthropic_messages", base_url="https://api.anthropic.com", api_key_env="ANTHROPIC_API_KEY"),
-    "ollama": dict(base_url="http://localhost:11434/v1"),
-    "vllm": dict(base_url="http://localhost:8000/v1"),
-    "llamacpp": dict(base_url="http://127.0.0.1:8080/v1"),
-    "sglang": dict(base_url="http://127.0.0.1:30000/v1"),
-    "lmstudio": dict(base_url="http://localhost:1234/v1"),
+    "ollama": dict(base_url="http://localhost:11434/v1", **LOCAL),
+    "vllm": dict(base_url="http://localhost:8000/v1", **LOCAL),
+    "llamacpp": dict(base_url="http://127.0.0.1:8080/v1", **LOCAL),
+    "sglang": dict(base_url="http://127.0.0.1:30000/v1", **LOCAL),
+    "lmstudio": dict(base_url="http://localhost:1234/v1", **LOCAL),
 }
 
 

@@ -7,7 +7,7 @@ tests and offline demos. Real sockets, so Ray actors in other processes reach it
 
 Each request is answered by the next step scripted for its agent (the specialist named in the
 system prompt), else by `responder(tag, api, body)`, else by a plain "nothing more" reply so a
-test never hangs. A step is a dict:
+test never hangs; the start-up probe's `ping` tool is answered with a call to it. A step is a dict:
 
     {"text": "...", "tool_calls": [{"name": "edit", "arguments": {...} or "raw text"}]}
     {"status": 429, "headers": {"retry-after": "1"}, "body": {...}}      an HTTP error
@@ -126,6 +126,8 @@ class FakeLLM:
         with self._lock:
             self.requests.append(Received(path, api, tag, body, had_key, time.time()))
             step = self.script[tag].pop(0) if self.script[tag] else None
+        if step is None and _offers_ping(body):  # the start-up probe (agents.llm.probe): a tool-capable model
+            step = {"tool_calls": [{"name": "ping", "arguments": {"word": "hi"}}]}
         if step is None and self.responder is not None:
             step = self.responder(tag, api, body)
         step = step or {"text": "I have nothing more to propose."}
@@ -158,6 +160,10 @@ class FakeLLM:
             _reply_sse(h, render(self, text, calls, finish, usage, body, stream=True))
         else:
             _reply_json(h, 200, render(self, text, calls, finish, usage, body, stream=False))
+
+
+def _offers_ping(body: dict) -> bool:
+    return any((t.get("function") or t).get("name") == "ping" for t in body.get("tools") or [])
 
 
 def _reply_json(h, status: int, obj, headers: dict | None = None) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import orjson
 
-from agents.llm.client import Attempt, Exchange, cost, reply_of, request_hash
+from agents.llm.client import Attempt, Exchange, LLMError, QuotaExhausted, cost, reply_of, request_hash
 from agents.llm.config import Endpoint
 from agents.llm.wire import Conversation, Usage, WireError, request_body
 from events import LlmExchanged
@@ -36,6 +36,11 @@ class ReplayClient:
             recorded_body = orjson.loads(self.get_blob(rec.request))
             raise Divergence(f"call {rec.call_seq}: the request differs from the recorded one "
                              f"(hash {key[:12]} vs {rec.request_hash[:12]}): {_first_difference(recorded_body, body)}")
+        if rec.outcome != "ok":  # the call failed in the run: it fails again, the same way
+            exc = (QuotaExhausted if rec.outcome == "quota" else LLMError)(rec.error or "the call failed",
+                                                                            rec.http_status)
+            exc.unreachable = rec.outcome == "unreachable"
+            raise exc
         response = orjson.loads(self.get_blob(rec.response)) if rec.response else None
         try:
             reply = reply_of(ep.api, response) if response else None

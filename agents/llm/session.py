@@ -13,9 +13,16 @@ output contract. User: the lineage view and the current program. Tools:
     check()                                syntax, surface and the cheap preflight (environments/preflight.py)
     submit(hypothesis, expected_delta, notes)
 
-A malformed tool call or an edit that does not apply gets an error back (with the nearest lines
-of the file); each counts against the repair limit, past which the session ends as invalid_edit.
-Every model call is handed to `record` as soon as it returns, before the session acts on it.
+Endpoints without tool calling get the text protocol instead (agents.llm.text_protocol): the
+reply carries a hypothesis and SEARCH/REPLACE blocks (or whole files), which are applied and
+checked exactly as the tools would; a passing check submits.
+
+A malformed tool call or reply, or an edit that does not apply, gets an error back (with the
+nearest lines of the file); each counts against the repair limit, past which the session ends as
+invalid_edit. Every model call is handed to `record` as soon as it returns, before the session
+acts on it; a call that failed for good is recorded too, and ends the session (endpoint_down when
+nothing answered at the endpoint's address). The first message is fitted to the endpoint's
+context window (agents.llm.prompt_fit).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Callable
 import orjson
 
 from agents.changes import EditError, make_change, surface_violations
-from agents.lineage_view import render
+from agents.llm import prompt_fit, text_protocol
 from agents.llm.client import Exchange, LLMClient, LLMError, QuotaExhausted
 from agents.llm.config import Endpoint
 from agents.llm.matching import MatchError, resolve
@@ -74,8 +81,14 @@ TOOLS = [
 ]
 
 
+TEXT_FORMATS = ("text", "text_whole_file")
+
+
 def tools_for(edit_format: str) -> list[Tool]:
-    """The tool set for an endpoint: `edit` (SEARCH/REPLACE) or, per model, `write_file` (whole files)."""
+    """The tool set for an endpoint: `edit` (SEARCH/REPLACE) or, per model, `write_file` (whole files);
+    none for the text protocol."""
+    if edit_format in TEXT_FORMATS:
+        return []
     drop = "edit" if edit_format == "whole_file" else "write_file"
     return [t for t in TOOLS if t.name != drop]
 
@@ -99,9 +112,17 @@ def system_prompt(ctx: Context) -> str:
     ])
 
 
-def user_prompt(ctx: Context, code: dict[str, bytes]) -> str:
-    program = "\n".join(f"### {p}\n```python\n{code[p].decode()}\n```" for p in ctx.specialist.surface.files if p in code)
-    return render(ctx.view, ctx.specialist.brief) + "\n## Current program (the parent you start from)\n" + program
+def text_system_prompt(ctx: Context, edit_format: str) -> str:
+    """The system prompt for the text protocol: the same brief, the reply format instead of tools."""
+    head = system_prompt(ctx).rsplit("\n", 1)[0]  # all but the tool workflow
+    return head + "\nMake ONE focused change. Do not repeat an idea the lineage shows already failed.\n" + \
+        text_protocol.instructions(edit_format == "text_whole_file", list(ctx.specialist.surface.files))
+
+
+def user_prompt(ctx: Context, code: dict[str, bytes], limit: int | None = None) -> tuple[str, list[str]]:
+    """The first message (lineage view and program), fitted to `limit` tokens; and what was cut."""
+    sp = ctx.specialist
+    return prompt_fit.fitted(ctx.view, sp.brief, code, sp.surface.files, sp.surface.regions, limit)
 
 
 @dataclass
@@ -110,6 +131,7 @@ class Workspace:
     parent_id: str | None
     files: dict[str, bytes]
     edits: list[Edit] = field(default_factory=list)
+    read_cap: int = READ_CAP  # characters read_file returns: less where the model's window is small
 
     def rows(self) -> dict:
         return {r.trial_id: r for r in (*self.ctx.view.history, *self.ctx.view.in_flight)}
@@ -127,7 +149,10 @@ class Workspace:
         if path not in self.files:
             raise ToolError(f"no recipe file {path!r}; the files are {', '.join(sorted(self.files))}")
         lines = self.files[path].decode().splitlines()
-        return "\n".join(f"{i + 1:>5}| {line}" for i, line in enumerate(lines))[:READ_CAP]
+        text = "\n".join(f"{i + 1:>5}| {line}" for i, line in enumerate(lines))
+        if len(text) > self.read_cap:  # said, so the model knows the file goes on
+            text = text[:self.read_cap].rsplit("\n", 1)[0] + "\n[... cut to fit the context window ...]"
+        return text
 
     def tool_show_trial(self, trial_id: str) -> str:
         r = self.rows().get(trial_id)
@@ -217,41 +242,78 @@ class LLMProposer:
 
     kind = "llm"
 
-    def __init__(self, endpoint: Endpoint, client: LLMClient | None = None, limits: Limits = Limits()):
+    def __init__(self, endpoint: Endpoint, client: LLMClient | None = None, limits: Limits | None = None):
+        # the endpoint's limits by default: they are recorded with it, so replay runs the same session
+        limits = limits or Limits(turns=endpoint.session_turns, repairs=endpoint.session_repairs)
         self.endpoint, self.client, self.limits = endpoint, client or LLMClient(), limits
 
     def propose(self, ctx: Context, record: Callable[[Exchange], None] = lambda ex: None) -> Outcome:
         return asyncio.run(self.session(ctx, record))
 
     async def session(self, ctx: Context, record) -> Outcome:
+        ep = self.endpoint
         parent_id = ctx.view.best.trial_id if ctx.view.best else None
         ws = Workspace(ctx, parent_id, ctx.code_of(parent_id))
-        messages = [Message(role="user", content=user_prompt(ctx, ws.files))]
-        system = system_prompt(ctx)
-        tools = tools_for(self.endpoint.edit_format)
+        if ep.context_tokens:
+            ws.read_cap = min(READ_CAP, ep.context_tokens * prompt_fit.CHARS_PER_TOKEN // 4)
+        text_mode = ep.edit_format in TEXT_FORMATS
+        tools = tools_for(ep.edit_format)
+        system = text_system_prompt(ctx, ep.edit_format) if text_mode else system_prompt(ctx)
+        fixed = system + str([msgspec_tool(t) for t in tools])
+        first, self.cuts = user_prompt(ctx, ws.files, prompt_fit.budget(ep.context_tokens, ep.max_output_tokens, fixed))
+        messages = [Message(role="user", content=first)]
         repairs = tokens = 0
         last_problem = ""
         for turn in range(1, self.limits.turns + 1):
+            if ep.context_tokens:  # a request past the window is refused (llama.cpp) or cut silently (Ollama)
+                need = prompt_fit.tokens(fixed + "".join(m.content + str(m.tool_calls) for m in messages))
+                if need + ep.max_output_tokens > ep.context_tokens:
+                    if turn == 1:  # not even the first message fits: no session on this endpoint ever will
+                        return Outcome(None, "window_too_small", f"endpoint {ep.name}: the context window of "
+                                       f"{ep.context_tokens:,} tokens cannot hold the first message (about {need:,}) "
+                                       f"and {ep.max_output_tokens:,} output tokens; give the server a larger window "
+                                       "or lower --llm-max-tokens", turns=0)
+                    return Outcome(None, "limit", f"the conversation outgrew the model's context window: about "
+                                   f"{need:,} + {ep.max_output_tokens:,} output tokens of {ep.context_tokens:,}",
+                                   turns=turn - 1)
             try:
-                ex = await self.client.complete(self.endpoint, Conversation(system=system, messages=messages, tools=tools))
-            except QuotaExhausted as exc:
-                return Outcome(None, "quota", str(exc), turns=turn)
+                ex = await self.client.complete(ep, Conversation(system=system, messages=messages, tools=tools))
             except LLMError as exc:
-                return Outcome(None, "error", str(exc), turns=turn)
+                if exc.exchange is not None:
+                    record(exc.exchange)
+                kind = "quota" if isinstance(exc, QuotaExhausted) else "endpoint_down" if exc.unreachable else "error"
+                detail = (f"endpoint {ep.name} at {ep.base_url} refused the connection: {exc}" if exc.unreachable
+                          else str(exc))
+                return Outcome(None, kind, detail, turns=turn)
             record(ex)
             tokens += ex.usage.input + ex.usage.output
             reply = ex.reply
-            if reply is None or reply.finish == "length" or not reply.tool_calls:
+            if reply is None or reply.finish == "length" or (not text_mode and not reply.tool_calls):
                 repairs += 1
                 last_problem = (ex.error or "") if reply is None else (
-                    "the reply was cut off at the output-token limit" if reply.finish == "length"
+                    "the reply was cut off at the output-token limit; write a shorter reply" if reply.finish == "length"
                     else "the reply called no tool")
                 if repairs > self.limits.repairs:
                     break
                 if reply is not None and reply.text:
                     messages.append(Message(role="assistant", content=reply.text))
-                messages.append(Message(role="user", content=f"Your last reply could not be used: {last_problem}. "
-                                        "Work only through the tools, one short edit at a time, and end with submit."))
+                files = list(ctx.specialist.surface.files)
+                hint = (text_protocol.instructions(ep.edit_format == "text_whole_file", files) if text_mode else "Work only through the tools: call exactly one tool per reply, e.g. "
+                        "edit(path, search, replace) with SEARCH copied from the file, then check, then submit.")
+                messages.append(Message(role="user",
+                                        content=f"Your last reply could not be used: {last_problem}.\n{hint}"))
+                continue
+            if text_mode:
+                result = self._text_turn(ws, reply.text)
+                if isinstance(result, Proposal):
+                    return Outcome(result, "submitted", turns=turn)
+                repairs += 1
+                last_problem = result
+                if repairs > self.limits.repairs:
+                    break
+                messages.append(Message(role="assistant", content=reply.text))
+                messages.append(Message(role="user", content=f"ERROR: {result}\nThe program is unchanged; reply again "
+                                        "in the format, against the program as shown."))
                 continue
             messages.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls))
             for call in reply.tool_calls:
@@ -276,3 +338,28 @@ class LLMProposer:
             return Outcome(None, "invalid_edit", f"more than {self.limits.repairs} repairs; last: {last_problem}",
                            turns=turn, parent_id=ws.parent_id)
         return Outcome(None, "limit", f"no submit within {self.limits.turns} turns", turns=self.limits.turns)
+
+    def _text_turn(self, ws: Workspace, text: str) -> Proposal | str:
+        """A text-protocol reply applied and checked: the Proposal when the check passes, else the
+        error to send back. The working copy changes only when it passes."""
+        try:
+            parsed = text_protocol.parse(text, list(ws.ctx.specialist.surface.files),
+                                         self.endpoint.edit_format == "text_whole_file")
+        except text_protocol.FormatError as exc:
+            return str(exc)
+        saved = (ws.files, list(ws.edits))
+        try:
+            for e in parsed.edits:
+                (ws.tool_write_file(e.path, e.replace) if e.whole else ws.tool_edit(e.path, e.search, e.replace))
+            report = ws.tool_check()
+        except ToolError as exc:
+            ws.files, ws.edits = saved[0], saved[1]
+            return str(exc)
+        if not report.startswith("ok"):
+            ws.files, ws.edits = saved[0], saved[1]
+            return report
+        return ws.tool_submit(parsed.hypothesis, parsed.expected_delta)
+
+
+def msgspec_tool(t: Tool) -> dict:
+    return {"name": t.name, "description": t.description, "parameters": t.parameters}

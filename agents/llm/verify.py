@@ -78,7 +78,7 @@ def _verify_one(ev, number, state, spec, endpoints, lineage, started, recorded, 
 
     if ev.agent not in endpoints:
         return result(False, "the run's configuration has no endpoint for this agent")
-    if end is None or end.outcome == "abandoned":
+    if end is None or end.outcome in ("abandoned", "stopped"):
         return result(True, "the session never finished in the run; nothing to compare")
     rows = state.trials.rows
     view = build_view(rows, state.trials.best_id, ev.agent, spec.metric, spec.direction, lineage=lineage)

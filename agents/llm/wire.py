@@ -289,6 +289,12 @@ def checked(reply: Reply) -> Reply:
         raise WireError(f"a reply with a field of the wrong type: {exc}") from None
 
 
+def _error_text(err) -> str:
+    if isinstance(err, dict):
+        return str(err.get("message") or err)[:500]
+    return str(err)[:500]
+
+
 def _json(data: str) -> dict:
     try:
         return orjson.loads(data)
@@ -298,10 +304,14 @@ def _json(data: str) -> dict:
 
 def _chat_stream(events) -> Reply:
     text, calls, finish, usage, model = [], {}, "other", None, ""
+    done = False
     for _, data in events:
         if data.strip() == "[DONE]":
+            done = True
             break
         chunk = _json(data)
+        if chunk.get("error"):  # llama.cpp reports a failure mid-stream as data: {"error": ...}
+            raise WireError(f"the server reported an error in the stream: {_error_text(chunk['error'])}")
         model = chunk.get("model", model)
         if chunk.get("usage"):
             usage = chunk["usage"]
@@ -317,6 +327,8 @@ def _chat_stream(events) -> Reply:
                 slot["arguments"] += fn.get("arguments") or ""
             if choice.get("finish_reason"):
                 finish = CHAT_FINISH.get(choice["finish_reason"], "other")
+    if not done:
+        raise WireError("the stream ended without its [DONE] terminator: the reply may be incomplete")
     tool_calls = [ToolCall(**calls[i]) for i in sorted(calls)]
     joined = "".join(text)
     return Reply(text=joined, tool_calls=tool_calls, finish=finish, usage=_chat_usage(usage, joined, tool_calls),

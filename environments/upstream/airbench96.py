@@ -41,6 +41,7 @@ import sys
 from pathlib import Path
 
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
+from environments.upstream.briefs import brief as long_brief
 from environments.upstream.commands import Command, prepare_upstream, run_commands
 from environments.upstream.options import Option, resolve
 
@@ -101,7 +102,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
         tiers={"full": Tier("full", budgets, env=env, limits={"gate": o["gate"], "seeds": float(o["seeds"])})},
         resources=Resources(cpus=o["cpus"], gpus=o["gpus"], memory_bytes=None, processes=65536, file_bytes=16 * 1024**3,
                             disk_bytes=16 * 1024**3),
-        specialists=tuple(Specialist(k, Surface(files=(script,)), brief) for k, brief in SPECIALISTS),
+        specialists=tuple(Specialist(k, Surface(files=(script,)), long_brief("airbench96", k, b)) for k, b in SPECIALISTS),
         metric="train_s",
         direction="minimize",
         evaluator="evaluators.airbench96:evaluate",

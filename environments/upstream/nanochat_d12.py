@@ -39,6 +39,7 @@ import sys
 from pathlib import Path
 
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Surface, Tier
+from environments.upstream.briefs import brief as long_brief
 from environments.upstream.commands import Command, prepare_upstream, run_commands
 from environments.upstream.options import Option, resolve
 
@@ -89,7 +90,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
     for name, files, brief in SPECIALISTS:
         present = tuple(f for f in files if (up / f).is_file())
         if present:
-            specialists.append(Specialist(name, Surface(files=present), brief))
+            specialists.append(Specialist(name, Surface(files=present), long_brief("nanochat-d12", name, brief)))
     recipe = tuple(f for s in specialists for f in s.surface.files)
     env = {"AUTORECIPE_NC_BASE_DIR": str(base), "AUTORECIPE_NC_GPUS": str(o["gpus"]), "AUTORECIPE_NC_TAG": TAG,
            "AUTORECIPE_NC_TRAIN_ARGS": o["train_args"], "AUTORECIPE_NC_SMOKE_ARGS": o["smoke_args"],

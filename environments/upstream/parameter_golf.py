@@ -44,6 +44,7 @@ from pathlib import Path
 
 from environments import preflight
 from environments.spec import Budget, EnvironmentSpec, Phase, Resources, Specialist, Stage, Surface, Tier
+from environments.upstream.briefs import brief as long_brief
 from environments.upstream.commands import Command, prepare_upstream, run_commands
 from environments.upstream.options import Option, resolve
 from environments.upstream.pg_record import pg_pack, readme_env, recipe_root, record_facts
@@ -179,7 +180,7 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
         tiers={"full": Tier("full", budgets, env=env, limits=limits)},
         resources=Resources(cpus=o["cpus"], gpus=o["gpus"], memory_bytes=None, processes=65536, file_bytes=64 * 1024**3,
                             disk_bytes=64 * 1024**3),
-        specialists=tuple(Specialist(k, Surface(files=(RECIPE,)), brief) for k, brief in SPECIALISTS),
+        specialists=tuple(Specialist(k, Surface(files=(RECIPE,)), long_brief("parameter-golf", k, b)) for k, b in SPECIALISTS),
         metric="val_bpb",
         direction="minimize",
         evaluator="evaluators.parameter_golf:evaluate",
