@@ -9,7 +9,6 @@ goes; `--resume` starts them again, and they rebuild their state from the log.
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import secrets
@@ -22,6 +21,7 @@ import ray
 
 from actors.config import RunConfig
 from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log, stop_event_log
+from actors.failures import storage_failure
 from actors.llm_gate import attach_gate
 from actors.ray_actors import executor_placement, reactor_actor
 from actors.scratch import clear, run_scratch, scratch_dir
@@ -34,7 +34,7 @@ from autorecipe.progress import Progress
 from autorecipe.watchdog import live_roles, stuck, unstick
 from environments import registry
 from events import LogReader, RunDir, RunState
-from events.store import LogLocked, LogWriteFailed, probe_lock
+from events.store import LogLocked, probe_lock
 
 POLL_S = 0.05
 WATCH_EVERY_S = 1.0  # how often the driver asks whether anything can still happen
@@ -55,22 +55,6 @@ class Launched:
     state: RunState
     actors: dict = field(default_factory=dict)  # name -> handle
     restarts: int = 0
-
-
-STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
-
-
-def storage_failure(exc: BaseException | None) -> BaseException | None:
-    """The failed write to the run's storage behind `exc` (a full disk, a read-only or failing
-    device), through Ray's wrapping; None when `exc` is something else. Restarting actors cannot
-    cure it, so the run stops instead."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, LogWriteFailed) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS):
-            return exc
-        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
-    return None
 
 
 def _storage_stop(run_dir: Path, exc: BaseException) -> LaunchError:
