@@ -22,10 +22,12 @@ replay or resume the run.
 \b
   autorecipe run                                  golf-mini, micro tier, offline specialists
   autorecipe run --env airbench-mini --tier standard --trials 100 --hours 2
+                                                  at most 100 trials and 2 hours
   autorecipe run --agents opt,quant --no-lineage  the ablation: agents see only the best
   autorecipe run --env dryrun --runner zero --proposer random --trials 500
-                                                  the loop alone, at no cost: 500 trials, no
-                                                  process each, a proposer that never runs dry
+                                                  the loop alone, at no cost: 500 trials that
+                                                  start no process, from a proposer that never
+                                                  runs dry
   autorecipe run --resume runs/golf-mini-...      continue a stopped or crashed run
   autorecipe run --address auto                   on a running Ray cluster
   autorecipe run --address auto --env parameter-golf --env-opt upstream=/opt/parameter-golf
@@ -33,7 +35,7 @@ replay or resume the run.
 
 Stops at the first of: the trial budget used and judged, --hours, --patience verdicts without a
 new best, --cpu-hours of trial compute, --cost-usd of model spend, or no specialist having
-anything left to try (an offline library runs dry: dryrun's after 20 trials).
+anything left to try (an offline library runs dry: dryrun's after about 20 trials).
 """
 
 
