@@ -1,8 +1,8 @@
 """The `autorecipe` command line: the group, and where each command lives.
 
 A command's module is imported only when that command runs (or its help is shown), so looking at
-a run never pays for Ray, torch or the HTTP stack; and before anything of ours is imported, the
-start-up checks that our top-level packages are not shadowed by other projects' (shadowed.py).
+a run never pays for Ray, torch or the HTTP stack; and before anything of ours is imported, a
+start-up check refuses to go on if another project's package hides one of ours (shadowed.py).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ Try it without a run of your own:
 """
 
 
-# name -> "module:attribute"; `autorecipe --help` lists them all, sorted, as before
+# name -> "module:attribute"; `autorecipe --help` lists them all, sorted by name
 COMMANDS = {
     "replay": "autorecipe.cli_read:replay_cmd",
     "log": "autorecipe.cli_read:log_cmd",
