@@ -14,9 +14,8 @@ from pathlib import Path
 import click
 import orjson
 
-from autorecipe.local_trial import local_trial, prepared_data
 from environments import registry
-from environments.data import data_root
+from environments.data import data_root, prepared_data
 from events import BlobStore
 from events.envelope import to_jsonable
 
@@ -150,6 +149,7 @@ def trial_cmd(env: str, recipe: tuple[str, ...], tier: str | None, env_opts: tup
         except ValueError as exc:
             raise click.UsageError(f"{path}: {exc}; {env}'s recipe files are {', '.join(code)}") from None
     from autorecipe.cli_check import require_valid
+    from autorecipe.local_trial import local_trial  # the sandbox and the evaluators: only when a trial runs
 
     require_valid(env, spec, lenient=lenient)
     data = prepared_data(spec, log=lambda m: click.echo(m, err=True))
@@ -196,6 +196,8 @@ def calibrate_cmd(env: str, tier: str, runs: int, env_opts: tuple[str, ...]) -> 
     """Re-measure ENV's baseline on this machine and record it beside the prepared data
     (calibration-<tier>.json): the score, its spread, and how close it sits to each limit.
     The real tasks have one tier, full: pass --tier full."""
+    from autorecipe.local_trial import local_trial
+
     spec = spec_of(env, env_options(env_opts))
     data = prepared_data(spec, log=lambda m: click.echo(m, err=True))
     t = spec.tier(tier)

@@ -10,8 +10,6 @@ import click
 from actors.config import RunConfig
 from autorecipe import signals
 from autorecipe.cli_envs import ENV_OPT, env_options, spec_of
-from autorecipe.launch import LaunchError, launch, new_run_id
-from autorecipe.llm_start import overridden
 from autorecipe.render import summary_text
 
 RUN_HELP = """Run the loop: specialists propose, executors run, evaluators judge, all through the log.
@@ -24,8 +22,12 @@ replay or resume the run.
 \b
   autorecipe run                                  golf-mini, micro tier, offline specialists
   autorecipe run --env airbench-mini --tier standard --trials 100 --hours 2
+                                                  at most 100 trials and 2 hours
   autorecipe run --agents opt,quant --no-lineage  the ablation: agents see only the best
-  autorecipe run --env dryrun --trials 500        the loop alone, at no cost
+  autorecipe run --env dryrun --runner zero --proposer random --trials 500
+                                                  the loop alone, at no cost: 500 trials that
+                                                  start no process, from a proposer that never
+                                                  runs dry
   autorecipe run --resume runs/golf-mini-...      continue a stopped or crashed run
   autorecipe run --address auto                   on a running Ray cluster
   autorecipe run --address auto --env parameter-golf --env-opt upstream=/opt/parameter-golf
@@ -33,7 +35,7 @@ replay or resume the run.
 
 Stops at the first of: the trial budget used and judged, --hours, --patience verdicts without a
 new best, --cpu-hours of trial compute, --cost-usd of model spend, or no specialist having
-anything left to try.
+anything left to try (an offline library runs dry: dryrun's after about 20 trials).
 """
 
 
@@ -63,6 +65,10 @@ anything left to try.
               help="What happens to trials running when a deadline or patience stops the run.")
 @click.option("--runner", type=click.Choice(["sandbox", "zero"]), default="sandbox", show_default=True,
               help="zero: trials run no process (only for environments scored from the recipe, e.g. dryrun).")
+@click.option("--proposer", type=click.Choice(["library", "random"]), default=None,
+              help="Offline specialists: library (default), each technique library under a lineage-aware policy, "
+              "which stops once nothing is left to try; random, a technique at random applied to the best, which "
+              "never runs dry (the control arm). --llm gives them a model instead.")
 @click.option("--llm", "llm", help="Specialists talk to this model: PROVIDER:MODEL (openai:gpt-5, anthropic:..., "
               "ollama:..., vllm:..., llamacpp:..., lmstudio:...) or an endpoint named in --llm-config.")
 @click.option("--llm-agent", "llm_agents", multiple=True, metavar="AGENT=MODEL",
@@ -87,69 +93,124 @@ anything left to try.
 @click.option("--lenient", is_flag=True, help="Start even if a technique's edits do not apply to the baseline "
               "(autorecipe check --lenient).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
-def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_hours, cost_usd, executors, evaluators, seed,
-            no_lineage,
-            max_in_flight, surface_mode, at_stop, runner, llm, llm_agents, llm_config, llm_base_url, llm_max_tokens,
-            llm_timeout, llm_stream, llm_edit_format, address, serve_port, resume, keep_work=False, lenient=False,
-            quiet=False):
+def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_hours, cost_usd, executors, evaluators,
+            seed, no_lineage, max_in_flight, surface_mode, at_stop, runner, proposer, llm, llm_agents, llm_config,
+            llm_base_url, llm_max_tokens, llm_timeout, llm_stream, llm_edit_format, address, serve_port, resume,
+            keep_work=False, lenient=False, quiet=False):
     if resume and not run_dir:
         raise click.UsageError("--resume needs the RUN_DIR to continue")
+    config = None
     if resume:
         refuse_ignored_flags(click.get_current_context())
-    config = None
-    if not resume:
-        from autorecipe.cli_check import require_valid
-
+    else:
         options = env_options(env_opts)
-        spec = spec_of(env, options)
-        tier = tier or next(iter(spec.tiers))
-        try:
-            spec.tier(tier)
-        except KeyError as exc:
-            raise click.UsageError(str(exc.args[0])) from None
-        require_valid(env, spec, lenient=lenient, data=runner == "sandbox",
-                      echo=(lambda m: None) if quiet else None)
-        chosen = [a.strip() for a in agents.split(",") if a.strip()]
-        known = [s.name for s in spec.specialists]
-        unknown = [a for a in chosen if a not in known]
-        if unknown:
-            raise click.UsageError(f"{env} has no specialist {', '.join(unknown)}; it has {', '.join(known)}")
-        models = _models(chosen or known, llm, llm_agents, llm_config, llm_base_url)
-        models = overridden(models, max_output_tokens=llm_max_tokens, read_timeout_s=llm_timeout, stream=llm_stream,
-                            edit_format=llm_edit_format)
-        if cost_usd is not None and not _priced(models):
-            # a limit on a spend that is always $0 would never bind: say so instead of running unbounded
-            raise click.UsageError("--cost-usd limits model spend, but no endpoint of this run has a price: give "
-                                   "--llm an endpoint from --llm-config with price = { input = ..., output = ... } "
-                                   "(USD per million tokens)")
-        config = RunConfig(env=env, env_options=options, tier=tier, agents=chosen, trials=trials, hours=hours, patience=patience,
-                           cpu_hours=cpu_hours, cost_usd=cost_usd, executors=executors, evaluators=evaluators, seed=seed,
-                           lineage=not no_lineage, max_in_flight=max_in_flight, surface_mode=surface_mode,
-                           at_stop=at_stop, runner=runner, proposer="llm" if models else "library", llm=models)
+        spec, tier = valid_spec(env, options, tier, lenient=lenient, data=runner == "sandbox", quiet=quiet)
+        chosen = chosen_agents(env, spec, agents)
+        models = chosen_models(chosen or [s.name for s in spec.specialists], llm, llm_agents, llm_config,
+                               llm_base_url, dict(max_output_tokens=llm_max_tokens, read_timeout_s=llm_timeout,
+                                                  stream=llm_stream, edit_format=llm_edit_format), cost_usd)
+        if models and proposer:
+            raise click.UsageError(f"--proposer {proposer} is an offline proposer; --llm gives the specialists a model")
+        config = RunConfig(env=env, env_options=options, tier=tier, agents=chosen, trials=trials, hours=hours,
+                           patience=patience, cpu_hours=cpu_hours, cost_usd=cost_usd, executors=executors,
+                           evaluators=evaluators, seed=seed, lineage=not no_lineage, max_in_flight=max_in_flight,
+                           surface_mode=surface_mode, at_stop=at_stop, runner=runner,
+                           proposer="llm" if models else proposer or "library", llm=models)
         run_dir = run_dir or f"runs/{env.replace(':', '-')}-{new_run_id()}"
-    if serve_port is not None:  # before Ray starts: a busy port is an error, not another run's page
-        from autorecipe.embedded_gateway import PortBusy, bind
-
-        try:
-            bind(serve_port).close()
-        except PortBusy as exc:
-            raise click.UsageError(f"--serve {serve_port}: {exc}") from None
-    signals.install()  # SIGTERM and a background job's SIGINT end the run as Ctrl-C does
-    try:
-        done = launch(Path(run_dir), config, address=address, resume=resume, echo=click.echo, quiet=quiet,
-                      serve_port=serve_port, keep_work=keep_work)
-    except LaunchError as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: the log holds everything up to now; continue with "
-                   f"`autorecipe run --resume {run_dir}`", err=True)
-        sys.exit(130)
+    if serve_port is not None:
+        refuse_busy_port(serve_port)
+    done = launched(run_dir, config, address=address, resume=resume, quiet=quiet, serve_port=serve_port,
+                    keep_work=keep_work)
     click.echo("")
     click.echo(summary_text(done.state, 10))
     click.echo(improvement(done.state))
     click.echo(f"run dir    {done.run_dir}")
     if serve_port is not None:
         serve_after(done.run_dir, serve_port)
+
+
+def valid_spec(env: str, options: dict[str, str], tier: str | None, lenient: bool, data: bool, quiet: bool):
+    """ENV's spec and the tier to run (its first by default), checked as `autorecipe check` does."""
+    from autorecipe.cli_check import require_valid
+
+    spec = spec_of(env, options)
+    tier = tier or next(iter(spec.tiers))
+    try:
+        spec.tier(tier)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
+    require_valid(env, spec, lenient=lenient, data=data, echo=(lambda m: None) if quiet else None)
+    return spec, tier
+
+
+def chosen_agents(env: str, spec, agents: str) -> list[str]:
+    """--agents as a list; empty for all of the environment's specialists."""
+    chosen = [a.strip() for a in agents.split(",") if a.strip()]
+    known = [s.name for s in spec.specialists]
+    unknown = [a for a in chosen if a not in known]
+    if unknown:
+        raise click.UsageError(f"{env} has no specialist {', '.join(unknown)}; it has {', '.join(known)}")
+    return chosen
+
+
+def chosen_models(agents: list[str], llm: str | None, per_agent: tuple[str, ...], config_file: str | None,
+                  base_url: str | None, fields: dict, cost_usd: float | None) -> dict[str, dict]:
+    """agent -> its endpoint, with the --llm-* fields given over it; {} for the offline proposers."""
+    from autorecipe.llm_start import overridden
+
+    models = overridden(_models(agents, llm, per_agent, config_file, base_url), **fields)
+    if cost_usd is not None and not _priced(models):
+        # a limit on a spend that is always $0 would never bind: say so instead of running unbounded
+        raise click.UsageError("--cost-usd limits model spend, but no endpoint of this run has a price: give "
+                               "--llm an endpoint from --llm-config with price = { input = ..., output = ... } "
+                               "(USD per million tokens)")
+    return models
+
+
+def new_run_id() -> str:
+    from autorecipe.launch import new_run_id as run_id
+
+    return run_id()
+
+
+def refuse_busy_port(port: int) -> None:
+    """Before Ray starts: a busy port is an error, not another run's page."""
+    from autorecipe.embedded_gateway import PortBusy, bind
+
+    try:
+        bind(port).close()
+    except PortBusy as exc:
+        raise click.UsageError(f"--serve {port}: {exc}") from None
+
+
+def launch(run_dir: Path, config: RunConfig | None, **kw):
+    """autorecipe.launch.launch, imported only when a run starts: it imports Ray."""
+    from autorecipe.launch import launch as start
+
+    return start(run_dir, config, **kw)
+
+
+def __getattr__(name: str):
+    if name == "LaunchError":  # cli_run.LaunchError, as before, without importing Ray for --help
+        from autorecipe.launch import LaunchError
+
+        return LaunchError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def launched(run_dir: str, config: RunConfig | None, **kw):
+    """The run, to its end; a launch that cannot start is one line, Ctrl-C says how to go on."""
+    from autorecipe.launch import LaunchError
+
+    signals.install()  # SIGTERM and a background job's SIGINT end the run as Ctrl-C does
+    try:
+        return launch(Path(run_dir), config, echo=click.echo, **kw)
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: the log holds everything up to now; continue with "
+                   f"`autorecipe run --resume {run_dir}`", err=True)
+        sys.exit(130)
 
 
 def serve_after(run_dir: Path, port: int) -> None:

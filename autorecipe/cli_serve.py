@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import sys
@@ -76,6 +75,8 @@ def stream_cmd(url: str, from_offset: int, types: tuple[str, ...], stream_prefix
                as_json: bool) -> None:
     """Follow a served run from URL, printing events as they arrive; reconnects and resumes
     after the last offset printed, so nothing is missed or printed twice."""
+    import asyncio
+
     from events.consumer import LogDamaged, Unauthorized, follow
 
     async def main():

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from autorecipe.claims import describe
+from autorecipe.errors import existing_run, fail
 from events import ClaimTested, CorruptLog, RunDir, TrialEvaluated, TrialExecuted, replay
 from events.phase_logs import blob_text, log_tails
 
@@ -22,9 +20,7 @@ LOG_TAIL = 40
 def show_cmd(run_dir: str, trial_id: str, log_lines: int, session: bool) -> None:
     """Print TRIAL of RUN_DIR: who proposed it and why, its diff, how it ran, the verdict with
     every check and its evidence, and the tail of each phase's log."""
-    if not RunDir(run_dir).exists():
-        click.echo(f"error: {run_dir} is not a run directory: there is no {RunDir(run_dir).log_path}", err=True)
-        sys.exit(2)
+    existing_run(run_dir)
     try:
         _show(run_dir, trial_id, log_lines)
         if session:
@@ -32,8 +28,7 @@ def show_cmd(run_dir: str, trial_id: str, log_lines: int, session: bool) -> None
 
             click.echo("\n" + "\n".join(session_lines(run_dir, trial_id)))
     except CorruptLog as exc:  # replay's own refusal: where the damage is, never a traceback
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(str(exc))
 
 
 def _show(run_dir: str, trial_id: str, log_lines: int) -> None:
@@ -69,6 +64,8 @@ def _show(run_dir: str, trial_id: str, log_lines: int) -> None:
         click.echo(f"feedback   {evaluated.feedback}")
         for c in evaluated.checks:
             click.echo(f"  {'pass' if c.passed else 'FAIL'}  {c.name}: {c.evidence}")
+    from autorecipe.claims import describe  # it imports the trial runner
+
     for claim in claims:  # autorecipe confirm's seeded re-runs
         click.echo("\n" + describe(claim))
     if row.diff:

@@ -61,14 +61,33 @@ def summary_text(state: RunState, top: int) -> str:
     for i, r in enumerate(leaderboard(state, top), 1):
         out.append(f"  {i:>3}  {r.trial_id:<10} {r.agent[:8]:<8} {number(r.score):>12} "
                    f"{number(r.realized_delta, signed=True):>10}  {r.status:<8} {text(r.hypothesis)[:60]}")
-    path = chain(state.trials.rows, state.trials.best_id)
-    out += ["", "best lineage (root → best)"]
-    for depth, r in enumerate(path):
-        out.append(f"  {'  ' * depth}{r.trial_id} [{r.agent}] {number(r.score)}  {text(r.hypothesis)[:70]}")
-    if not path:
-        out.append("  (no kept trial yet)")
+    out += ["", "best lineage (root → best)", *chain_lines(chain(state.trials.rows, state.trials.best_id))]
     out += ["", f"digest     {state.digest()}"]
     return "\n".join(out)
+
+
+CHAIN_LINES = 32  # at most this many lines for the root→best chain, whatever its depth
+CHAIN_HEAD = 8  # links shown from the root when the chain is longer; the rest of the lines go to its best end
+
+
+def chain_lines(path: list[TrialRow]) -> list[str]:
+    """One line per link, indented by its place in the chain. A chain longer than CHAIN_LINES shows
+    its first CHAIN_HEAD links, one line counting those left out, and the links nearest the best,
+    so the text stays bounded (every link indented by its depth would be quadratic in depth)."""
+    if not path:
+        return ["  (no kept trial yet)"]
+    shown: list[TrialRow | int] = list(path)
+    if len(path) > CHAIN_LINES:
+        tail = CHAIN_LINES - CHAIN_HEAD - 1
+        shown = [*path[:CHAIN_HEAD], len(path) - CHAIN_HEAD - tail, *path[-tail:]]
+    out = []
+    for place, r in enumerate(shown):
+        indent = "  " * place
+        if isinstance(r, int):
+            out.append(f"  {indent}... {r:,} more links (depth {CHAIN_HEAD} to {CHAIN_HEAD + r - 1:,}) ...")
+        else:
+            out.append(f"  {indent}{r.trial_id} [{r.agent}] {number(r.score)}  {text(r.hypothesis)[:70]}")
+    return out
 
 
 def record_line(record: Record) -> str:
