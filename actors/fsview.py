@@ -57,7 +57,18 @@ def enter(libc, work: str, readable: list[str], hide: tuple[str, ...] = ()) -> N
     """Build the trial's root and move into it. `work` is bound writable at its own path (only its
     out/ and tmp/ are the trial's to write); `readable` folders at theirs. Runs after fork, as root,
     inside a private mount namespace."""
-    sources: list[tuple[int, str, bool]] = []  # opened before STAGING is covered: a work dir may be under it
+    sources, links, proc, sys_ = _open_sources(work, readable)
+    root = STAGING
+    _build(libc, root, sources, links, proc, sys_, hide)
+    _pivot(libc, root)
+    os.chdir(work)
+
+
+def _open_sources(work: str, readable: list[str]):
+    """Everything the root will hold, opened (O_PATH) before STAGING is covered, since a work dir
+    may be under it: (sources as (fd, path in the root, is a folder), the system's top-level
+    links, /proc, /sys or -1)."""
+    sources: list[tuple[int, str, bool]] = []
     links: list[tuple[str, str]] = []
 
     def keep(path: str, at: str) -> None:
@@ -83,9 +94,13 @@ def enter(libc, work: str, readable: list[str], hide: tuple[str, ...] = ()) -> N
             keep(path, path[1:])
     keep(work, work[1:])
     proc, sys_ = os.open("/proc", O_PATH), os.open("/sys", O_PATH) if os.path.isdir("/sys") else -1
+    return sources, links, proc, sys_
 
-    _tmpfs(libc, STAGING, b"size=16m,mode=0755")
-    root = STAGING
+
+def _build(libc, root: str, sources, links, proc: int, sys_: int, hide: tuple[str, ...]) -> None:
+    """The new root on a tmpfs at `root`: fresh tmpfs for the temporary folders, the sources bound
+    in (and closed), /sys read-only, /dev's links to /proc, the hidden folders covered."""
+    _tmpfs(libc, root, b"size=16m,mode=0755")
     for tmp in ("/tmp", "/var/tmp", "/dev/shm"):  # first: a work dir or venv under /tmp is bound over it
         _tmpfs(libc, root + tmp, b"size=256m,mode=1777")
     for fd, at, is_dir in sources:
@@ -107,6 +122,10 @@ def enter(libc, work: str, readable: list[str], hide: tuple[str, ...] = ()) -> N
         if os.path.isdir(inside):
             _tmpfs(libc, inside, b"size=4k,mode=0555", MS_NOSUID | MS_NODEV | MS_RDONLY)
     os.chmod(root, 0o755)
+
+
+def _pivot(libc, root: str) -> None:
+    """Make `root` the process's root: pivot_root with the old root detached, else chroot."""
     old = root + "/.old-root"
     os.mkdir(old)
     if SYS_PIVOT_ROOT is not None and libc.syscall(SYS_PIVOT_ROOT, root.encode(), old.encode()) == 0:
@@ -117,4 +136,3 @@ def enter(libc, work: str, readable: list[str], hide: tuple[str, ...] = ()) -> N
     else:  # e.g. a root that is not a mount point (initramfs): the trial is not root, so chroot holds
         os.rmdir(old)
         os.chroot(root)
-    os.chdir(work)

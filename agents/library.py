@@ -116,6 +116,18 @@ class LibraryProposer:
             for proposal in self._follow_ups(last, arms, by_key, fresh, make, code):
                 return proposal
         # 2. my kept ideas that the best does not carry
+        p = self._carry_kept(view, by_key, fresh, make, effects)
+        if p:
+            return p
+        # 3. the best estimated arm
+        p, stale = self._best_estimated(ctx, arms, by_key, fresh, make, effects, better)
+        if p:
+            return p
+        # 4. nobody has anything new left: what did not help on an ancestor, re-tested on the best
+        return self._retest_stale(ctx, library, stale, code, fresh, make, effects)
+
+    def _carry_kept(self, view, by_key, fresh, make, effects) -> Proposal | None:
+        """My kept ideas that the best does not carry (it came from another branch), re-applied onto it."""
         carried = {r.technique for r in view.chain}
         for r in view.mine:
             if r.status == "keep" and r.technique and r.technique not in carried and fresh(r.technique):
@@ -125,7 +137,11 @@ class LibraryProposer:
                                    "which came from another branch", _mean(effects.get(r.technique)))
                     if p:
                         return p
-        # 3. the best estimated arm
+        return None
+
+    def _best_estimated(self, ctx, arms, by_key, fresh, make, effects, better) -> tuple[Proposal | None, list]:
+        """The fresh arm of the best estimate (measured, else the library's prior, plus exploration
+        noise); and the arms that did not help on an ancestor, for step 4."""
         scored, stale = [], []
         for arm in arms:
             if not fresh(arm.key):
@@ -143,13 +159,16 @@ class LibraryProposer:
             known = n or by_key[key].technique.expected_delta is not None
             p = make([key], why, estimate if known else None)
             if p:
-                return p
-        # 4. nobody has anything new left: what did not help on an ancestor, re-tested on the best
+                return p, stale
+        return None, stale
+
+    def _retest_stale(self, ctx, library, stale, code, fresh, make, effects) -> Proposal | None:
+        """Once no agent of the run has a new arm left: what did not help on an ancestor, re-tested on the best."""
         def new(arm: Arm) -> bool:
             seen = effects.get(arm.key)
             return fresh(arm.key) and (not seen or _mean(seen) > 0) and resolve(code, arm.edits()) is not None
 
-        active = {r.agent for r in view.history + view.in_flight} - {ctx.specialist.name}  # agents of this run
+        active = {r.agent for r in ctx.view.history + ctx.view.in_flight} - {ctx.specialist.name}  # agents of this run
         if any(new(Arm(t, v)) for t in library if t.specialist in active for v in t.values):
             return None  # another agent's new arm comes first; I am asked again after the next verdict
         for estimate, key, n in sorted(stale, reverse=True):

@@ -51,45 +51,62 @@ class Audit:
 def verify_run(run_dir: str | Path, log=lambda m: None) -> Audit:
     rd = RunDir(run_dir).require()
     blobs = rd.blobs()
+    records, damage = _read_records(rd)
+    whole = RunState().apply_all(records)
+    audit = Audit(digest=whole.digest(), divergences=[])
+    audit.divergences.extend(_log_problems(rd, records, damage, audit.digest))
+    if whole.run.environment is None:
+        return audit
+    try:
+        spec = registry.for_run(whole.run.config)
+    except (KeyError, ValueError) as exc:
+        audit.divergences.append(Divergence(-1, "-", f"its environment cannot be loaded here, so no recipe or verdict "
+                                                     f"was checked: {exc.args[0] if exc.args else exc}"))
+        return audit
+    _check_trials(audit, records, spec, whole.run, blobs, log)
+    return audit
+
+
+def _read_records(rd: RunDir) -> tuple[list, Divergence | None]:
+    """The log's records up to its end or its first damage, and the damage."""
     records, damage = [], None
     try:
         for rec in rd.reader().iter_records():
             records.append(rec)
     except CorruptLog as exc:
         damage = Divergence(exc.offset, "-", f"the log is damaged: {exc}")
-    whole = RunState().apply_all(records)
-    paged = RunState()
-    for i in range(0, len(records), 1000):
-        paged.apply_all(records[i:i + 1000] + records[max(0, i - 10):i])  # pages, with repeats, as delivered live
-    audit = Audit(digest=whole.digest(), divergences=[])
-    out = audit.divergences
-    if damage is not None:
-        out.append(damage)
+    return records, damage
+
+
+def _log_problems(rd: RunDir, records: list, damage: Divergence | None, digest: str) -> list[Divergence]:
+    """Steps 4 and 1: the log's damage, acknowledged events missing at its end, and a fold page
+    by page that differs from the fold in one pass."""
+    out = [damage] if damage is not None else []
     committed = read_committed(rd.log_path)
     if committed is not None and len(records) < committed:
         out.append(Divergence(len(records), "-", f"the log ends at offset {len(records)} but {COMMITTED} says "
                                                  f"{committed} events were acknowledged: "
                                                  f"{committed - len(records)} acknowledged event(s) are missing"))
-    if paged.digest() != audit.digest:
+    paged = RunState()
+    for i in range(0, len(records), 1000):
+        paged.apply_all(records[i:i + 1000] + records[max(0, i - 10):i])  # pages, with repeats, as delivered live
+    if paged.digest() != digest:
         out.append(Divergence(-1, "-", "folding page by page gives another state than one pass"))
-    if whole.run.environment is None:
-        return audit
-    try:
-        spec = registry.for_run(whole.run.config)
-    except (KeyError, ValueError) as exc:
-        out.append(Divergence(-1, "-", f"its environment cannot be loaded here, so no recipe or verdict was "
-                                       f"checked: {exc.args[0] if exc.args else exc}"))
-        return audit
-    tier = spec.tier(whole.run.tier)
+    return out
+
+
+def _check_trials(audit: Audit, records: list, spec, run, blobs, log) -> None:
+    """Steps 2 and 3: every proposed trial's recipe, every evaluator verdict re-derived."""
+    out = audit.divergences
+    tier = spec.tier(run.tier)
     surfaces = {s.name: s.surface for s in spec.specialists}
-    strict = whole.run.config.get("surface_mode", "strict") == "strict"
+    strict = run.config.get("surface_mode", "strict") == "strict"
     executed: dict[tuple[str, int], TrialExecuted] = {}
     codes: dict[str, dict[str, bytes]] = {}
-    data = None
     try:
-        evaluate = evaluator_of(spec)
+        verdicts = _Rederivation(evaluator_of(spec), spec, tier, blobs, log)
     except Exception as exc:  # noqa: BLE001 - said, and the recipes are still checked
-        evaluate = None
+        verdicts = None
         out.append(Divergence(-1, "-", f"the evaluator {spec.evaluator} cannot be loaded, so no verdict was "
                                        f"re-derived: {type(exc).__name__}: {exc}"))
     verdict_of_proposal: dict[str, str] = {}
@@ -108,35 +125,47 @@ def verify_run(run_dir: str | Path, log=lambda m: None) -> Audit:
         elif isinstance(ev, TrialEvaluated):
             if ev.evaluator in NOT_EVALUATORS:
                 verdict_of_proposal[ev.trial_id] = ev.verdict
-                continue
-            if evaluate is None:
-                continue
-            ex = executed.get((ev.trial_id, ev.attempt))
-            if ex is None:
-                out.append(Divergence(rec.offset, ev.trial_id, f"a verdict for attempt {ev.attempt} that was never "
-                                                               "executed"))
-                continue
-            if data is None:
-                data = prepared_data(spec, log=log)
-            try:
-                judged = evaluate(ex, blobs, data, tier)
-            except (BlobMissing, BlobCorrupt) as exc:
-                out.append(Divergence(rec.offset, ev.trial_id, f"its outputs cannot be read back: {exc}"))
-                continue
-            except Exception as exc:  # noqa: BLE001 - the evaluator failed where it once gave this verdict
-                out.append(Divergence(rec.offset, ev.trial_id, f"the evaluator raised {type(exc).__name__}: {exc}"))
-                continue
-            # as the log would hold it (an int limit comes back as the float its field declares)
-            again = msgspec.msgpack.decode(msgspec.msgpack.encode(judged), type=TrialEvaluated)
-            audit.verdicts_checked += 1
-            if msgspec.msgpack.encode(again) != msgspec.msgpack.encode(ev):
-                out.append(Divergence(rec.offset, ev.trial_id, _difference(ev, again)))
+            elif verdicts is not None:
+                problem = verdicts.problem(ev, executed.get((ev.trial_id, ev.attempt)))
+                if problem:
+                    out.append(Divergence(rec.offset, ev.trial_id, problem))
+    audit.verdicts_checked = verdicts.checked if verdicts is not None else 0
     for tid, (offset, where) in outside.items():
         if verdict_of_proposal.get(tid) != "out_of_surface":
             out.append(Divergence(offset, tid, f"it left its surface ({'; '.join(where)}) but was not labelled "
                                                "out_of_surface"))
-    return audit
 
+
+@dataclass
+class _Rederivation:
+    """Today's evaluator on the recorded outputs; the held-out data prepared at the first verdict that needs it."""
+
+    evaluate: object
+    spec: object
+    tier: object
+    blobs: object
+    log: object
+    data: Path | None = None
+    checked: int = 0
+
+    def problem(self, ev: TrialEvaluated, ex: TrialExecuted | None) -> str | None:
+        """How the re-derived verdict differs from the recorded `ev`, or None when it is the same."""
+        if ex is None:
+            return f"a verdict for attempt {ev.attempt} that was never executed"
+        if self.data is None:
+            self.data = prepared_data(self.spec, log=self.log)
+        try:
+            judged = self.evaluate(ex, self.blobs, self.data, self.tier)
+        except (BlobMissing, BlobCorrupt) as exc:
+            return f"its outputs cannot be read back: {exc}"
+        except Exception as exc:  # noqa: BLE001 - the evaluator failed where it once gave this verdict
+            return f"the evaluator raised {type(exc).__name__}: {exc}"
+        # as the log would hold it (an int limit comes back as the float its field declares)
+        again = msgspec.msgpack.decode(msgspec.msgpack.encode(judged), type=TrialEvaluated)
+        self.checked += 1
+        if msgspec.msgpack.encode(again) != msgspec.msgpack.encode(ev):
+            return _difference(ev, again)
+        return None
 
 def _check_code(ev: TrialProposed, codes, blobs, surfaces, strict) -> str | list[str] | None:
     """A problem, or (strict mode) the surface violations the trial's verdict must name."""

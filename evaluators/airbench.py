@@ -70,20 +70,7 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         return verdict(executed, NAME, VERSION, "train_budget_overrun",
                        f"Over the per-seed budget: {checks[-1].evidence}. Cut work per seed.", checks)
 
-    accuracies, problem = [], ""
-    for s, p in enumerate(runs):
-        name = f"train:{s}" if seeds > 1 else "train"
-        if p is None:
-            problem = f"seed {s} never ran (an earlier seed failed)"
-            break
-        if failed(p):
-            problem = f"seed {s}: {phase_failure(executed, blobs, name)}"
-            break
-        pred = _predictions(executed, blobs, s, len(labels))
-        if isinstance(pred, str):
-            problem = f"seed {s}: {pred}"
-            break
-        accuracies.append(float((pred == labels).mean()))
+    accuracies, problem = _accuracies(executed, blobs, runs, labels)
     checks.append(Check(name="all_seeds_predicted", passed=not problem, measured=float(len(accuracies)),
                         limit=float(seeds), evidence=problem))
     if problem:
@@ -106,6 +93,27 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     return verdict(executed, NAME, VERSION, "valid",
                    f"Valid: {metrics['cpu_s']:.3f} s CPU per seed (wall {metrics['wall_s']:.3f} s); "
                    f"{checks[-3].evidence}.", checks, score=metrics["cpu_s"], metrics=metrics)
+
+
+def _accuracies(executed: TrialExecuted, blobs: BlobStore, runs: list, labels: np.ndarray) -> tuple[list[float], str]:
+    """Each seed's accuracy, in order, up to the first seed that did not run, failed or wrote no
+    usable predictions: (the accuracies, what went wrong or "")."""
+    seeds = len(runs)
+    accuracies, problem = [], ""
+    for s, p in enumerate(runs):
+        name = f"train:{s}" if seeds > 1 else "train"
+        if p is None:
+            problem = f"seed {s} never ran (an earlier seed failed)"
+            break
+        if failed(p):
+            problem = f"seed {s}: {phase_failure(executed, blobs, name)}"
+            break
+        pred = _predictions(executed, blobs, s, len(labels))
+        if isinstance(pred, str):
+            problem = f"seed {s}: {pred}"
+            break
+        accuracies.append(float((pred == labels).mean()))
+    return accuracies, problem
 
 
 def _predictions(executed: TrialExecuted, blobs: BlobStore, seed: int, n: int):

@@ -44,8 +44,41 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
                   + ".", checks)
     phases = {p.name: p for p in executed.phases}
     cap = int(tier.limits["artifact_bytes"])
+    stopped = _smoke_gate(executed, blobs, phases.get("smoke"), cap, checks)
+    if stopped is not None:
+        return stopped
+    log = log_text(executed, blobs, "run")
+    train, evals = phases.get("train"), phases.get("eval")
+    logged = pglog.train_time_s(log)
+    metrics = {"train_s": logged or 0.0}
+    stopped = _train_gate(executed, train, logged, tier, checks, metrics)
+    if stopped is not None:
+        return stopped
 
-    smoke = phases.get("smoke")
+    artifacts = {k: ref for k, ref in executed.outputs.items()
+                 if k.startswith("out/") and fnmatch.fnmatch(k[4:], _artifact_glob(tier)) and k != "out/train_gpt.py"}
+    ended_in_eval = evals is not None and evals.timed_out
+    run_phase = evals or train
+    if run_phase is None or (failed(run_phase) and not ended_in_eval) or not artifacts:
+        why = run_failure(run_phase, log) if run_phase is not None and failed(run_phase) else \
+            "it wrote no compressed model file"
+        checks.append(Check(name="run", passed=False, evidence=why))
+        return _v(executed, "crash", f"Crash: {why}.", checks, metrics)
+    stopped, total = _size_gate(executed, log, artifacts, cap, checks, metrics)
+    if stopped is not None:
+        return stopped
+    if ended_in_eval:
+        checks.append(Check(name="eval_watchdog", passed=False, measured=evals.wall_s, limit=evals.budget_s,
+                            evidence=f"evaluation ran {evals.wall_s:.0f} s wall; cap {evals.budget_s:.0f} s"))
+        return _v(executed, "eval_budget_overrun", f"Evaluation ran over: {checks[-1].evidence}. Cut eval work: "
+                  "a longer stride, fewer TTT epochs or chunks.", checks, metrics)
+    return _scored(executed, log, evals, tier, f"artifact {total:,} of {cap:,} bytes; train_time {logged:.1f} s",
+                   checks, metrics)
+
+
+def _smoke_gate(executed: TrialExecuted, blobs: BlobStore, smoke, cap: int, checks: list[Check]
+                ) -> TrialEvaluated | None:
+    """The smoke run (a short run up to the artifact): a verdict if it failed, else None and a passed check."""
     smoke_log = log_text(executed, blobs, "smoke")
     if smoke is None or failed(smoke) or smoke.timed_out:
         packed = SMOKE_PACK.search(smoke_log)
@@ -61,12 +94,13 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         return _v(executed, "preflight_crash", f"The smoke run (a short run up to the artifact) failed: {why}. "
                   "No full run was spent.", checks)
     checks.append(Check(name="smoke", passed=True, evidence=(SMOKE_PACK.search(smoke_log) or [""])[0]))
+    return None
 
-    log = log_text(executed, blobs, "run")
-    train, evals = phases.get("train"), phases.get("eval")
+
+def _train_gate(executed: TrialExecuted, train, logged: float | None, tier: Tier, checks: list[Check],
+                metrics: dict) -> TrialEvaluated | None:
+    """The training time: the watchdog's, then the logged train_time against the cap plus tolerance."""
     limit_s, tol = tier.limits["train_s"], tier.limits["tolerance_s"]
-    logged = pglog.train_time_s(log)
-    metrics = {"train_s": logged or 0.0}
     if train is not None and train.timed_out:
         checks.append(Check(name="train_watchdog", passed=False, measured=train.wall_s, limit=train.budget_s,
                             evidence=f"training had not ended after {train.wall_s:.0f} s wall (watchdog at "
@@ -83,20 +117,17 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     if logged > limit_s + tol:
         return _v(executed, "train_budget_overrun", f"Training ran over: {checks[-1].evidence}. A forced last step "
                   "or a late stop check pushes past the cap.", checks, metrics)
+    return None
 
-    artifacts = {k: ref for k, ref in executed.outputs.items()
-                 if k.startswith("out/") and fnmatch.fnmatch(k[4:], _artifact_glob(tier)) and k != "out/train_gpt.py"}
-    ended_in_eval = evals is not None and evals.timed_out
-    run_phase = evals or train
-    if run_phase is None or (failed(run_phase) and not ended_in_eval) or not artifacts:
-        why = run_failure(run_phase, log) if run_phase is not None and failed(run_phase) else \
-            "it wrote no compressed model file"
-        checks.append(Check(name="run", passed=False, evidence=why))
-        return _v(executed, "crash", f"Crash: {why}.", checks, metrics)
 
+def _size_gate(executed: TrialExecuted, log: str, artifacts: dict, cap: int, checks: list[Check], metrics: dict
+               ) -> tuple[TrialEvaluated | None, int]:
+    """Code bytes (the launcher's count) plus model bytes (the artifact files) against the cap:
+    (a verdict if over or uncounted, else None; the total)."""
     code = CODE_LINE.match(log.split("\n", 1)[0])
     if code is None:
-        return _v(executed, "crash", "Crash: the launcher's code line is missing from the run's log.", checks, metrics)
+        return _v(executed, "crash", "Crash: the launcher's code line is missing from the run's log.", checks,
+                  metrics), 0
     code_bytes, model_bytes = int(code[3] or code[1]), sum(ref.size for ref in artifacts.values())
     rule = code[4] or "raw"
     total = code_bytes + model_bytes
@@ -105,12 +136,13 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     if total > cap:
         return _v(executed, "size_blocked", f"Size blocked: the artifact is {total - cap:,} bytes over the {cap:,}-byte "
                   f"cap (code {code_bytes:,} by the {rule} rule, model {model_bytes:,}). Cut bytes: fewer parameters, "
-                  "fewer bits, a better compressor, or shorter code.", checks, metrics)
-    if ended_in_eval:
-        checks.append(Check(name="eval_watchdog", passed=False, measured=evals.wall_s, limit=evals.budget_s,
-                            evidence=f"evaluation ran {evals.wall_s:.0f} s wall; cap {evals.budget_s:.0f} s"))
-        return _v(executed, "eval_budget_overrun", f"Evaluation ran over: {checks[-1].evidence}. Cut eval work: "
-                  "a longer stride, fewer TTT epochs or chunks.", checks, metrics)
+                  "fewer bits, a better compressor, or shorter code.", checks, metrics), total
+    return None, total
+
+
+def _scored(executed: TrialExecuted, log: str, evals, tier: Tier, spent: str, checks: list[Check],
+            metrics: dict) -> TrialEvaluated:
+    """The scored line's val_bpb: valid, or incomplete where the run printed none."""
     want = tier.env.get("AUTORECIPE_PG_SCORE_LINE", "last")
     scored = pglog.score(log, want)
     if scored is None:
@@ -121,8 +153,8 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     metrics |= {"val_bpb": bpb, "eval_s": evals.wall_s if evals else 0.0}
     if scored.val_loss is not None:  # nats: the unit of the record bar (autorecipe confirm)
         metrics["val_loss"] = scored.val_loss
-    return _v(executed, "valid", f"Valid: {bpb:.6f} val_bpb ({line}); artifact {total:,} of {cap:,} bytes; "
-              f"train_time {logged:.1f} s, eval {metrics['eval_s']:.1f} s wall.", checks, metrics, score=bpb)
+    return _v(executed, "valid", f"Valid: {bpb:.6f} val_bpb ({line}); {spent}, eval {metrics['eval_s']:.1f} s wall.",
+              checks, metrics, score=bpb)
 
 
 def _artifact_glob(tier: Tier) -> str:

@@ -288,15 +288,8 @@ def baseline_row(rows: dict[str, TrialRow]) -> TrialRow | None:
     return next((r for r in rows.values() if r.parent_id is None), None)
 
 
-def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tuple[str, ...] | None = None,
-               cors_origins: tuple[str, ...] = ()) -> Starlette:
-    """`allowed_hosts`: the Host headers answered (default: this machine's loopback names, which
-    stops a DNS-rebinding page from reading a token-less server; ("*",) answers any).
-    `cors_origins`: pages on these origins may call the API from a browser (none by default)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "log").is_dir():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no log/)")
-    feed = RunFeed(run_dir)
+def _log_routes(feed: RunFeed) -> list[Route]:
+    """The log itself: a page of records, and the live stream from an offset."""
 
     async def events(request: Request) -> Response:
         start = _int(request, "from", 0)
@@ -331,9 +324,15 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
                 if await request.is_disconnected():
                     return
                 if at >= feed.end:
-                    await feed.wait_past(at - 1, app.state.ping_s)
+                    await feed.wait_past(at - 1, request.app.state.ping_s)
 
-        return EventSourceResponse(gen(), ping=app.state.ping_s, headers={"X-Accel-Buffering": "no"})
+        return EventSourceResponse(gen(), ping=request.app.state.ping_s, headers={"X-Accel-Buffering": "no"})
+
+    return [Route("/events", events), Route("/events/stream", stream)]
+
+
+def _trial_routes(feed: RunFeed) -> list[Route]:
+    """The trials: the table, every verdict as a point, one trial and its progress curve."""
 
     async def trials(request: Request) -> Response:
         params = {k: request.query_params.get(k) for k in ("ids", "status", "agent", "q", "sort", "order")}
@@ -381,6 +380,13 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
             return _json({"error": f"no trial {tid!r}"}, 404)
         return _json([msgspec.to_builtins(p) for p in feed.live.progress.get(tid, [])])
 
+    return [Route("/trials", trials), Route("/trials/points", points), Route("/trials/{trial_id}", trial),
+            Route("/trials/{trial_id}/progress", progress)]
+
+
+def _view_routes(feed: RunFeed) -> list[Route]:
+    """The run's views: lineage, leaderboard, agents and the ledger."""
+
     async def lineage(request: Request) -> Response:
         return _json([{"trial_id": r.trial_id, "parent_id": r.parent_id, "depth": r.depth, "agent": r.agent,
                        "status": r.status or r.phase, "score": r.score, "hypothesis": r.hypothesis, "prefix": p}
@@ -425,6 +431,13 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
                       "trials": sum(1 for r in st.trials.rows.values() if r.parent_id is not None),
                       "elapsed_s": (time.time_ns() - started) / 1e9 if started and not st.run.stopped else None})
 
+    return [Route("/lineage", lineage), Route("/leaderboard", leaderboard), Route("/agents", agents),
+            Route("/ledger", ledger)]
+
+
+def _run_routes(feed: RunFeed) -> list[Route]:
+    """The run and this view of it: agent sessions, the run's record, the view's health."""
+
     async def sessions(request: Request) -> Response:
         agent = request.query_params.get("agent")
         limit = min(_int(request, "limit", 100), MAX_LIMIT)
@@ -444,8 +457,14 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
         return _json({"served_offset": served, "committed_offset": committed, "behind": max(committed - served, 0),
                       "stale": committed > served and time.time() - feed.folded_wall > STALE_S,
                       "folded_at": feed.folded_wall, "now": time.time(), "watch_error": feed.watch_error,
-                      "watching": app.state.watching(), "stopped": feed.state.run.stopped,
+                      "watching": request.app.state.watching(), "stopped": feed.state.run.stopped,
                       **({"log_damage": _damage(feed.damage)} if feed.damage else {})})
+
+    return [Route("/sessions", sessions), Route("/run", run_info), Route("/health", health)]
+
+
+def _file_routes(feed: RunFeed) -> list[Route]:
+    """Files: blobs, the schemas, the dashboard and its static files."""
 
     async def blob(request: Request) -> Response:
         sha = request.path_params["sha256"]
@@ -475,6 +494,20 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
         return Response((STATIC / name).read_bytes(), media_type=STATIC_FILES[name],
                         headers={"Cache-Control": "max-age=86400"})
 
+    return [Route("/blobs/{sha256}", blob), Route("/schema/events", schema), Route("/openapi.json", openapi),
+            Route("/static/{name}", static), Route("/", dashboard)]
+
+
+def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tuple[str, ...] | None = None,
+               cors_origins: tuple[str, ...] = ()) -> Starlette:
+    """`allowed_hosts`: the Host headers answered (default: this machine's loopback names, which
+    stops a DNS-rebinding page from reading a token-less server; ("*",) answers any).
+    `cors_origins`: pages on these origins may call the API from a browser (none by default)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "log").is_dir():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no log/)")
+    feed = RunFeed(run_dir)
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         feed.end = feed.committed()
@@ -495,15 +528,8 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
         middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"],
                                         allow_headers=["authorization", "last-event-id"],
                                         expose_headers=["x-next-offset", "x-total-count"]))
-    app = Starlette(routes=[
-        Route("/events", events), Route("/events/stream", stream), Route("/trials", trials),
-        Route("/trials/points", points), Route("/trials/{trial_id}", trial),
-        Route("/trials/{trial_id}/progress", progress), Route("/lineage", lineage),
-        Route("/leaderboard", leaderboard), Route("/agents", agents), Route("/ledger", ledger),
-        Route("/sessions", sessions), Route("/run", run_info), Route("/health", health),
-        Route("/blobs/{sha256}", blob), Route("/schema/events", schema), Route("/openapi.json", openapi),
-        Route("/static/{name}", static), Route("/", dashboard),
-    ], middleware=middleware, lifespan=lifespan)
+    routes = [*_log_routes(feed), *_trial_routes(feed), *_view_routes(feed), *_run_routes(feed), *_file_routes(feed)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.feed = feed
     app.state.ping_s = PING_S
     app.state.watching = lambda: False

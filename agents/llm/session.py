@@ -232,6 +232,16 @@ class ToolError(ValueError):
     pass
 
 
+@dataclass
+class _Talk:
+    """A session's conversation so far, and what it has cost."""
+
+    messages: list[Message]
+    repairs: int = 0  # unusable replies, failed edits and tool errors
+    tokens: int = 0  # input + output
+    last_problem: str = ""
+
+
 def _tier(ctx: Context) -> Tier:
     """The run's tier (its byte caps and fixed values); the spec's first where a caller named none."""
     return ctx.spec.tiers.get(ctx.extra.get("tier", "")) or next(iter(ctx.spec.tiers.values()))
@@ -261,83 +271,117 @@ class LLMProposer:
         system = text_system_prompt(ctx, ep.edit_format) if text_mode else system_prompt(ctx)
         fixed = system + str([msgspec_tool(t) for t in tools])
         first, self.cuts = user_prompt(ctx, ws.files, prompt_fit.budget(ep.context_tokens, ep.max_output_tokens, fixed))
-        messages = [Message(role="user", content=first)]
-        repairs = tokens = 0
-        last_problem = ""
+        talk = _Talk(messages=[Message(role="user", content=first)])
         for turn in range(1, self.limits.turns + 1):
-            if ep.context_tokens:  # a request past the window is refused (llama.cpp) or cut silently (Ollama)
-                need = prompt_fit.tokens(fixed + "".join(m.content + str(m.tool_calls) for m in messages))
-                if need + ep.max_output_tokens > ep.context_tokens:
-                    if turn == 1:  # not even the first message fits: no session on this endpoint ever will
-                        return Outcome(None, "window_too_small", f"endpoint {ep.name}: the context window of "
-                                       f"{ep.context_tokens:,} tokens cannot hold the first message (about {need:,}) "
-                                       f"and {ep.max_output_tokens:,} output tokens; give the server a larger window "
-                                       "or lower --llm-max-tokens", turns=0)
-                    return Outcome(None, "limit", f"the conversation outgrew the model's context window: about "
-                                   f"{need:,} + {ep.max_output_tokens:,} output tokens of {ep.context_tokens:,}",
-                                   turns=turn - 1)
+            outgrown = self._outgrown(fixed, talk.messages, turn)
+            if outgrown is not None:
+                return outgrown
             try:
-                ex = await self.client.complete(ep, Conversation(system=system, messages=messages, tools=tools))
+                ex = await self.client.complete(ep, Conversation(system=system, messages=talk.messages, tools=tools))
             except LLMError as exc:
-                if exc.exchange is not None:
-                    record(exc.exchange)
-                kind = "quota" if isinstance(exc, QuotaExhausted) else "endpoint_down" if exc.unreachable else "error"
-                detail = (f"endpoint {ep.name} at {ep.base_url} refused the connection: {exc}" if exc.unreachable
-                          else str(exc))
-                return Outcome(None, kind, detail, turns=turn)
+                return self._call_failed(exc, record, turn)
             record(ex)
-            tokens += ex.usage.input + ex.usage.output
+            talk.tokens += ex.usage.input + ex.usage.output
             reply = ex.reply
             if reply is None or reply.finish == "length" or (not text_mode and not reply.tool_calls):
-                repairs += 1
-                last_problem = (ex.error or "") if reply is None else (
-                    "the reply was cut off at the output-token limit; write a shorter reply" if reply.finish == "length"
-                    else "the reply called no tool")
-                if repairs > self.limits.repairs:
+                if not self._ask_again(ctx, talk, ex, text_mode):
                     break
-                if reply is not None and reply.text:
-                    messages.append(Message(role="assistant", content=reply.text))
-                files = list(ctx.specialist.surface.files)
-                hint = (text_protocol.instructions(ep.edit_format == "text_whole_file", files) if text_mode else "Work only through the tools: call exactly one tool per reply, e.g. "
-                        "edit(path, search, replace) with SEARCH copied from the file, then check, then submit.")
-                messages.append(Message(role="user",
-                                        content=f"Your last reply could not be used: {last_problem}.\n{hint}"))
                 continue
             if text_mode:
                 result = self._text_turn(ws, reply.text)
                 if isinstance(result, Proposal):
                     return Outcome(result, "submitted", turns=turn)
-                repairs += 1
-                last_problem = result
-                if repairs > self.limits.repairs:
+                if not self._text_repair(talk, reply.text, result):
                     break
-                messages.append(Message(role="assistant", content=reply.text))
-                messages.append(Message(role="user", content=f"ERROR: {result}\nThe program is unchanged; reply again "
-                                        "in the format, against the program as shown."))
                 continue
-            messages.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls))
-            for call in reply.tool_calls:
-                try:
-                    args = orjson.loads(call.arguments or "{}")
-                    if not isinstance(args, dict):
-                        raise ToolError("the arguments must be a JSON object")
-                    result = ws.call(call.name, args, tools)
-                except (orjson.JSONDecodeError, ToolError) as exc:
-                    repairs += 1
-                    last_problem = f"{call.name}: {exc}"
-                    messages.append(Message(role="tool", tool_call_id=call.id, content=f"ERROR: {exc}"))
-                    continue
-                if isinstance(result, Proposal):
-                    return Outcome(result, "submitted", turns=turn)
-                messages.append(Message(role="tool", tool_call_id=call.id, content=result))
-            if repairs > self.limits.repairs:
+            submitted = self._tool_turn(ws, talk, reply, tools)
+            if submitted is not None:
+                return Outcome(submitted, "submitted", turns=turn)
+            if talk.repairs > self.limits.repairs:
                 break
-            if tokens > self.limits.tokens:
-                return Outcome(None, "limit", f"{tokens:,} tokens used (limit {self.limits.tokens:,})", turns=turn)
-        if repairs > self.limits.repairs:
-            return Outcome(None, "invalid_edit", f"more than {self.limits.repairs} repairs; last: {last_problem}",
+            if talk.tokens > self.limits.tokens:
+                return Outcome(None, "limit", f"{talk.tokens:,} tokens used (limit {self.limits.tokens:,})", turns=turn)
+        if talk.repairs > self.limits.repairs:
+            return Outcome(None, "invalid_edit", f"more than {self.limits.repairs} repairs; last: {talk.last_problem}",
                            turns=turn, parent_id=ws.parent_id)
         return Outcome(None, "limit", f"no submit within {self.limits.turns} turns", turns=self.limits.turns)
+
+    def _outgrown(self, fixed: str, messages: list[Message], turn: int) -> Outcome | None:
+        """The end of the session when the next request would not fit the endpoint's context window."""
+        ep = self.endpoint
+        if ep.context_tokens:  # a request past the window is refused (llama.cpp) or cut silently (Ollama)
+            need = prompt_fit.tokens(fixed + "".join(m.content + str(m.tool_calls) for m in messages))
+            if need + ep.max_output_tokens > ep.context_tokens:
+                if turn == 1:  # not even the first message fits: no session on this endpoint ever will
+                    return Outcome(None, "window_too_small", f"endpoint {ep.name}: the context window of "
+                                   f"{ep.context_tokens:,} tokens cannot hold the first message (about {need:,}) "
+                                   f"and {ep.max_output_tokens:,} output tokens; give the server a larger window "
+                                   "or lower --llm-max-tokens", turns=0)
+                return Outcome(None, "limit", f"the conversation outgrew the model's context window: about "
+                               f"{need:,} + {ep.max_output_tokens:,} output tokens of {ep.context_tokens:,}",
+                               turns=turn - 1)
+        return None
+
+    def _call_failed(self, exc: LLMError, record, turn: int) -> Outcome:
+        """A model call that failed for good: recorded (where anything came back), and the session's end."""
+        ep = self.endpoint
+        if exc.exchange is not None:
+            record(exc.exchange)
+        kind = "quota" if isinstance(exc, QuotaExhausted) else "endpoint_down" if exc.unreachable else "error"
+        detail = (f"endpoint {ep.name} at {ep.base_url} refused the connection: {exc}" if exc.unreachable
+                  else str(exc))
+        return Outcome(None, kind, detail, turns=turn)
+
+    def _ask_again(self, ctx: Context, talk: _Talk, ex: Exchange, text_mode: bool) -> bool:
+        """A reply that could not be used (none, cut off, no tool called): one repair, and the
+        model told why and how to reply. False once past the repair limit."""
+        ep, reply = self.endpoint, ex.reply
+        talk.repairs += 1
+        talk.last_problem = (ex.error or "") if reply is None else (
+            "the reply was cut off at the output-token limit; write a shorter reply" if reply.finish == "length"
+            else "the reply called no tool")
+        if talk.repairs > self.limits.repairs:
+            return False
+        if reply is not None and reply.text:
+            talk.messages.append(Message(role="assistant", content=reply.text))
+        files = list(ctx.specialist.surface.files)
+        hint = (text_protocol.instructions(ep.edit_format == "text_whole_file", files) if text_mode else "Work only through the tools: call exactly one tool per reply, e.g. "
+                "edit(path, search, replace) with SEARCH copied from the file, then check, then submit.")
+        talk.messages.append(Message(role="user",
+                                     content=f"Your last reply could not be used: {talk.last_problem}.\n{hint}"))
+        return True
+
+    def _text_repair(self, talk: _Talk, text: str, problem: str) -> bool:
+        """A text-protocol reply that did not apply or check: one repair, and the error sent back.
+        False once past the repair limit."""
+        talk.repairs += 1
+        talk.last_problem = problem
+        if talk.repairs > self.limits.repairs:
+            return False
+        talk.messages.append(Message(role="assistant", content=text))
+        talk.messages.append(Message(role="user", content=f"ERROR: {problem}\nThe program is unchanged; reply again "
+                                     "in the format, against the program as shown."))
+        return True
+
+    def _tool_turn(self, ws: Workspace, talk: _Talk, reply, tools) -> Proposal | None:
+        """Each tool call of the reply run on the working copy, its result (or error, a repair)
+        sent back; the Proposal as soon as one submits."""
+        talk.messages.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls))
+        for call in reply.tool_calls:
+            try:
+                args = orjson.loads(call.arguments or "{}")
+                if not isinstance(args, dict):
+                    raise ToolError("the arguments must be a JSON object")
+                result = ws.call(call.name, args, tools)
+            except (orjson.JSONDecodeError, ToolError) as exc:
+                talk.repairs += 1
+                talk.last_problem = f"{call.name}: {exc}"
+                talk.messages.append(Message(role="tool", tool_call_id=call.id, content=f"ERROR: {exc}"))
+                continue
+            if isinstance(result, Proposal):
+                return result
+            talk.messages.append(Message(role="tool", tool_call_id=call.id, content=result))
+        return None
 
     def _text_turn(self, ws: Workspace, text: str) -> Proposal | str:
         """A text-protocol reply applied and checked: the Proposal when the check passes, else the

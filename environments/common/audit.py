@@ -1,7 +1,7 @@
 """Staged into every trial's harness folder. Installs a Python audit hook before the recipe is
 imported and reports, on the pipe AUTORECIPE_REPORT_FD names, every attempt to read protected
 data, write outside out/ and tmp/, change harness or recipe files, use the network, or start
-processes. The operating system already refuses most of these (see actors/sandbox.py); the
+processes. The operating system already refuses most of these (see actors/sandbox/); the
 report is how the evaluator learns why, so the verdict can say so. An audit hook cannot be
 removed once installed."""
 

@@ -50,60 +50,83 @@ def main(pipes) -> dict:
     if not 1 <= ctx <= 65536:
         raise judging.Refused(f"model server says its context is {ctx}")
     rng = judging.rng()
-    chosen, seen = [], {}
-    for item in items:
-        n = seen.get(item["task"], 0)
-        if not limit or n < limit:
-            chosen.append(item)
-            seen[item["task"]] = n + 1
+    chosen = _chosen(items, limit)
     probe_items = set(rng.choice(len(chosen), size=min(PROBES, len(chosen)), replace=False).tolist())
     counts: dict[str, list[int]] = {}
     norm_err = causal = 0.0
     for k in rng.permutation(len(chosen)):
         item = chosen[k]
-        candidates = item["choices"] if "choices" in item else [item["continuation"]]
-        order = rng.permutation(len(candidates))
-        seqs = []
-        for c in order:
-            ids = ([BOS] + encode(item["context"]) + encode(candidates[c]))[-ctx - 1:]
-            seqs.append((ids, min(len(encode(candidates[c])), len(ids) - 1)))  # a continuation may fill the context
-        rows = [ids[:-1] for ids, _ in seqs]
-        probe = None
-        if k in probe_items and len(rows[0]) > 2:
-            t = int(rng.integers(0, len(rows[0]) - 1))
-            changed = list(rows[0])
-            changed[t + 1:] = rng.integers(0, 256, len(changed) - t - 1).tolist()
-            probe = (len(rows), t)
-            rows.insert(int(rng.integers(0, len(rows) + 1)), changed)
-            probe = (rows.index(changed), t)
-        width = max(len(r) for r in rows)
-        x = np.full((len(rows), width), BOS, np.int64)  # padded after the text: a causal model ignores it
-        for j, r in enumerate(rows):
-            x[j, : len(r)] = r
-        lp = judging.ask(pipes, x)
-        for j, r in enumerate(rows):
-            norm_err = max(norm_err, judging.logsumexp_error(lp[j, : len(r)]))
-        if probe is not None:
-            j, t = probe
-            original = next(i for i, r in enumerate(rows) if i != j and r == seqs[0][0][:-1])
-            causal = max(causal, float(np.abs(lp[j, : t + 1] - lp[original, : t + 1]).max()))
-        answers = [i for i in range(len(rows)) if probe is None or i != probe[0]]
-        losses, greedy = [], []
-        for (ids, n), j in zip(seqs, answers):
-            y = np.array(ids[1:])
-            got = lp[j, len(y) - n: len(y)]
-            losses.append(-float(got[np.arange(n), y[-n:]].mean()))
-            greedy.append(bool((got.argmax(-1) == y[-n:]).all()))
-        if "choices" in item:
-            right = int(order[int(np.argmin(losses))]) == item["gold"]
-        else:
-            right = greedy[0]
+        right, errors, changed_by = _judge(pipes, rng, item, ctx, k in probe_items)
+        for error in errors:
+            norm_err = max(norm_err, error)
+        if changed_by is not None:
+            causal = max(causal, changed_by)
         tally = counts.setdefault(item["task"], [0, 0])
         tally[0] += 1
         tally[1] += int(right)
     return {"depth": depth, "config": {"depth": depth}, "context": ctx, "normalization_error": norm_err,
             "causality_diff": causal, "probes": len(probe_items),
             "tasks": {t: {"n": n, "correct": c} for t, (n, c) in counts.items()}}
+
+
+def _chosen(items: list[dict], limit: int) -> list[dict]:
+    """The items judged: all of them, or the first `limit` of each task."""
+    chosen, seen = [], {}
+    for item in items:
+        n = seen.get(item["task"], 0)
+        if not limit or n < limit:
+            chosen.append(item)
+            seen[item["task"]] = n + 1
+    return chosen
+
+
+def _judge(pipes, rng, item: dict, ctx: int, probed: bool) -> tuple[bool, list[float], float | None]:
+    """One item: whether the model got it right, the normalization error of each row it was sent,
+    and, where a changed copy was mixed in, how far the rows before the change moved."""
+    candidates = item["choices"] if "choices" in item else [item["continuation"]]
+    order = rng.permutation(len(candidates))
+    seqs = []
+    for c in order:
+        ids = ([BOS] + encode(item["context"]) + encode(candidates[c]))[-ctx - 1:]
+        seqs.append((ids, min(len(encode(candidates[c])), len(ids) - 1)))  # a continuation may fill the context
+    rows = [ids[:-1] for ids, _ in seqs]
+    probe = _mix_in_probe(rng, rows) if probed and len(rows[0]) > 2 else None
+    width = max(len(r) for r in rows)
+    x = np.full((len(rows), width), BOS, np.int64)  # padded after the text: a causal model ignores it
+    for j, r in enumerate(rows):
+        x[j, : len(r)] = r
+    lp = judging.ask(pipes, x)
+    errors = [judging.logsumexp_error(lp[j, : len(r)]) for j, r in enumerate(rows)]
+    changed_by = None
+    if probe is not None:
+        j, t = probe
+        original = next(i for i, r in enumerate(rows) if i != j and r == seqs[0][0][:-1])
+        changed_by = float(np.abs(lp[j, : t + 1] - lp[original, : t + 1]).max())
+    answers = [i for i in range(len(rows)) if probe is None or i != probe[0]]
+    return _right(item, order, seqs, lp, answers), errors, changed_by
+
+
+def _mix_in_probe(rng, rows: list[list[int]]) -> tuple[int, int]:
+    """Insert, at a random place, a copy of the first row changed after a random position t;
+    returns (its row, t): a causal model gives both rows the same distributions up to t."""
+    t = int(rng.integers(0, len(rows[0]) - 1))
+    changed = list(rows[0])
+    changed[t + 1:] = rng.integers(0, 256, len(changed) - t - 1).tolist()
+    rows.insert(int(rng.integers(0, len(rows) + 1)), changed)
+    return rows.index(changed), t
+
+
+def _right(item: dict, order, seqs, lp, answers: list[int]) -> bool:
+    """Multiple choice: the lowest mean loss is gold's; language modelling: greedy decoding matches."""
+    losses, greedy = [], []
+    for (ids, n), j in zip(seqs, answers):
+        y = np.array(ids[1:])
+        got = lp[j, len(y) - n: len(y)]
+        losses.append(-float(got[np.arange(n), y[-n:]].mean()))
+        greedy.append(bool((got.argmax(-1) == y[-n:]).all()))
+    if "choices" in item:
+        return int(order[int(np.argmin(losses))]) == item["gold"]
+    return greedy[0]
 
 
 if __name__ == "__main__":
