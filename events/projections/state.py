@@ -14,6 +14,7 @@ import msgspec
 
 from events.envelope import Record
 from events.projections.agents import Agents, AgentStats
+from events.projections.folded import VIEWS
 from events.projections.ledger import Ledger, Spend
 from events.projections.queue import Queue
 from events.projections.trials import RUNNABLE, BestPoint, TrialRow, Trials
@@ -91,6 +92,7 @@ class RunState:
             LlmExchanged: self._llm,
             BudgetCharged: self._charged,
         }
+        self._handlers.update({view: self._handlers[t] for t, view in VIEWS.items() if t in self._handlers})
 
     def apply(self, record: Record) -> None:
         if record.offset < self.next_offset:
