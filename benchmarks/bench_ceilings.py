@@ -244,6 +244,7 @@ def main() -> None:
     command = "python benchmarks/bench_ceilings.py" + "".join(
         f" {flag}" for flag, on in ((f"--events {args.events}", args.events != 300_000),
                                     (f"--reps {args.reps}", args.reps != 5), ("--fsync", args.fsync),
+                                    (f"--dir {args.dir}", args.dir != "."),
                                     (f"--write {args.write}", bool(args.write))) if on)
     section = report(m, command)
     print(section)
