@@ -209,7 +209,9 @@ def report(m: dict, command: str) -> str:
         "",
         f"One synthetic run of {m['events']:,} events ({m['bytes_per_event']:.0f} bytes/event on disk), every figure",
         f"from the same process; the two sides of each pair alternate, best of {m['reps']} each. Appends: batches",
-        f"of {BATCH:,}, {sync}.",
+        f"of {BATCH:,}, {sync}. Rates are per second of "
+        + ("wall time." if m["fsync"] else "this process's CPU time, so waiting for a core on a shared machine counts "
+           "on neither side."),
         "",
         "| path | events/s | its ceiling | ceiling events/s | ratio |",
         "|---|---:|---|---:|---:|",

@@ -216,7 +216,7 @@ class EventStore:
         of the id index, a version look-up and store, and nothing is built per event but its
         record (acks are built only when asked for). An offset entered here is never one an
         earlier event holds, so `setdefault` returning another one means a duplicate."""
-        ids, versions = self._ids, self._versions
+        ids, versions, add, make = self._ids, self._versions, records.append, Record
         mark = len(records)
         duplicates: list[tuple[int, Ack]] = []
         offset = first + mark
@@ -236,9 +236,8 @@ class EventStore:
                 del records[mark:]
                 return WrongExpectedVersion(stream, expected, current, event_id)
             versions[stream] = current = current + 1
-            records.append(Record(offset=offset, stream=stream, stream_version=current, event_id=event_id,
-                                  producer=ev.producer, causation_id=ev.causation_id,
-                                  wall_time_ns=ev.wall_time_ns or now, event=ev.event))
+            add(make(offset=offset, stream=stream, stream_version=current, event_id=event_id, producer=ev.producer,
+                     causation_id=ev.causation_id, wall_time_ns=ev.wall_time_ns or now, event=ev.event))
             offset += 1
         return AppendResult(records[mark:], duplicates)
 
