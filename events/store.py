@@ -202,6 +202,7 @@ class EventStore:
                 self._write(b"".join(frames), first)
         except BaseException:  # nothing of this call was stored: the indexes must not say otherwise
             self._forget(records)
+            self._forget_ids(batches, first)
             raise
         if records:
             self._next_offset = first + len(records)
@@ -235,9 +236,10 @@ class EventStore:
                 self._forget(records[mark:])
                 del records[mark:]
                 return WrongExpectedVersion(stream, expected, current, event_id)
-            versions[stream] = current = current + 1
+            current += 1
             add(make(offset=offset, stream=stream, stream_version=current, event_id=event_id, producer=ev.producer,
                      causation_id=ev.causation_id, wall_time_ns=ev.wall_time_ns or now, event=ev.event))
+            versions[stream] = current  # after the record exists: `_forget` undoes versions by records
             offset += 1
         return AppendResult(records[mark:], duplicates)
 
@@ -251,6 +253,19 @@ class EventStore:
                 versions[rec.stream] = rec.stream_version - 1
             else:
                 del versions[rec.stream]
+
+    def _forget_ids(self, batches: Sequence[Sequence[NewEvent]], first: int) -> None:
+        """After a failure inside an append: an id it entered without a record yet (the event it
+        failed on) would claim an offset that was never stored. Every offset at or past `first`
+        is this call's."""
+        ids = self._ids
+        for batch in batches:
+            for ev in batch:
+                try:
+                    if ids.get(ev.event_id, -1) >= first:
+                        del ids[ev.event_id]
+                except TypeError:  # an id that is not even hashable was never entered
+                    pass
 
     def _prior_ack(self, event_id: str, offset: int, records: list[Record], first: int) -> Ack:
         """Where an event that is already stored, or already in this append, went."""

@@ -302,3 +302,13 @@ def test_acks_follow_the_batch_order_with_duplicates_in_between(store):
     assert [(k.event_id, k.offset, k.duplicate) for k in res.acks] == [
         (a.event_id, 0, True), (b.event_id, 1, False), (b.event_id, 1, True),
         (res.committed[1].event_id, 2, False), (a.event_id, 0, True)]
+
+
+def test_an_event_that_fails_halfway_through_planning_leaves_no_id_behind(store):
+    good = new(proposed("a"), "trial/a")
+    odd = new(proposed("b"), ["not", "a", "stream"])  # unhashable: fails after its id was looked up
+    with pytest.raises(TypeError):
+        store.append([good, odd])
+    assert store.offset_of(good.event_id) is None and store.offset_of(odd.event_id) is None
+    res = store.append([good, new(proposed("b"), "trial/b", event_id=odd.event_id)])
+    assert [(a.offset, a.duplicate) for a in res.acks] == [(0, False), (1, False)]
