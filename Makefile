@@ -41,6 +41,7 @@ test: setup
 # Every figure in BENCHMARKS.md (about 25 minutes; the environments' standard tiers take most of it).
 bench: setup
 	$(PY) benchmarks/bench_log.py --write BENCHMARKS.md
+	$(PY) benchmarks/bench_ceilings.py --write BENCHMARKS.md
 	$(PY) benchmarks/bench_loop.py --write BENCHMARKS.md
 	$(PY) benchmarks/bench_gateway.py --write BENCHMARKS.md
 	$(PY) benchmarks/bench_load.py --write BENCHMARKS.md

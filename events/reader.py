@@ -10,13 +10,14 @@ from __future__ import annotations
 import bisect
 import os
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import msgspec
 
 from events.envelope import Record, decode_record, event_type_name
-from events.segments import HEADER_SIZE, CorruptLog, Walk, check_header, list_segments
+from events.segments import FRAME_OVERHEAD, HEADER_SIZE, CorruptLog, Walk, check_header, list_segments
 
 _fast_decode = msgspec.msgpack.Decoder(Record).decode
 INDEX_EVERY = 256  # one sparse index entry per this many frames
@@ -33,10 +34,13 @@ class _Segment:
         i = bisect.bisect_right(self.offsets, offset) - 1
         return (self.offsets[i], self.positions[i]) if i >= 0 else (self.base, HEADER_SIZE)
 
-    def remember(self, offset: int, position: int) -> None:
-        if (offset - self.base) % INDEX_EVERY == 0 and (not self.offsets or offset > self.offsets[-1]):
-            self.offsets.append(offset)
-            self.positions.append(position)
+    def remember(self, first: int, starts: list[int], chunk_pos: int) -> None:
+        """Index the frames of a chunk whose offset is a multiple of INDEX_EVERY from the base."""
+        last = self.offsets[-1] if self.offsets else -1
+        for offset in range(first + (self.base - first) % INDEX_EVERY, first + len(starts), INDEX_EVERY):
+            if offset > last:
+                self.offsets.append(offset)
+                self.positions.append(chunk_pos + starts[offset - first] - FRAME_OVERHEAD)
 
 
 class Filter:
@@ -65,13 +69,13 @@ class LogReader:
                 self._segments.append(_Segment(base, path))
         self._segments.sort(key=lambda s: s.base)
 
-    def iter_records(self, from_offset: int = 0, until: int | None = None) -> Iterator[Record]:
+    def iter_records(self, from_offset: int = 0, until: int | None = None,
+                     decode: Callable[[Any], Any] | None = None) -> Iterator[Record]:
         """Every record with from_offset <= offset < until, in order: replay's path. Memory stays
-        at one chunk however large the segments are."""
-        for record in self._scan(from_offset):
-            if until is not None and record.offset >= until:
-                return
-            yield record
+        at one chunk however large the segments are. `decode` replaces the typed Record decoder
+        (replay passes one that builds only the fields its fold reads); a record it cannot decode
+        goes through `decode_record`, which says whether it is an unknown type or damage."""
+        return chain.from_iterable(self._chunks(from_offset, until, decode or _fast_decode))
 
     def read(
         self,
@@ -84,7 +88,7 @@ class LogReader:
         next. Scans at most `max_scan` records, so a narrow filter cannot make one call unbounded."""
         out: list[Record] = []
         next_offset, scanned = from_offset, 0
-        for record in self._scan(from_offset):
+        for record in self.iter_records(from_offset):
             scanned += 1
             next_offset = record.offset + 1
             if where is None or where(record):
@@ -95,13 +99,15 @@ class LogReader:
 
     def end_offset(self) -> int:
         """The offset the next appended record will get, as the files show it now."""
-        for _ in self._scan(1 << 62):
+        for _ in self.iter_records(1 << 62):
             pass
         return self._end
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _scan(self, from_offset: int) -> Iterator[Record]:
+    def _chunks(self, from_offset: int, until: int | None, decode) -> Iterator[Iterator[Record]]:
+        """The records from `from_offset`, as one iterator per chunk read: the per-record work
+        is only the decode and its offset check."""
         self.refresh()
         self._end = 0
         if not self._segments:
@@ -109,30 +115,34 @@ class LogReader:
         first = max(bisect.bisect_right([s.base for s in self._segments], from_offset) - 1, 0)
         for i in range(first, len(self._segments)):
             nxt = self._segments[i + 1] if i + 1 < len(self._segments) else None
-            yield from self._records(self._segments[i], from_offset, nxt and nxt.base, nxt and nxt.path.name)
+            finished = yield from self._segment(self._segments[i], from_offset, until, decode,
+                                                nxt and nxt.base, nxt and nxt.path.name)
+            if finished:
+                return
 
-    def _records(self, seg: _Segment, from_offset: int, following: int | None,
-                 following_name: str | None = None) -> Iterator[Record]:
-        """Records of one segment from `from_offset`, found through the sparse index."""
+    def _segment(self, seg: _Segment, from_offset: int, until: int | None, decode, following: int | None,
+                 following_name: str | None = None) -> Iterator[Iterator[Record]]:
+        """Records of one segment from `from_offset`, found through the sparse index; returns
+        True when it reached `until`."""
         cursor, pos = seg.seek(from_offset)
         fd = os.open(seg.path, os.O_RDONLY)
         try:
             if os.fstat(fd).st_size < HEADER_SIZE and following is None:
                 self._end = seg.base
-                return  # a segment the writer has only just created
+                return False  # a segment the writer has only just created
             check_header(os.pread(fd, HEADER_SIZE, 0), seg.path, seg.base)
             walk = Walk(fd, pos, cursor)
-            for offset, view, start, end, at in walk:
-                seg.remember(offset, at)
-                if offset < from_offset:
-                    continue
-                try:
-                    record = _fast_decode(view[start:end])
-                except msgspec.DecodeError:  # an unknown event type, or damage: the slow path says which
-                    record = _decode_slow(view[start:end], seg, offset, at)
-                if record.offset != offset:
-                    raise CorruptLog(seg.path, at, offset, f"record says offset {record.offset}")
-                yield record
+            for view, result, first, at in walk.chunks():
+                seg.remember(first, result.starts, at)
+                starts, ends = result.starts, result.ends
+                skip = max(from_offset - first, 0)
+                stop = len(starts) if until is None else min(len(starts), until - first)
+                if skip < stop:
+                    if skip or stop < len(starts):
+                        starts, ends = starts[skip:stop], ends[skip:stop]
+                    yield _decoded(seg, view, starts, ends, first + skip, at, decode)
+                if stop < len(result.starts):
+                    return True
         finally:
             os.close(fd)
         if walk.problem and (walk.follower or following is not None):
@@ -148,6 +158,21 @@ class LogReader:
                              f"which runs to {walk.cursor - 1}): two segments claim the same offsets, one is "
                              "from another log")
         self._end = walk.cursor
+        return until is not None and walk.cursor >= until
+
+
+def _decoded(seg: _Segment, view: memoryview, starts: list[int], ends: list[int], offset: int, chunk_pos: int,
+             decode) -> Iterator[Record]:
+    """The records of one chunk's checked frames, the first at `offset`."""
+    for start, end in zip(starts, ends):
+        try:
+            record = decode(view[start:end])
+        except msgspec.DecodeError:  # an unknown event type, or damage: the slow path says which
+            record = _decode_slow(view[start:end], seg, offset, chunk_pos + start - FRAME_OVERHEAD)
+        if record.offset != offset:
+            raise CorruptLog(seg.path, chunk_pos + start - FRAME_OVERHEAD, offset, f"record says offset {record.offset}")
+        offset += 1
+        yield record
 
 
 def _decode_slow(data, seg: _Segment, offset: int, at: int) -> Record:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from events.projections.folded import decode_folded
 from events.projections.state import RunState
 from events.rundir import RunDir
 
@@ -26,7 +27,9 @@ def gc_paused() -> Iterator[None]:
 
 
 def replay(run_dir: str | Path, until: int | None = None) -> RunState:
-    """Fold the run's records with offset < `until` (all of them by default)."""
+    """Fold the run's records with offset < `until` (all of them by default). The records are
+    decoded as the fold's views of them (events/projections/folded.py): the same state, without
+    building the fields nothing reads."""
     reader = RunDir(run_dir).reader()
     with gc_paused():
-        return RunState().apply_all(reader.iter_records(0, until))
+        return RunState().apply_all(reader.iter_records(0, until, decode=decode_folded))

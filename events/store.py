@@ -19,7 +19,7 @@ import fcntl
 import os
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -31,8 +31,8 @@ from events.segments import (
     HEADER_SIZE,
     CorruptLog,
     Walk,
+    add_frames,
     check_header,
-    encode_frame,
     list_segments,
     segment_header,
     segment_name,
@@ -104,8 +104,17 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
-    acks: list[Ack]
     committed: list[Record]  # the records this append stored, in offset order
+    duplicates: list[tuple[int, Ack]] = field(default_factory=list)  # (position in the batch, ack), in order
+
+    @property
+    def acks(self) -> list[Ack]:
+        """One per event of the batch, in its order. Built on demand: most callers never ask,
+        and an append should not pay for an object per event they ignore."""
+        acks = [Ack(r.event_id, r.offset, r.stream_version, False) for r in self.committed]
+        for index, ack in self.duplicates:  # ascending, so each lands at its own position
+            acks.insert(index, ack)
+        return acks
 
 
 class _IndexView(msgspec.Struct, gc=False):
@@ -180,71 +189,89 @@ class EventStore:
         written with one write and one fsync, then acknowledged together."""
         if self._failed:
             raise LogWriteFailed(f"{self.log_dir}: an earlier write failed ({self._failed}); reopen the store")
-        results: list = []
-        frames: list[bytes] = []
+        results: list[AppendResult | WrongExpectedVersion] = []
         records: list[Record] = []
-        pending: dict[str, Ack] = {}
-        versions: dict[str, int] = {}
-        offset = self._next_offset
+        first = self._next_offset
         now = time.time_ns()
-        for batch in batches:
-            plan = self._plan(batch, pending, versions, offset, now)
-            if isinstance(plan, WrongExpectedVersion):
-                results.append(plan)
-                continue
-            acks, new, new_versions = plan
-            for rec, ack in zip(new, (a for a in acks if not a.duplicate)):
-                frames.append(encode_frame(rec.offset, encode_record(rec)))
-                pending[rec.event_id] = ack
-            versions.update(new_versions)
-            records.extend(new)
-            offset += len(new)
-            results.append((acks, new))
-        if frames:
-            self._write(b"".join(frames), records[0].offset)
-            self._ids.update((i, a.offset) for i, a in pending.items())
-            self._versions.update(versions)
-            self._next_offset = offset
+        try:
+            for batch in batches:
+                results.append(self._plan(batch, records, first, now))
+            if records:
+                frames: list[bytes] = []
+                add_frames(frames, records, encode_record)
+                self._write(b"".join(frames), first)
+        except BaseException:  # nothing of this call was stored: the indexes must not say otherwise
+            self._forget(records)
+            self._forget_ids(batches, first)
+            raise
+        if records:
+            self._next_offset = first + len(records)
             self._publish()
-        return [r if isinstance(r, Exception) else AppendResult(r[0], r[1]) for r in results]
+        return results
 
-    def _plan(self, batch, pending: dict[str, Ack], versions_pending: dict[str, int], offset: int, now: int):
-        acks: list[Ack] = []
-        new: list[Record] = []
-        versions: dict[str, int] = {}
-        mine: dict[str, Ack] = {}
+    def _plan(self, batch: Sequence[NewEvent], records: list[Record], first: int,
+              now: int) -> AppendResult | WrongExpectedVersion:
+        """Turn one batch into records (appended to `records`, offsets from `first`), entering
+        them in the id and version indexes as it goes; a refused batch is taken out of both
+        again. The append path's time is spent here, so the common case (a new id) costs one probe
+        of the id index, a version look-up and store, and nothing is built per event but its
+        record (acks are built only when asked for). An offset entered here is never one an
+        earlier event holds, so `setdefault` returning another one means a duplicate."""
+        ids, versions, add, make = self._ids, self._versions, records.append, Record
+        mark = len(records)
+        duplicates: list[tuple[int, Ack]] = []
+        offset = first + mark
         for ev in batch:
-            prior = mine.get(ev.event_id) or pending.get(ev.event_id) or self._stored_ack(ev.event_id)
-            if prior is not None:
-                acks.append(Ack(ev.event_id, prior.offset, prior.stream_version, True))
+            event_id = ev.event_id
+            prior = ids.setdefault(event_id, offset)  # one probe of a large table, for the common case
+            if prior != offset:
+                index = offset - first - mark + len(duplicates)  # its position in the batch
+                duplicates.append((index, self._prior_ack(event_id, prior, records, first)))
                 continue
-            current = versions.get(ev.stream, versions_pending.get(ev.stream, self._versions.get(ev.stream, -1)))
-            if ev.expected_version is not None and ev.expected_version != current:
-                return WrongExpectedVersion(ev.stream, ev.expected_version, current, ev.event_id)
-            version = current + 1
-            versions[ev.stream] = version
-            rec = Record(
-                offset=offset + len(new),
-                stream=ev.stream,
-                stream_version=version,
-                event_id=ev.event_id,
-                producer=ev.producer,
-                causation_id=ev.causation_id,
-                wall_time_ns=ev.wall_time_ns or now,
-                event=ev.event,
-            )
-            new.append(rec)
-            ack = Ack(ev.event_id, rec.offset, version, False)
-            mine[ev.event_id] = ack
-            acks.append(ack)
-        return acks, new, versions
+            stream = ev.stream
+            current = versions.get(stream, -1)
+            expected = ev.expected_version
+            if expected is not None and expected != current:
+                del ids[event_id]
+                self._forget(records[mark:])
+                del records[mark:]
+                return WrongExpectedVersion(stream, expected, current, event_id)
+            current += 1
+            add(make(offset=offset, stream=stream, stream_version=current, event_id=event_id, producer=ev.producer,
+                     causation_id=ev.causation_id, wall_time_ns=ev.wall_time_ns or now, event=ev.event))
+            versions[stream] = current  # after the record exists: `_forget` undoes versions by records
+            offset += 1
+        return AppendResult(records[mark:], duplicates)
 
-    def _stored_ack(self, event_id: str) -> Ack | None:
-        """The position of an event already in the log (a retried append). Rare, so read it back."""
-        offset = self._ids.get(event_id)
-        if offset is None:
-            return None
-        records, _ = self._reader.read(offset, 1)
+    def _forget(self, records: list[Record]) -> None:
+        """Take records that will not be stored out of the id and version indexes. Newest first,
+        so a stream ends at the version before its earliest one (absent: it had no events)."""
+        ids, versions = self._ids, self._versions
+        for rec in reversed(records):
+            del ids[rec.event_id]
+            if rec.stream_version:
+                versions[rec.stream] = rec.stream_version - 1
+            else:
+                del versions[rec.stream]
+
+    def _forget_ids(self, batches: Sequence[Sequence[NewEvent]], first: int) -> None:
+        """After a failure inside an append: an id it entered without a record yet (the event it
+        failed on) would claim an offset that was never stored. Every offset at or past `first`
+        is this call's."""
+        ids = self._ids
+        for batch in batches:
+            for ev in batch:
+                try:
+                    if ids.get(ev.event_id, -1) >= first:
+                        del ids[ev.event_id]
+                except TypeError:  # an id that is not even hashable was never entered
+                    pass
+
+    def _prior_ack(self, event_id: str, offset: int, records: list[Record], first: int) -> Ack:
+        """Where an event that is already stored, or already in this append, went."""
+        if offset >= first:
+            return Ack(event_id, offset, records[offset - first].stream_version, True)
+        records, _ = self._reader.read(offset, 1)  # a retried append: rare, so read it back
         return Ack(event_id, offset, records[0].stream_version, True)
 
     def _write(self, data: bytes, first_offset: int) -> None:

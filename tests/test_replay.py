@@ -168,3 +168,20 @@ def test_an_event_type_from_a_newer_version_is_skipped_by_replay(tmp_path):
     assert state.applied == len(events) + 1
     without = RunState().apply_all(r for r in records if r.offset != 20)
     assert without.snapshot().trials == state.snapshot().trials
+
+
+def test_replay_through_the_folded_views_equals_the_typed_fold(tmp_path):
+    """replay() decodes only the fields RunState reads (events/projections/folded.py): the state
+    must be the one a fold of the whole typed records gives, for every event type."""
+    with EventStore(tmp_path / "log", fsync=False) as store:
+        write(store.append, generate(trials=80, seed=9), batch=33)
+        store.append([NewEvent(event=ev, stream=stream, event_id=f"extra-{i}", producer="test")
+                      for i, (ev, stream) in enumerate([
+                          (TrialCancelled(trial_id="t000003", reason="x"), "trial/t000003"),
+                          (BudgetCharged(resource="tokens", amount=12.0, agent="opt"), "budget"),
+                          (BudgetCharged(resource="cpu_s", amount=3.5), "budget"),
+                          (RunStopRequested(reason="user", in_flight="cancel"), "run")])])
+    typed = RunState().apply_all(LogReader(tmp_path / "log").iter_records())
+    assert replay(tmp_path).canonical_bytes() == typed.canonical_bytes()
+    assert replay(tmp_path, until=200).digest() == RunState().apply_all(
+        LogReader(tmp_path / "log").iter_records(0, 200)).digest()

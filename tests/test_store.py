@@ -273,3 +273,42 @@ def test_failed_fsync_poisons_the_store_until_reopened(tmp_path, monkeypatch):
     with pytest.raises(LogWriteFailed, match="reopen"):
         s.append(lifecycle("t2", 1.0))
     s.close()
+
+
+def test_a_refused_batch_in_a_group_leaves_the_indexes_as_they_were(store):
+    store.append(lifecycle("a", 1.0))
+    before = (dict(store._ids), dict(store._versions))
+    fresh = new(proposed("c"), "trial/c", NO_STREAM)
+    r = store.append_many([[fresh, new(claimed("a"), "trial/a", 0)], [new(proposed("d"), "trial/d")]])
+    assert isinstance(r[0], WrongExpectedVersion) and [a.offset for a in r[1].acks] == [4]
+    assert store.offset_of(fresh.event_id) is None and store.stream_version("trial/c") == -1
+    assert store.stream_version("trial/a") == before[1]["trial/a"] and store.stream_version("trial/d") == 0
+
+
+def test_an_append_that_fails_to_encode_stores_nothing_and_indexes_nothing(store):
+    store.append(lifecycle("a", 1.0))
+    before = (dict(store._ids), dict(store._versions))
+    broken = new(proposed("b", parent=object()), "trial/b")  # not encodable
+    with pytest.raises(TypeError):
+        store.append([new(proposed("c"), "trial/c"), new(claimed("a"), "trial/a"), broken])
+    assert (dict(store._ids), dict(store._versions)) == before and store.next_offset == 4
+    assert [a.offset for a in store.append([new(proposed("c"), "trial/c")]).acks] == [4]
+
+
+def test_acks_follow_the_batch_order_with_duplicates_in_between(store):
+    a, b = new(proposed("a"), "trial/a"), new(proposed("b"), "trial/b")
+    store.append([a])
+    res = store.append([a, b, b, new(proposed("c"), "trial/c"), a])
+    assert [(k.event_id, k.offset, k.duplicate) for k in res.acks] == [
+        (a.event_id, 0, True), (b.event_id, 1, False), (b.event_id, 1, True),
+        (res.committed[1].event_id, 2, False), (a.event_id, 0, True)]
+
+
+def test_an_event_that_fails_halfway_through_planning_leaves_no_id_behind(store):
+    good = new(proposed("a"), "trial/a")
+    odd = new(proposed("b"), ["not", "a", "stream"])  # unhashable: fails after its id was looked up
+    with pytest.raises(TypeError):
+        store.append([good, odd])
+    assert store.offset_of(good.event_id) is None and store.offset_of(odd.event_id) is None
+    res = store.append([good, new(proposed("b"), "trial/b", event_id=odd.event_id)])
+    assert [(a.offset, a.duplicate) for a in res.acks] == [(0, False), (1, False)]

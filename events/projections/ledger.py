@@ -41,19 +41,27 @@ class Ledger:
             s.cpu_s += cpu_s
             s.gpu_s += gpu_s
 
-    def llm(self, ev: LlmExchanged) -> None:
-        u = ev.usage
-        for s in self._each(ev.agent):
+    def llm(self, rec, ev: LlmExchanged) -> None:
+        """A fold handler (record, event) itself: the most frequent event, so one call, not two."""
+        u, cost = ev.usage, ev.cost_usd
+        spend = self.by_agent.get(ev.agent)
+        if spend is None:
+            spend = self.by_agent[ev.agent] = Spend()
+        for s in (self.total, spend):
             s.llm_calls += 1
             s.input_tokens += u.input_tokens
             s.cached_input_tokens += u.cached_input_tokens
             s.output_tokens += u.output_tokens
             s.reasoning_tokens += u.reasoning_tokens
-            s.usd += ev.cost_usd
+            s.usd += cost
 
-    def charged(self, ev: BudgetCharged) -> None:
+    def charged(self, rec, ev: BudgetCharged) -> None:
+        """A fold handler (record, event) itself, like `llm`."""
+        resource, amount = ev.resource, ev.amount
         for s in self._each(ev.agent):
-            if ev.resource == "tokens":
-                s.other_tokens += int(ev.amount)
+            if resource == "usd":
+                s.usd += amount
+            elif resource == "tokens":
+                s.other_tokens += int(amount)
             else:
-                setattr(s, ev.resource, getattr(s, ev.resource) + ev.amount)
+                setattr(s, resource, getattr(s, resource) + amount)

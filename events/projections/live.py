@@ -56,26 +56,33 @@ class LiveState:
         self.progress: dict[str, list[ProgressPoint]] = {}
         self.sessions: dict[str, Session] = {}
         self.fingerprint: Fingerprint | None = None
+        self._handlers = {TrialProgress: self._progress, TrialRetried: self._retried,
+                          AgentSessionStarted: self._session_started, AgentSessionEnded: self._session_ended,
+                          LlmExchanged: self._llm, RunStarted: self._run_started}
 
     def apply_all(self, records) -> None:
+        handlers = self._handlers
         for rec in records:
-            ev = rec.event
-            if isinstance(ev, TrialProgress):
-                self._progress(rec, ev)
-            elif isinstance(ev, TrialRetried):
-                self.progress.pop(ev.trial_id, None)  # a new attempt draws a new curve
-            elif isinstance(ev, AgentSessionStarted):
-                self.sessions.setdefault(ev.session_id, Session(
-                    session_id=ev.session_id, agent=ev.agent, proposer=ev.proposer, model=ev.model,
-                    started_offset=rec.offset, started_wall_ns=rec.wall_time_ns))
-            elif isinstance(ev, AgentSessionEnded):
-                s = self.sessions.get(ev.session_id)
-                if s is not None:
-                    s.outcome, s.trial_id, s.turns, s.detail = ev.outcome, ev.trial_id, ev.turns, ev.detail
-            elif isinstance(ev, LlmExchanged):
-                self._llm(rec, ev)
-            elif isinstance(ev, RunStarted) and self.fingerprint is None:
-                self.fingerprint = ev.fingerprint
+            handler = handlers.get(type(rec.event))
+            if handler is not None:  # the other types are not live-only
+                handler(rec, rec.event)
+
+    def _retried(self, rec: Record, ev: TrialRetried) -> None:
+        self.progress.pop(ev.trial_id, None)  # a new attempt draws a new curve
+
+    def _session_started(self, rec: Record, ev: AgentSessionStarted) -> None:
+        self.sessions.setdefault(ev.session_id, Session(
+            session_id=ev.session_id, agent=ev.agent, proposer=ev.proposer, model=ev.model,
+            started_offset=rec.offset, started_wall_ns=rec.wall_time_ns))
+
+    def _session_ended(self, rec: Record, ev: AgentSessionEnded) -> None:
+        s = self.sessions.get(ev.session_id)
+        if s is not None:
+            s.outcome, s.trial_id, s.turns, s.detail = ev.outcome, ev.trial_id, ev.turns, ev.detail
+
+    def _run_started(self, rec: Record, ev: RunStarted) -> None:
+        if self.fingerprint is None:
+            self.fingerprint = ev.fingerprint
 
     def _progress(self, rec: Record, ev: TrialProgress) -> None:
         curve = self.progress.setdefault(ev.trial_id, [])

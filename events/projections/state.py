@@ -14,6 +14,7 @@ import msgspec
 
 from events.envelope import Record
 from events.projections.agents import Agents, AgentStats
+from events.projections.folded import VIEWS
 from events.projections.ledger import Ledger, Spend
 from events.projections.queue import Queue
 from events.projections.trials import RUNNABLE, BestPoint, TrialRow, Trials
@@ -88,9 +89,10 @@ class RunState:
             TrialRetried: self._retried,
             TrialCancelled: self._cancelled,
             AgentSessionStarted: self._session,
-            LlmExchanged: self._llm,
-            BudgetCharged: self._charged,
+            LlmExchanged: self.ledger.llm,
+            BudgetCharged: self.ledger.charged,
         }
+        self._handlers.update({view: self._handlers[t] for t, view in VIEWS.items() if t in self._handlers})
 
     def apply(self, record: Record) -> None:
         if record.offset < self.next_offset:
@@ -145,7 +147,7 @@ class RunState:
     def _executed(self, rec: Record, ev: TrialExecuted) -> None:
         row = self.trials.executed(rec, ev)
         if row:
-            self.ledger.compute(row.agent, sum(p.cpu_s for p in ev.phases), ev.gpu_s)
+            self.ledger.compute(row.agent, sum([p.cpu_s for p in ev.phases]), ev.gpu_s)
 
     def _evaluated(self, rec: Record, ev: TrialEvaluated) -> None:
         row = self.trials.evaluated_(rec, ev)
@@ -170,13 +172,8 @@ class RunState:
             self.queue.drop(ev.trial_id)
 
     def _session(self, rec: Record, ev: AgentSessionStarted) -> None:
-        self.agents.of(ev.agent).sessions += 1
-
-    def _llm(self, rec: Record, ev: LlmExchanged) -> None:
-        self.ledger.llm(ev)
-
-    def _charged(self, rec: Record, ev: BudgetCharged) -> None:
-        self.ledger.charged(ev)
+        stats = self.agents.by_agent.get(ev.agent) or self.agents.of(ev.agent)
+        stats.sessions += 1
 
     # -- canonical form ----------------------------------------------------------------------
 
