@@ -39,6 +39,7 @@ from events.schema import (
     TrialRetried,
     Usage,
 )
+from events.streams import RUN, agent_stream, trial_stream
 
 AGENTS = ("arch", "opt", "tok", "quant", "ttt", "curr", "loss", "reg", "eval", "meta")
 IDEAS = (
@@ -79,7 +80,7 @@ def generate(trials: int = 50, seed: int = 0, executors: int = 4, agents: int = 
         keep_rule=keep_rule, baseline_code={"train_gpt.py": baseline},
         config={"synthetic": True, "trials": trials, "executors": executors, "agents": list(names)},
         fingerprint=Fingerprint(hostname="synthetic", platform="synthetic", python="3.11")),
-        "run", "supervisor", NO_STREAM)
+        RUN, "supervisor", NO_STREAM)
 
     scores: dict[str, float] = {}
     versions: dict[str, int] = {}
@@ -95,7 +96,7 @@ def generate(trials: int = 50, seed: int = 0, executors: int = 4, agents: int = 
     def trial_event(tid, event, producer):
         v = versions[tid]
         versions[tid] = v + 1
-        return new(event, f"trial/{tid}", producer, v)
+        return new(event, trial_stream(tid), producer, v)
 
     def propose(agent: str | None):
         nonlocal proposed
@@ -106,7 +107,7 @@ def generate(trials: int = 50, seed: int = 0, executors: int = 4, agents: int = 
         session = f"{agent or 'baseline'}-s{proposed}"
         if agent:
             yield new(AgentSessionStarted(session_id=session, agent=agent, proposer="llm" if llm else "library",
-                                          model="synthetic-model" if llm else None), f"agent/{agent}", f"agent/{agent}")
+                                          model="synthetic-model" if llm else None), agent_stream(agent), agent_stream(agent))
             for call in range(rng.randint(1, 3) if llm else 0):
                 usage = Usage(input_tokens=rng.randint(2000, 9000), output_tokens=rng.randint(100, 900))
                 yield new(LlmExchanged(
@@ -115,7 +116,7 @@ def generate(trials: int = 50, seed: int = 0, executors: int = 4, agents: int = 
                     request_hash=hashlib.sha256(f"{session}:{call}".encode()).hexdigest(),
                     response=put(f"response {session} {call}".encode()), usage=usage,
                     cost_usd=usage.input_tokens * 1e-6 + usage.output_tokens * 4e-6,
-                    latency_s=round(rng.uniform(0.5, 20.0), 3), http_status=200), f"agent/{agent}", f"agent/{agent}")
+                    latency_s=round(rng.uniform(0.5, 20.0), 3), http_status=200), agent_stream(agent), agent_stream(agent))
         versions[tid] = -1
         yield trial_event(tid, TrialProposed(
             trial_id=tid, agent=agent or "baseline", surface=agent or "baseline", parent_id=parent,
@@ -123,10 +124,10 @@ def generate(trials: int = 50, seed: int = 0, executors: int = 4, agents: int = 
             expected_delta=round(rng.uniform(-0.01, 0.0), 4) if agent else None,
             code={"train_gpt.py": put(f"# {tid}\n{idea}\n".encode())},
             diff=put(f"--- a\n+++ b\n+{idea}\n".encode()) if agent else None,
-            notes="", session_id=session if agent else None), agent and f"agent/{agent}" or "supervisor")
+            notes="", session_id=session if agent else None), agent and agent_stream(agent) or "supervisor")
         if agent:
             yield new(AgentSessionEnded(session_id=session, agent=agent, outcome="submitted", trial_id=tid, turns=4),
-                      f"agent/{agent}", f"agent/{agent}")
+                      agent_stream(agent), agent_stream(agent))
         runnable.append(tid)
         parents[tid] = parent
 
@@ -198,8 +199,8 @@ def generate(trials: int = 50, seed: int = 0, executors: int = 4, agents: int = 
         if proposed - 1 >= trials and not stopping:
             stopping = True
             yield new(RunStopRequested(reason="trial_budget", detail=f"{trials} trials", in_flight="finish"),
-                      "run", "supervisor")
-    yield new(RunStopped(reason="trial_budget"), "run", "supervisor")
+                      RUN, "supervisor")
+    yield new(RunStopped(reason="trial_budget"), RUN, "supervisor")
 
 
 def write(store_append: Callable, events: Iterator[NewEvent], batch: int = 100) -> int:
