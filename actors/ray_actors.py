@@ -1,4 +1,4 @@
-"""Thin Ray shells around the reactors. Each actor is given the EventLog's name and plain
+"""Thin Ray actors around the reactors (whose shell, actors/shell.py, runs inside). Each actor is given the EventLog's name and plain
 values (paths, a proposer object), never another actor: everything it learns comes from
 the log and everything it says goes there. `run()` loops until the run has stopped; after a
 crash Ray restarts the actor, `__init__` builds the reactor afresh, and the driver calls `run()`

@@ -90,6 +90,15 @@ def _open_run(rd: RunDir, config: RunConfig | None, resume: bool) -> tuple[RunCo
     return RunConfig.from_dict(state.run.config), state.run.run_id
 
 
+def _log_pinned(cluster: dict, run_dir: Path, echo) -> bool:
+    """Whether a node declares the event log's resource (the log starts there); if none does, say so."""
+    pin = cluster.get(LOG_RESOURCE, 0) > 0
+    if not pin:
+        echo(f"note: no node declares the {LOG_RESOURCE} resource; the event log starts wherever Ray puts it, "
+             f"so {run_dir} must be reachable there (start the head with --resources='{{\"{LOG_RESOURCE}\":1}}')")
+    return pin
+
+
 def _start_log(rd: RunDir, run_id: str, config: RunConfig, spec, pin: bool, resume: bool):
     """The run's EventLog actor, started and answering; a new run's RunStarted in it."""
     handle = start_event_log(rd.path, name=f"autorecipe-log-{run_id}", fsync=config.fsync, pin=pin)
@@ -126,12 +135,8 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
     signals.reinstall()  # ray.init replaced the SIGTERM handler
     attach_gate(proposers, f"autorecipe-llm-gate-{run_id}")  # one concurrency limit per server, run-wide
     cluster = ray.cluster_resources()
-    pin = cluster.get(LOG_RESOURCE, 0) > 0
-    if not pin:
-        echo(f"note: no node declares the {LOG_RESOURCE} resource; the event log starts wherever Ray puts it, "
-             f"so {run_dir} must be reachable there (start the head with --resources='{{\"{LOG_RESOURCE}\":1}}')")
     rd.path.mkdir(parents=True, exist_ok=True)
-    handle, log = _start_log(rd, run_id, config, spec, pin, resume)
+    handle, log = _start_log(rd, run_id, config, spec, _log_pinned(cluster, run_dir, echo), resume)
     supervisor = Supervisor(log, agents, spec.baseline_code())
     supervisor.catch_up()
     if resume:
