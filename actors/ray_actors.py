@@ -1,8 +1,8 @@
-"""Thin Ray actors around the reactors (whose shell, actors/shell.py, runs inside). Each actor is given the EventLog's name and plain
-values (paths, a proposer object), never another actor: everything it learns comes from
-the log and everything it says goes there. `run()` loops until the run has stopped; after a
-crash Ray restarts the actor, `__init__` builds the reactor afresh, and the driver calls `run()`
-again, which starts by folding the whole log.
+"""Thin Ray actors around the reactors (the shell, actors/shell.py, runs inside them). Each actor
+is given the EventLog's name and plain values (paths, a proposer object), never another actor:
+everything it learns comes from the log and everything it says goes there. `run()` loops until
+the run has stopped; after a crash Ray restarts the actor, `__init__` builds the reactor afresh,
+and the driver calls `run()` again, which starts by folding the whole log.
 """
 
 from __future__ import annotations

@@ -117,9 +117,8 @@ class Specialist(Reactor):
             self.recovered = True
             if self.open_session is not None:  # an earlier incarnation died mid-session
                 sid = self.open_session
-                return Append([self.fact(AgentSessionEnded(session_id=sid, agent=self.agent, outcome="abandoned",
-                                                           detail="the specialist restarted during the session"),
-                                         self.stream, "session-ended", sid)])
+                return Append([self._ended(AgentSessionEnded(session_id=sid, agent=self.agent, outcome="abandoned",
+                                                             detail="the specialist restarted during the session"))])
         if self.stopped or time.monotonic() < self.retry_at or not self.ready():
             return Append()
         run, cfg = self.state.run, self.config
@@ -242,4 +241,5 @@ class Specialist(Reactor):
         return Append([self._ended(ended)])
 
     def _ended(self, ended: AgentSessionEnded):
+        """A session's end, once per session however it ended."""
         return self.fact(ended, self.stream, "session-ended", ended.session_id)
