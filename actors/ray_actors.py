@@ -1,8 +1,8 @@
-"""Thin Ray shells around the reactors. Each actor is given the EventLog's name and plain
-values (paths, a proposer object), never another actor: everything it learns comes from
-the log and everything it says goes there. `run()` loops until the run has stopped; after a
-crash Ray restarts the actor, `__init__` builds the reactor afresh, and the driver calls `run()`
-again, which starts by folding the whole log.
+"""Thin Ray actors around the reactors (the shell, actors/shell.py, runs inside them). Each actor
+is given the EventLog's name and plain values (paths, a proposer object), never another actor:
+everything it learns comes from the log and everything it says goes there. `run()` loops until
+the run has stopped; after a crash Ray restarts the actor, `__init__` builds the reactor afresh,
+and the driver calls `run()` again, which starts by folding the whole log.
 """
 
 from __future__ import annotations
@@ -53,30 +53,6 @@ class ReactorActor:
         return {"name": core.name, "producer": core.producer, "offset": core.state.next_offset,
                 "busy_s": getattr(core, "busy_s", None), "trials_run": getattr(core, "trials_run", None)}
 
-    def handles(self) -> list[str]:
-        """The actor ids of every actor handle this actor holds (the no-calls-between-actors test)."""
-        seen, found = set(), []
-
-        def walk(obj, depth=0):
-            if depth > 4 or id(obj) in seen:
-                return
-            seen.add(id(obj))
-            if isinstance(obj, ray.actor.ActorHandle):
-                found.append(obj._actor_id.hex())
-                return
-            if isinstance(obj, dict):
-                for v in obj.values():
-                    walk(v, depth + 1)
-            elif isinstance(obj, (list, tuple, set)):
-                for v in obj:
-                    walk(v, depth + 1)
-            elif hasattr(obj, "__dict__"):
-                for v in vars(obj).values():
-                    walk(v, depth + 1)
-
-        walk(self)
-        return sorted(set(found))
-
 
 def _data(spec, wanted: str | None) -> Path | None:
     """The environment's data on this node, at the driver's path: already there on the driver's
@@ -90,17 +66,12 @@ def _data(spec, wanted: str | None) -> Path | None:
         return prepared_data(spec, log=lambda m: None)
 
 
-def reactor_actor(role: str, name: str, num_cpus: float = 0, num_gpus: float = 0, namespace: str | None = None,
-                  resources: dict | None = None, placement: tuple | None = None):
+def reactor_actor(role: str, name: str, num_cpus: float = 0, num_gpus: float = 0, placement: tuple | None = None):
     """The actor class with its options: restarts without limit, never retries a call (a trial
     or an append is not idempotent on Ray's side; the log makes it so on ours). `placement` is
     (placement group, bundle index): the actor lives in that bundle's reservation."""
     options = dict(name=name, num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=-1, max_task_retries=0,
                    lifetime=None)
-    if namespace:
-        options["namespace"] = namespace
-    if resources:
-        options["resources"] = resources
     if placement is not None:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 

@@ -1,8 +1,12 @@
-"""The loop every actor is: read the records after my offset, fold them, react, append.
+"""The loop every actor is: read the records after my offset, fold them, decide, append.
 
 A Reactor owns a RunState folded from the log and nothing else: after a restart it reads the
-log from the start and is where it was. `react()` looks at the state and returns the events to
-append (or performs one long action, such as running a trial, and returns what it measured).
+log from the start and is where it was. `react()` decides from that state and returns either
+the events to append (an `Append`) or one piece of work (a `Work`: run this trial, evaluate this
+execution, open this session); the work's result comes back through `concluded(work, result)`,
+which returns the events that record it. Neither appends, stores a blob or calls a model: the
+shell (actors/shell.py) does, for every reactor alike, in the Ray actors and the local loop.
+
 Appends are idempotent: an event's id is fixed before the first attempt, so a retry after a lost
 reply stores nothing twice; a refused expected version means another actor got there first,
 so the reactor folds what it missed and decides again.
@@ -15,14 +19,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Sequence
 
+from actors import shell
 from actors.config import RunConfig
+from actors.decisions import Append, Decision, Work
 from actors.log_client import LogClient
-from events import NO_STREAM, Event, NewEvent, Record, RunState, WrongExpectedVersion, new_event_id
+from events import NO_STREAM, Event, NewEvent, Record, RunState, new_event_id
 
-IDLE_MIN_S = 0.002
-REACT_EVERY_S = 1.0  # with no news, decide again this often anyway (deadlines are decisions in time)
 ID_NAMESPACE = uuid.UUID("6f1d2a4e-4d1c-4a8e-9f43-7c6b1e0a5d21")
 
 
@@ -42,7 +45,7 @@ class Reactor:
         self.producer = f"{name}#{incarnation}"
         self.state = RunState()
         self.versions: dict[str, int] = {}
-        self.idle_s = IDLE_MIN_S
+        self.idle_s = shell.IDLE_MIN_S
         self.on_record = None  # a callable seeing each record after it is folded (progress output)
         self._dirty = True  # react on the next step even without news
         self._last_react = 0.0
@@ -82,60 +85,45 @@ class Reactor:
     def version(self, stream: str) -> int:
         return self.versions.get(stream, NO_STREAM)
 
-    # -- appending ---------------------------------------------------------------------------
+    # -- events ------------------------------------------------------------------------------
 
     def event(self, event: Event, stream: str, expected: int | None = None, event_id: str | None = None,
               causation_id: str | None = None) -> NewEvent:
         return NewEvent(event=event, stream=stream, event_id=event_id or new_event_id(), producer=self.producer,
                         causation_id=causation_id, expected_version=expected, wall_time_ns=time.time_ns())
 
-    def append(self, batch: Sequence[NewEvent]) -> bool:
-        """Append the batch and fold it; False when an expected version was stale (someone else
-        acted first; the state is caught up either way)."""
-        try:
-            self.log.append(batch)
-        except WrongExpectedVersion:
-            self.catch_up()
-            return False
-        self.catch_up()
-        return True
+    def fact(self, event: Event, stream: str, *key, expected: int | None = None) -> NewEvent:
+        """An event that can happen at most once, named by `key` within the run (fact_id), appended
+        at `expected` where that is given: every incarnation of every producer names it the same,
+        so the log keeps one however often it is tried."""
+        return self.event(event, stream, expected=expected, event_id=fact_id(self.state.run.run_id, *key))
 
-    # -- the loop ----------------------------------------------------------------------------
+    # -- deciding ----------------------------------------------------------------------------
 
-    def react(self) -> list[NewEvent] | bool:
-        """Decide from the state: events to append, or True after acting on its own."""
+    def react(self) -> Decision:
+        """Decide from the state: the events to append, or one piece of work."""
         raise NotImplementedError
+
+    def concluded(self, work: Work, result) -> Append:
+        """The events that record what `work` came to (called again, on the caught-up state,
+        when the log refused them because another actor got there first)."""
+        raise NotImplementedError
+
+    def out_raced(self, work: Work, result) -> Append:
+        """What to record once `work.races` conclusions were all refused; nothing by default."""
+        return Append()
 
     def finished(self) -> bool:
         return self.state.run.stopped is not None
 
+    # -- the shell's entry points, for the Ray actors, the local loop and the driver ---------
+
     def step(self) -> bool:
-        """One turn: catch up, react, append. True when this reactor acted. Merely seeing news does
-        not count: a reactor that saw records and had nothing to do backs off like an idle one, or
-        sixty idle executors would spin on every record the others append."""
-        seen = self.catch_up()
-        if self.finished():
-            return False
-        now = time.monotonic()
-        if not seen and not self._dirty and now - self._last_react < REACT_EVERY_S:
-            return False  # nothing new since a react that did nothing: it would do nothing again
-        acted = self.react()
-        self._last_react = now
-        if isinstance(acted, list):
-            if acted:
-                self.append(acted)
-            acted = bool(acted)
-        self._dirty = acted
-        return acted
+        return shell.step(self)
 
     def run(self, should_exit=lambda: False) -> dict:
-        """Step until the run has stopped, sleeping with backoff while nothing happens."""
-        while not should_exit():
-            if self.step():
-                self.idle_s = IDLE_MIN_S
-                continue
-            if self.finished():
-                break
-            time.sleep(self.idle_s)
-            self.idle_s = min(self.idle_s * 2, self.idle_max_s)
-        return {"name": self.name, "offset": self.state.next_offset}
+        return shell.run(self, should_exit)
+
+    def commit(self, decision: Append) -> bool:
+        """Store the blobs and append the events (see shell.commit); False when refused."""
+        return shell.commit(self, decision)

@@ -8,13 +8,13 @@ the next one, so the trial budget is never overshot.
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
 
 import orjson
 
 from actors.config import BASELINE_ID, trial_id
+from actors.decisions import Append, Session
 from actors.failures import evidence
 from actors.reactor import Reactor, fact_id
 from agents.changes import EditError, make_change, surface_violations
@@ -32,6 +32,7 @@ from events import (
     Usage,
 )
 from events.projections.trials import CANCELLED, EVALUATED
+from events.streams import agent_stream, trial_stream
 
 PREFLIGHT = "preflight"
 PREFLIGHT_VERSION = "1"
@@ -52,7 +53,7 @@ class Specialist(Reactor):
     role = "specialist"
 
     def __init__(self, log, spec: EnvironmentSpec, agent: str, proposer: Proposer, incarnation: int = 0):
-        super().__init__(log, f"agent/{agent}", incarnation)
+        super().__init__(log, f"agent/{agent}", incarnation)  # the actor's name, as the driver knows it
         self.spec, self.agent, self.proposer = spec, agent, proposer
         self.specialist = spec.specialist(agent)
         self.sessions = 0
@@ -116,93 +117,91 @@ class Specialist(Reactor):
             self.recovered = True
             if self.open_session is not None:  # an earlier incarnation died mid-session
                 sid = self.open_session
-                return [self.event(AgentSessionEnded(session_id=sid, agent=self.agent, outcome="abandoned",
-                                                     detail="the specialist restarted during the session"),
-                                   self.stream, event_id=fact_id(self.state.run.run_id, "session-ended", sid))]
+                return Append([self._ended(AgentSessionEnded(session_id=sid, agent=self.agent, outcome="abandoned",
+                                                             detail="the specialist restarted during the session"))])
         if self.stopped or time.monotonic() < self.retry_at or not self.ready():
-            return []
+            return Append()
         run, cfg = self.state.run, self.config
         session = self.sessions + 1
         session_id = fact_id(run.run_id, "session", self.agent, session)
         view = build_view(self.state.trials.rows, self.state.trials.best_id, self.agent, self.spec.metric,
                           self.spec.direction, lineage=cfg.lineage)
+        claim = Append()
         started = AgentSessionStarted(
-            session_id=session_id, agent=self.agent, proposer=self.proposer.kind,
-            model=getattr(getattr(self.proposer, "endpoint", None), "model", None),
-            lineage_view=self.log.put_blob(render(view, self.specialist.brief).encode()),
-            view_offset=self.state.next_offset)
-        if not self.append([self.event(started, self.stream, expected=self.version(self.stream),
-                                       event_id=fact_id(run.run_id, "session-started", self.agent, session))]):
-            return True  # the log moved (another incarnation of me?): decide again
+            session_id=session_id, agent=self.agent, proposer=self.proposer.kind, model=self.proposer.model,
+            lineage_view=claim.blob(render(view, self.specialist.brief).encode()), view_offset=self.state.next_offset)
+        claim.events.append(self.fact(started, self.stream, "session-started", self.agent, session,
+                                      expected=self.version(self.stream)))
         ctx = Context(spec=self.spec, specialist=self.specialist, view=view, code_of=self.code_of,
-                      rng=random.Random(f"{run.seed}/{self.agent}/{session}"), session=session,
-                      extra={"tier": run.tier})
-        calls = itertools.count(1)
-        try:
-            if self.proposer.kind == "llm":
-                result = self.proposer.propose(ctx, record=lambda ex: self._record(ex, session_id, next(calls)))
-            else:
-                result = self.proposer.propose(ctx)
-        except RunStopping as exc:
-            result = Outcome(None, "stopped", str(exc))
-        except Exception as exc:  # noqa: BLE001 - a proposer's bug ends its session, not the specialist
-            self.raised += 1
-            why = f"the proposer raised {evidence(exc)}"
-            if self.raised >= PROPOSER_TRIES:  # the same bug again: waiting would never end
-                result = Outcome(None, "failed", f"{why}; {self.raised} sessions in a row: this specialist stops"[:1000])
-            else:
-                result = Outcome(None, "error", why[:1000])
-        else:
-            self.raised = 0
-        outcome = result if isinstance(result, Outcome) else Outcome(result, "submitted" if result else "exhausted")
-        for _ in range(MAX_ID_RACES):
-            if outcome.proposal is not None and len(self.state.trials.rows) - 1 >= self.config.trials:
-                # others used the last of the budget while this session ran: nothing is proposed
-                outcome = Outcome(None, "budget_used", "the trial budget was used up during the session",
-                                  turns=outcome.turns)
-            if self.append(self._conclude(session_id, outcome)):
-                break
-        if outcome.outcome == "error" and self.raised:
-            self.backoff, self.retry_at = 0.0, time.monotonic() + RAISED_RETRY_S
-        return True
+                      rng=random.Random(f"{run.seed}/{self.agent}/{session}"), session=session, tier=run.tier)
+        # a refused session start: the log moved (another incarnation of me?), so decide again
+        return Session(claim=claim, races=MAX_ID_RACES, session_id=session_id, ctx=ctx)
 
     @property
     def stream(self) -> str:
-        return f"agent/{self.agent}"
+        return agent_stream(self.agent)
 
-    def _record(self, ex, session_id: str, seq: int) -> None:
+    def exchanged(self, work: Session, ex, seq: int) -> Append:
         """A model exchange, in the log before the session acts on it."""
-        request = self.log.put_blob(orjson.dumps(ex.request))
-        response = self.log.put_blob(orjson.dumps(ex.response)) if ex.response is not None else None
+        out = Append()
+        request = out.blob(orjson.dumps(ex.request))
+        response = out.blob(orjson.dumps(ex.response)) if ex.response is not None else None
         u = ex.usage
-        ev = LlmExchanged(session_id=session_id, agent=self.agent, call_seq=seq, provider=self.proposer.endpoint.name,
+        ev = LlmExchanged(session_id=work.session_id, agent=self.agent, call_seq=seq, provider=self.proposer.provider,
                           model=ex.model, request=request, request_hash=ex.request_hash, response=response,
                           usage=Usage(input_tokens=u.input, cached_input_tokens=u.cached_input, output_tokens=u.output,
                                       reasoning_tokens=u.reasoning, estimated=u.estimated),
                           cost_usd=ex.cost_usd, latency_s=round(ex.latency_s, 6),
                           http_status=ex.attempts[-1].status if ex.attempts else None, error=ex.error,
                           outcome=ex.outcome, attempts=len(ex.attempts), queued_s=round(ex.queued_s, 6))
-        self.append([self.event(ev, self.stream, event_id=fact_id(self.state.run.run_id, "llm", session_id, seq))])
-        self.catch_up()
-        if self.state.run.stop_requested:  # the run is stopping: end the session now, recorded, not killed
+        out.events.append(self.fact(ev, self.stream, "llm", work.session_id, seq))
+        return out
+
+    def after_exchange(self) -> None:
+        """The run is stopping: end the session now, recorded, not killed."""
+        if self.state.run.stop_requested:
             raise RunStopping(f"the run stopped during the session ({self.state.run.stop_requested})")
 
-    def _conclude(self, session_id: str, outcome: Outcome) -> list:
-        """The session's last batch: the trial it produced (if any) and its end."""
-        run, cfg = self.state.run, self.config
+    def outcome_of(self, result) -> Outcome:
+        """How the session ended, from what the proposer returned or raised; and when this
+        specialist may open its next one."""
+        if isinstance(result, RunStopping):
+            outcome = Outcome(None, "stopped", str(result))
+        elif isinstance(result, Exception):
+            self.raised += 1
+            why = f"the proposer raised {evidence(result)}"
+            if self.raised >= PROPOSER_TRIES:  # the same bug again: waiting would never end
+                outcome = Outcome(None, "failed", f"{why}; {self.raised} sessions in a row: this specialist stops"[:1000])
+            else:
+                outcome = Outcome(None, "error", why[:1000])
+        else:
+            self.raised = 0
+            outcome = result if isinstance(result, Outcome) else Outcome(result, "submitted" if result else "exhausted")
         if outcome.outcome in STOPS_AGENT:
             self.stopped = True
+        elif outcome.outcome == "error" and self.raised:  # a bug is not an outage to wait out
+            self.backoff, self.retry_at = 0.0, time.monotonic() + RAISED_RETRY_S
         elif outcome.outcome == "error":
             self.backoff = min(self.backoff * 2, MAX_BACKOFF_S) if self.backoff else FIRST_BACKOFF_S
             self.retry_at = time.monotonic() + self.backoff
         else:
             self.backoff = 0.0
+        return outcome
+
+    def concluded(self, work: Session, outcome: Outcome) -> Append:
+        """The session's last batch: the trial it produced (if any) and its end. The trial id is
+        the next in log order; when another specialist took it first, this is asked again."""
+        if outcome.proposal is not None and len(self.state.trials.rows) - 1 >= self.config.trials:
+            # others used the last of the budget while this session ran: nothing is proposed
+            outcome = Outcome(None, "budget_used", "the trial budget was used up during the session",
+                              turns=outcome.turns)
         proposal = outcome.proposal
         if proposal is None and outcome.outcome != "invalid_edit":
-            ended = AgentSessionEnded(session_id=session_id, agent=self.agent, outcome=outcome.outcome,
+            ended = AgentSessionEnded(session_id=work.session_id, agent=self.agent, outcome=outcome.outcome,
                                       detail=outcome.detail or "nothing left to try from the current lineage",
                                       turns=outcome.turns)
-            return [self.event(ended, self.stream)]
+            return Append([self._ended(ended)])
+        out = Append()
         tid = trial_id(len(self.state.trials.rows))
         verdict, feedback, violations, code, diff, hashes = None, "", [], {}, None, {}
         if proposal is None:  # the model never produced a usable edit
@@ -211,27 +210,36 @@ class Specialist(Reactor):
                                 edits=())
         else:
             try:
-                parent = self.code_of(proposal.parent_id)
-                change = make_change(parent, proposal.edits)
+                change = make_change(self.code_of(proposal.parent_id), proposal.edits)
                 violations = surface_violations(change, self.specialist.surface)
-                if violations and cfg.surface_mode == "strict":
+                if violations and self.config.surface_mode == "strict":
                     verdict, feedback = "out_of_surface", "; ".join(violations)
-                code = {p: self.log.put_blob(data) for p, data in change.code.items()}
-                diff = self.log.put_blob(change.diff.encode())
+                code = {p: out.blob(data) for p, data in change.code.items()}
+                diff = out.blob(change.diff.encode())
                 hashes = dict(parent_sha256=change.parent_sha256, code_sha256=change.child_sha256)
             except (EditError, KeyError) as exc:
                 verdict, feedback = "invalid_edit", str(exc)
         proposed = TrialProposed(
             trial_id=tid, agent=self.agent, surface=self.agent, parent_id=proposal.parent_id,
             hypothesis=proposal.hypothesis, expected_delta=proposal.expected_delta, code=code, diff=diff,
-            notes=proposal.notes, session_id=session_id, technique=proposal.technique,
+            notes=proposal.notes, session_id=work.session_id, technique=proposal.technique,
             surface_violations=violations, **hashes)
-        batch = [self.event(proposed, f"trial/{tid}", expected=NO_STREAM)]
+        out.events.append(self.event(proposed, trial_stream(tid), expected=NO_STREAM))
         if verdict:  # judged before it runs: nothing to execute
-            batch.append(self.event(TrialEvaluated(trial_id=tid, attempt=1, evaluator=PREFLIGHT,
-                                                   evaluator_version=PREFLIGHT_VERSION, verdict=verdict,
-                                                   feedback=feedback), f"trial/{tid}"))
-        ended = AgentSessionEnded(session_id=session_id, agent=self.agent, outcome=verdict or "submitted",
-                                  trial_id=tid, turns=outcome.turns, detail=outcome.detail)
-        batch.append(self.event(ended, self.stream, event_id=fact_id(run.run_id, "session-ended", session_id)))
-        return batch
+            out.events.append(self.event(TrialEvaluated(trial_id=tid, attempt=1, evaluator=PREFLIGHT,
+                                                        evaluator_version=PREFLIGHT_VERSION, verdict=verdict,
+                                                        feedback=feedback), trial_stream(tid)))
+        out.events.append(self._ended(AgentSessionEnded(session_id=work.session_id, agent=self.agent,
+                                                        outcome=verdict or "submitted", trial_id=tid,
+                                                        turns=outcome.turns, detail=outcome.detail)))
+        return out
+
+    def out_raced(self, work: Session, outcome: Outcome) -> Append:
+        """Every trial id this session tried was taken first: it ends, recorded, with no trial."""
+        ended = AgentSessionEnded(session_id=work.session_id, agent=self.agent, outcome="error", turns=outcome.turns,
+                                  detail=f"another specialist took the next trial id {work.races} times in a row")
+        return Append([self._ended(ended)])
+
+    def _ended(self, ended: AgentSessionEnded):
+        """A session's end, once per session however it ended."""
+        return self.fact(ended, self.stream, "session-ended", ended.session_id)

@@ -1,6 +1,6 @@
 """The supervisor's decisions: the baseline trial, the stop conditions, and closing the run.
 
-It starts nothing here (launching actors is the driver's job, autorecipe/launch.py) and judges
+It starts nothing here (launching actors is the driver's job, autorecipe/driver.py) and judges
 no trial. It proposes the baseline as t0000 so every later trial has a measured parent; turns
 the first stop condition that holds into `RunStopRequested`; cancels what has not started (and,
 in `cancel` mode, what is running); and appends `RunStopped` once no trial is open.
@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import time
 
+from actors.attempts import claimed, recover
 from actors.config import BASELINE_ID
-from actors.executor import recover
-from actors.reactor import Reactor, fact_id
+from actors.decisions import Append
+from actors.reactor import Reactor
 from agents.changes import code_sha256
 from events import (
     NO_STREAM,
@@ -30,6 +31,7 @@ from events import (
     TrialProposed,
 )
 from events.projections.trials import CLAIMED, EVALUATED, EXECUTED, RUNNABLE
+from events.streams import RUN, trial_stream
 
 OPEN = (RUNNABLE, CLAIMED, EXECUTED)
 
@@ -66,37 +68,45 @@ class Supervisor(Reactor):
     def react(self):
         run, rows = self.state.run, self.state.trials.rows
         if run.run_id is None:
-            return []
+            return Append()
         if BASELINE_ID not in rows:
-            return [self._baseline()]
+            return self._baseline()
         if not run.stop_requested:
             stop = self.stop_condition()
             if stop is None:
-                return []
+                return Append()
             reason, detail = stop
             at_stop = "finish" if reason in ("trial_budget", "exhausted", "baseline_failed") else self.config.at_stop
-            return [self.event(RunStopRequested(reason=reason, detail=detail, in_flight=at_stop), "run",
-                               event_id=fact_id(run.run_id, "stop-requested"))]
+            return Append([self._stop_requested(reason, detail, at_stop)])
         return self._wind_down()
 
     def stop(self, reason: str, detail: str) -> None:
         """Stop from outside the stop conditions (the driver lost every specialist, a user asked)."""
         if not self.state.run.stop_requested:
-            self.append([self.event(RunStopRequested(reason=reason, detail=detail, in_flight="finish"), "run",
-                                    event_id=fact_id(self.state.run.run_id, "stop-requested"))])
+            self.commit(Append([self._stop_requested(reason, detail, "finish")]))
+
+    def _stop_requested(self, reason: str, detail: str, in_flight: str):
+        return self.fact(RunStopRequested(reason=reason, detail=detail, in_flight=in_flight), RUN, "stop-requested")
 
     def recover_orphans(self, reason: str) -> list:
         """For `--resume`: every attempt claimed but never finished belongs to an executor of the
         crashed run."""
-        orphans = [r.trial_id for r in self.state.trials.rows.values() if r.phase == CLAIMED]
+        orphans = claimed(self.state)
         return recover(self, orphans, reason, self.config.max_attempts) if orphans else []
 
-    def _baseline(self):
-        code = {p: self.log.put_blob(data) for p, data in sorted(self.baseline_code.items())}
+    def recover_abandoned(self, executor: str) -> list:
+        """An executor that will not come back: the attempts it had claimed are lost (and requeued)."""
+        mine = claimed(self.state, executor)
+        return recover(self, mine, f"{executor} died and was not restarted", self.config.max_attempts) if mine else []
+
+    def _baseline(self) -> Append:
+        out = Append()
+        code = {p: out.blob(data) for p, data in sorted(self.baseline_code.items())}
         ev = TrialProposed(trial_id=BASELINE_ID, agent="baseline", surface="", parent_id=None,
                            hypothesis="the baseline recipe, unchanged", code=code,
                            code_sha256=code_sha256(self.baseline_code))
-        return self.event(ev, f"trial/{BASELINE_ID}", expected=NO_STREAM)
+        out.events.append(self.event(ev, trial_stream(BASELINE_ID), expected=NO_STREAM))
+        return out
 
     def stop_condition(self) -> tuple[str, str] | None:
         cfg, st = self.config, self.state
@@ -141,11 +151,11 @@ class Supervisor(Reactor):
         for r in rows.values():
             if r.phase in cancel_phases:
                 why = "the run stopped before it started" if r.phase == RUNNABLE else "the run stopped (at_stop=cancel)"
-                batch.append(self.event(TrialCancelled(trial_id=r.trial_id, reason=why), f"trial/{r.trial_id}",
-                                        expected=self.version(f"trial/{r.trial_id}")))
+                stream = trial_stream(r.trial_id)
+                batch.append(self.event(TrialCancelled(trial_id=r.trial_id, reason=why), stream,
+                                        expected=self.version(stream)))
         if batch:
-            return batch
+            return Append(batch)
         if any(r.phase in OPEN for r in rows.values()):
-            return []  # in flight: finishing
-        return [self.event(RunStopped(reason=run.stop_requested, detail=""), "run",
-                           event_id=fact_id(run.run_id, "stopped"))]
+            return Append()  # in flight: finishing
+        return Append([self.fact(RunStopped(reason=run.stop_requested, detail=""), RUN, "stopped")])

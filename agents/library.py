@@ -82,6 +82,7 @@ def resolve(code: dict[str, bytes], edits: tuple[Edit, ...]) -> tuple[Edit, ...]
 
 class LibraryProposer:
     kind = "library"
+    model = provider = None  # offline: no model is called
 
     def __init__(self, techniques: tuple[Technique, ...] | None = None):
         self.techniques = techniques  # None: the environment's own library

@@ -10,8 +10,8 @@ the agent and its session number.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
 from agents.lineage_view import LineageView
 from environments.spec import Edit, EnvironmentSpec, Specialist
@@ -35,7 +35,10 @@ class Context:
     code_of: Callable[[str | None], dict[str, bytes]]  # a trial's recipe (None: the baseline)
     rng: random.Random
     session: int  # this agent's session number, from 1
-    extra: dict = field(default_factory=dict)
+    tier: str | None = None  # the run's tier (its limits and byte caps); None: the environment's first
+    # handed each model exchange as it returns, before the session acts on it (the specialist puts
+    # it in the log); proposers that call no model never call it
+    record: Callable[[Any], None] = lambda exchange: None
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,13 @@ class Outcome:
 
 
 class Proposer(Protocol):
+    """What the specialist records of a proposer comes from here: its kind, and for one that
+    calls a model, the model and the provider (the endpoint's name); None for offline ones."""
+
     kind: str  # library, random, scripted, llm
+    model: str | None
+    provider: str | None
 
     def propose(self, ctx: Context) -> Proposal | Outcome | None:
-        """One proposal, or None when there is nothing left worth trying. Proposers that call a
-        model also take `record`, a callable handed each model exchange as it happens."""
+        """One proposal, or None when there is nothing left worth trying. A proposer that calls
+        a model hands each exchange to `ctx.record` as it returns."""

@@ -11,6 +11,7 @@ from agents.proposer import Context, Proposal
 
 class RandomProposer:
     kind = "random"
+    model = provider = None  # offline: no model is called
 
     def propose(self, ctx: Context) -> Proposal | None:
         parent_id = ctx.view.best.trial_id if ctx.view.best else None

@@ -16,6 +16,7 @@ BEST = "<best>"
 
 class ScriptedProposer:
     kind = "scripted"
+    model = provider = None  # offline: no model is called
 
     def __init__(self, steps: list[Proposal]):
         self.steps = list(steps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.evaluator import evaluator_of
+from actors.judge import evaluator_of
 from actors.trial_runner import TrialPaths, run_trial
 from environments.data import prepared_data
 from environments.spec import EnvironmentSpec

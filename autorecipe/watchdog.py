@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from actors.decisions import Append
 from events import RunState, TrialCancelled
 from events.projections.trials import CLAIMED, EXECUTED, RUNNABLE
+from events.streams import trial_stream
 
 NEEDS = {RUNNABLE: "executor", CLAIMED: "executor", EXECUTED: "evaluator"}
 SHOWN = 5
@@ -50,10 +52,10 @@ def stuck(state: RunState, live: dict[str, int]) -> Stuck | None:
 def unstick(supervisor, found: Stuck) -> None:
     """Stop the run naming what is stuck, and cancel the trials nobody can move."""
     supervisor.stop("stuck", found.detail)
-    batch = [supervisor.event(TrialCancelled(trial_id=t, reason=f"stuck: {found.detail}"[:500]), f"trial/{t}",
-                              expected=supervisor.version(f"trial/{t}")) for t in found.trials]
+    batch = [supervisor.event(TrialCancelled(trial_id=t, reason=f"stuck: {found.detail}"[:500]), trial_stream(t),
+                              expected=supervisor.version(trial_stream(t))) for t in found.trials]
     if batch:
-        supervisor.append(batch)
+        supervisor.commit(Append(batch))
 
 
 def live_roles(actors, abandoned: set[str], roles: dict[str, str]) -> dict[str, int]:

@@ -58,7 +58,7 @@ def one_protocol(name: str, edit_format: str, tools: bool, sessions: int, max_to
             sp = spec.specialists[i % len(spec.specialists)]
             view = build_view({}, None, sp.name, spec.metric, spec.direction)
             ctx_ = Context(spec=spec, specialist=sp, view=view, code_of=lambda tid: dict(base),
-                           rng=random.Random(i), session=i + 1, extra={"tier": next(iter(spec.tiers))})
+                           rng=random.Random(i), session=i + 1, tier=next(iter(spec.tiers)))
             calls = []
             started = time.monotonic()
             out = asyncio.run(LLMProposer(ep, limits=limits).session(ctx_, calls.append))

@@ -30,7 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.config import RunConfig  # noqa: E402
-from autorecipe.launch import ensure_ray, launch  # noqa: E402
+from autorecipe.launch import launch  # noqa: E402
+from autorecipe.ray_start import ensure_ray  # noqa: E402
 from autorecipe.report import surface_audit  # noqa: E402
 from benchmarks.markdown import write_section  # noqa: E402
 from benchmarks.search_stats import ARMS, CONTROLS, REACH, compare, figures, mean_curve, summarize  # noqa: E402

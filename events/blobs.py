@@ -38,8 +38,8 @@ class BlobStore:
         return self.root / sha256[:2] / sha256
 
     def put(self, data: bytes) -> BlobRef:
-        sha = hashlib.sha256(data).hexdigest()
-        path = self.path_of(sha)
+        ref = ref_of(data)
+        path = self.path_of(ref.sha256)
         if not path.exists():
             path.parent.mkdir(exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -59,7 +59,7 @@ class BlobStore:
                     os.fsync(dfd)
                 finally:
                     os.close(dfd)
-        return BlobRef(sha256=sha, size=len(data))
+        return ref
 
     def put_text(self, text: str) -> BlobRef:
         return self.put(text.encode())
@@ -81,3 +81,8 @@ class BlobStore:
 
     def get_text(self, ref: BlobRef | str) -> str:
         return self.get(ref).decode()
+
+
+def ref_of(data: bytes) -> BlobRef:
+    """The ref `BlobStore.put(data)` returns, without storing anything."""
+    return BlobRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data))

@@ -39,6 +39,7 @@ from events.schema import (
     TrialRetried,
     Usage,
 )
+from events.streams import RUN, agent_stream, trial_stream
 
 AGENTS = ("arch", "opt", "tok", "quant", "ttt", "curr", "loss", "reg", "eval", "meta")
 IDEAS = (
@@ -104,7 +105,7 @@ class _Simulation:
     def trial_event(self, tid, event, producer) -> NewEvent:
         v = self.versions[tid]
         self.versions[tid] = v + 1
-        return self.new(event, f"trial/{tid}", producer, v)
+        return self.new(event, trial_stream(tid), producer, v)
 
     def events(self) -> Iterator[NewEvent]:
         """The run: started, the baseline proposed, then claims, results and proposals in time order."""
@@ -114,7 +115,7 @@ class _Simulation:
             keep_rule=self.keep_rule, baseline_code={"train_gpt.py": baseline},
             config={"synthetic": True, "trials": self.trials, "executors": self.executors, "agents": list(self.names)},
             fingerprint=Fingerprint(hostname="synthetic", platform="synthetic", python="3.11")),
-            "run", "supervisor", NO_STREAM)
+            RUN, "supervisor", NO_STREAM)
         yield from self.propose(None)
         self.owner["t000000"] = "baseline"
         t = 0.0
@@ -130,7 +131,7 @@ class _Simulation:
                     self.owner[f"t{self.proposed - 1:06d}"] = payload
                 continue
             yield from self.done(t, *payload)
-        yield self.new(RunStopped(reason="trial_budget"), "run", "supervisor")
+        yield self.new(RunStopped(reason="trial_budget"), RUN, "supervisor")
 
     def propose(self, agent: str | None) -> Iterator[NewEvent]:
         """A trial on the current best: the agent's session around it, or the baseline (no agent)."""
@@ -149,10 +150,10 @@ class _Simulation:
             expected_delta=round(rng.uniform(-0.01, 0.0), 4) if agent else None,
             code={"train_gpt.py": self.put(f"# {tid}\n{idea}\n".encode())},
             diff=self.put(f"--- a\n+++ b\n+{idea}\n".encode()) if agent else None,
-            notes="", session_id=session if agent else None), agent and f"agent/{agent}" or "supervisor")
+            notes="", session_id=session if agent else None), agent and agent_stream(agent) or "supervisor")
         if agent:
             yield self.new(AgentSessionEnded(session_id=session, agent=agent, outcome="submitted", trial_id=tid,
-                                             turns=4), f"agent/{agent}", f"agent/{agent}")
+                                             turns=4), agent_stream(agent), agent_stream(agent))
         self.runnable.append(tid)
         self.parents[tid] = parent
 
@@ -160,7 +161,7 @@ class _Simulation:
         """An agent's session opening, and its model calls when the agent is an LLM."""
         rng, llm = self.rng, self.llm
         yield self.new(AgentSessionStarted(session_id=session, agent=agent, proposer="llm" if llm else "library",
-                                           model="synthetic-model" if llm else None), f"agent/{agent}", f"agent/{agent}")
+                                           model="synthetic-model" if llm else None), agent_stream(agent), agent_stream(agent))
         for call in range(rng.randint(1, 3) if llm else 0):
             usage = Usage(input_tokens=rng.randint(2000, 9000), output_tokens=rng.randint(100, 900))
             yield self.new(LlmExchanged(
@@ -169,7 +170,7 @@ class _Simulation:
                 request_hash=hashlib.sha256(f"{session}:{call}".encode()).hexdigest(),
                 response=self.put(f"response {session} {call}".encode()), usage=usage,
                 cost_usd=usage.input_tokens * 1e-6 + usage.output_tokens * 4e-6,
-                latency_s=round(rng.uniform(0.5, 20.0), 3), http_status=200), f"agent/{agent}", f"agent/{agent}")
+                latency_s=round(rng.uniform(0.5, 20.0), 3), http_status=200), agent_stream(agent), agent_stream(agent))
 
     def claim(self, t: float) -> Iterator[NewEvent]:
         """Free executors take runnable trials, each due to finish 30 to 120 s later."""
@@ -238,7 +239,7 @@ class _Simulation:
         if self.proposed - 1 >= self.trials and not self.stopping:
             self.stopping = True
             yield self.new(RunStopRequested(reason="trial_budget", detail=f"{self.trials} trials", in_flight="finish"),
-                           "run", "supervisor")
+                           RUN, "supervisor")
 
 
 def write(store_append: Callable, events: Iterator[NewEvent], batch: int = 100) -> int:

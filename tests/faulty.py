@@ -32,6 +32,7 @@ class RaisingProposer:
     """A proposer with a bug: every session raises."""
 
     kind = "library"
+    model = provider = None
 
     def propose(self, ctx):
         raise RuntimeError("the proposer's own bug")

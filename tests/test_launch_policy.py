@@ -1,6 +1,6 @@
-"""The driver's rules for actors that fail (autorecipe/launch.py), as pure functions."""
+"""The driver's rules for actors that fail (autorecipe/driver.py), as pure functions."""
 
-from autorecipe.launch import every_one_gone
+from autorecipe.driver import every_one_gone
 
 ACTORS = {"agent/a": 0, "agent/b": 0, "executor/0": 0, "executor/1": 0, "evaluator/0": 0}
 

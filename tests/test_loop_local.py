@@ -126,6 +126,7 @@ def test_a_session_that_loses_the_last_trial_slot_to_another_proposes_nothing(tm
 
     class Racing:
         kind = "scripted"
+        model = provider = None
 
         def propose(self, ctx):
             beta.step()  # beta sees alpha's session under way for the last trial: it opens none

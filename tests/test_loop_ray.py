@@ -21,7 +21,8 @@ from actors.config import RunConfig
 from actors.eventlog import LOG_RESOURCE, RayLog, start_event_log
 from actors.ray_actors import reactor_actor
 from agents.library import LibraryProposer
-from autorecipe.launch import LaunchError, launch, pool_size
+from autorecipe.launch import LaunchError, launch
+from autorecipe.pool import pool_size
 from environments import registry
 from events import LogReader, RunState, replay
 from tests.loop_scripts import scripts
@@ -114,6 +115,33 @@ def test_with_one_specialist_two_runs_on_ray_append_the_same_domain_events(ray_a
     assert runs[0] == runs[1]
 
 
+def _handles_held(actor) -> list[str]:
+    """The actor ids of every actor handle `actor` holds, run inside it (ray's __ray_call__)."""
+    import ray
+
+    seen, found = set(), []
+
+    def walk(obj, depth=0):
+        if depth > 4 or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, ray.actor.ActorHandle):
+            found.append(obj._actor_id.hex())
+            return
+        if isinstance(obj, dict):
+            for v in obj.values():
+                walk(v, depth + 1)
+        elif isinstance(obj, (list, tuple, set)):
+            for v in obj:
+                walk(v, depth + 1)
+        elif hasattr(obj, "__dict__"):
+            for v in vars(obj).values():
+                walk(v, depth + 1)
+
+    walk(actor)
+    return sorted(set(found))
+
+
 def test_no_actor_holds_a_handle_to_another_actor_except_the_log(ray_address, tmp_path):
     log = start_event_log(tmp_path / "run", name="handles-test-log")
     ray.get(log.ping.remote(), timeout=60)
@@ -125,7 +153,7 @@ def test_no_actor_holds_a_handle_to_another_actor_except_the_log(ray_address, tm
         reactor_actor("evaluator", "h-eval").remote("evaluator", "handles-test-log", "dryrun", name="evaluator/0"),
     ]
     try:
-        held = ray.get([a.handles.remote() for a in made], timeout=60)
+        held = ray.get([a.__ray_call__.remote(_handles_held) for a in made], timeout=60)
         assert held == [[log._actor_id.hex()]] * 3
     finally:
         for a in [*made, log]:

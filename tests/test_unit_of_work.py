@@ -4,10 +4,11 @@ what it had left open when run() is called again."""
 
 import pytest
 
-import actors.executor as executor_module
+import actors.shell as executor_module  # where the shell runs trials
 from actors.config import RunConfig
-from actors.evaluator import Evaluator, judge
+from actors.evaluator import Evaluator
 from actors.executor import Executor
+from actors.judge import judge
 from actors.log_client import LocalLog
 from actors.start import run_started
 from actors.supervisor import Supervisor

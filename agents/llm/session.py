@@ -30,13 +30,12 @@ from __future__ import annotations
 import asyncio
 import difflib
 from dataclasses import dataclass, field
-from typing import Callable
 
 import orjson
 
 from agents.changes import EditError, make_change, surface_violations
 from agents.llm import prompt_fit, text_protocol
-from agents.llm.client import Exchange, LLMClient, LLMError, QuotaExhausted
+from agents.llm.client import LLMClient, LLMError, QuotaExhausted
 from agents.llm.config import Endpoint
 from agents.llm.matching import MatchError, resolve
 from agents.llm.wire import Conversation, Message, Tool
@@ -97,7 +96,7 @@ def system_prompt(ctx: Context) -> str:
     spec, sp = ctx.spec, ctx.specialist
     goal = "lower" if spec.direction == "minimize" else "higher"
     regions = f" (regions {', '.join(sp.surface.regions)})" if sp.surface.regions else ""
-    limits = ctx.spec.tier(ctx.extra.get("tier", "micro")).limits if ctx.extra.get("tier") else {}
+    limits = ctx.spec.tier(ctx.tier).limits if ctx.tier else {}
     return "\n".join([
         f"You are the specialist `{sp.name}` improving a training recipe: {spec.description}.",
         f"Objective: a {goal} {spec.metric}. Environment limits: {limits or 'see the recipe'}.",
@@ -244,7 +243,7 @@ class _Talk:
 
 def _tier(ctx: Context) -> Tier:
     """The run's tier (its byte caps and fixed values); the spec's first where a caller named none."""
-    return ctx.spec.tiers.get(ctx.extra.get("tier", "")) or next(iter(ctx.spec.tiers.values()))
+    return ctx.spec.tiers.get(ctx.tier or "") or next(iter(ctx.spec.tiers.values()))
 
 
 class LLMProposer:
@@ -257,8 +256,16 @@ class LLMProposer:
         limits = limits or Limits(turns=endpoint.session_turns, repairs=endpoint.session_repairs)
         self.endpoint, self.client, self.limits = endpoint, client or LLMClient(), limits
 
-    def propose(self, ctx: Context, record: Callable[[Exchange], None] = lambda ex: None) -> Outcome:
-        return asyncio.run(self.session(ctx, record))
+    @property
+    def model(self) -> str:
+        return self.endpoint.model
+
+    @property
+    def provider(self) -> str:
+        return self.endpoint.name
+
+    def propose(self, ctx: Context) -> Outcome:
+        return asyncio.run(self.session(ctx, ctx.record))
 
     async def session(self, ctx: Context, record) -> Outcome:
         ep = self.endpoint

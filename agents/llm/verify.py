@@ -91,7 +91,7 @@ def _verify_one(ev, number, state, spec, endpoints, lineage, started, recorded, 
 
     ctx = Context(spec=spec, specialist=specialist, view=view, code_of=code_of,
                   rng=random.Random(f"{started.seed}/{ev.agent}/{number}"), session=number,
-                  extra={"tier": started.tier})
+                  tier=started.tier)
     client = ReplayClient(recorded, blobs.get)
     try:
         outcome = asyncio.run(LLMProposer(msgspec.convert(endpoints[ev.agent], Endpoint), client).session(ctx, lambda ex: None))
