@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from events.schema import Direction
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -132,7 +134,7 @@ class EnvironmentSpec:
     resources: Resources
     specialists: tuple[Specialist, ...]
     metric: str
-    direction: str  # minimize | maximize
+    direction: Direction
     evaluator: str  # importable "module:function"
     prepare: Callable[..., dict]  # prepare(folder, cache, log) -> what was made; idempotent
     train_data: tuple[str, ...]  # files of the prepared train/ folder a trial sees; nothing else is staged
