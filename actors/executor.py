@@ -1,7 +1,7 @@
 """An executor: claims the oldest runnable trial, runs it, records what it measured.
 
 The claim carries the trial stream's expected version, so of two executors that see the same
-trial one wins and the other moves on. The trial runs in issue 3's sandboxed runner (or, for
+trial one wins and the other moves on. The trial runs in the sandboxed trial runner (or, for
 loop benchmarks, the zero-work runner) while the executor keeps folding the log a few times a
 second: a trial cancelled meanwhile is stopped. `TrialExecuted` has a fixed id per attempt, so
 an executor that dies after appending it and before hearing back stores it once.

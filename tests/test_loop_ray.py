@@ -493,7 +493,7 @@ def test_a_fork_continues_from_the_cut_with_its_own_budget_and_keep_rule(ray_add
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT to a background job"])
 def test_sigterm_and_a_background_sigint_end_a_run_cleanly_with_the_resume_hint(ray_address, tmp_path, how):
     """A job started with `&` inherits SIGINT ignored, and ray.init installs a SIGTERM handler of
-    its own: both used to leave the run going or dump a crash instead of the resume hint."""
+    its own: the driver handles both, so the run still ends with the resume hint, not going on or a crash."""
     run = tmp_path / "run"
     env = {**os.environ, "RAY_ADDRESS": ray_address}
     cmd = [sys.executable, "-m", "autorecipe.cli", "run", "--env", "dryrun", "--tier", "standard", "--trials", "50",
