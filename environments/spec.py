@@ -107,6 +107,11 @@ class Edit:
     search: str
     replace: str
 
+    @staticmethod
+    def after(path: str, anchor: str, code: str, indent: str = "    ") -> Edit:
+        """Insert `code`, each line indented by `indent`, right after the line `anchor`."""
+        return Edit(path, anchor, anchor + "".join(f"{indent}{line}\n" for line in code.strip().splitlines()))
+
 
 @dataclass(frozen=True)
 class Technique:
