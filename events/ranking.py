@@ -53,8 +53,7 @@ def goal_word(direction: Direction) -> str:
 
 
 def rank_key(row: Scored, direction: Direction) -> tuple[float, int]:
-    """Best first; equal scores: the one judged earlier first."""
-    assert row.score is not None
+    """Best first; equal scores: the one judged earlier first. The row must have a score."""
     return (row.score if direction == "minimize" else -row.score, row.evaluated_offset)
 
 
