@@ -1,7 +1,9 @@
 """A proposed change to a recipe: SEARCH/REPLACE edits applied exactly, syntax-checked, with the
 canonical unified diff, the sha256 of parent and child, and where in the recipe it landed.
 
-Edits apply all or nothing (environments.edits): each search text must occur exactly once.
+This is the one place edits are applied. They apply all or nothing: each search text must occur
+exactly once (`apply_edits`, which techniques and fault recipes use as they are); the LLM agents'
+tolerant matching (agents.llm.matching) only finds the exact text to hand to it.
 Where a change landed is told by region: `# region NAME` ... `# endregion NAME` comments split
 a file, and lines outside every region belong to no region ("").
 """
@@ -14,10 +16,30 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from environments.edits import EditError, apply_edits
 from environments.spec import Edit, Surface
 
 REGION = re.compile(r"^\s*#\s*(end)?region\s+(\S+)")
+
+
+class EditError(ValueError):
+    pass
+
+
+def apply_edit(files: dict[str, bytes], edit: Edit) -> dict[str, bytes]:
+    if edit.path not in files:
+        raise EditError(f"{edit.path}: no such recipe file (have {', '.join(sorted(files))})")
+    text = files[edit.path].decode()
+    count = text.count(edit.search)
+    if count != 1:
+        where = "does not occur" if count == 0 else f"occurs {count} times"
+        raise EditError(f"{edit.path}: the search text {where}: {edit.search[:80]!r}")
+    return {**files, edit.path: text.replace(edit.search, edit.replace).encode()}
+
+
+def apply_edits(files: dict[str, bytes], edits) -> dict[str, bytes]:
+    for edit in edits:
+        files = apply_edit(files, edit)
+    return files
 
 
 @dataclass(frozen=True)
@@ -119,4 +141,5 @@ def _ensure_newlines(lines):
         yield line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
 
 
-__all__ = ["Change", "EditError", "change_between", "code_sha256", "make_change", "surface_violations", "region_map"]
+__all__ = ["Change", "EditError", "apply_edit", "apply_edits", "change_between", "code_sha256", "make_change",
+           "surface_violations", "region_map"]

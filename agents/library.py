@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from agents.proposer import Context, Proposal
 from environments.spec import Edit, Technique
+from events.ranking import gain_sign
 
 FOLLOW_UP_TAG = {"size_blocked": "smaller", "train_budget_overrun": "faster", "eval_budget_overrun": "faster"}
 EXPLORE = 0.002  # scale of the seeded bonus that breaks ties among untried arms
@@ -89,7 +90,7 @@ class LibraryProposer:
 
     def propose(self, ctx: Context) -> Proposal | None:
         view = ctx.view
-        better = 1.0 if view.direction == "maximize" else -1.0  # improvement = better * delta
+        better = gain_sign(view.direction)  # improvement = better * delta
         parent_id = view.best.trial_id if view.best else None
         code = ctx.code_of(parent_id)
         library = ctx.spec.techniques if self.techniques is None else self.techniques

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from events.projections.lineage import chain
 from events.projections.trials import EVALUATED, TrialRow
+from events.ranking import ranked
+from events.schema import Direction
 
 TOP_KEPT, RECENT, CHAIN_HYPOTHESIS, RECENT_HYPOTHESIS, RECENT_NOTES = 20, 10, 100, 140, 160
 LEADERBOARD_BYTES, KNOWLEDGE_BYTES = 4000, 8000
@@ -24,7 +26,7 @@ SATURATION_WINDOW, SATURATION_DELTA = 5, 0.0005
 class LineageView:
     agent: str
     metric: str
-    direction: str
+    direction: Direction
     lineage: bool
     baseline: TrialRow | None  # the run's first evaluated root, if any
     best: TrialRow | None
@@ -38,7 +40,7 @@ class LineageView:
     saturated: bool = False
 
 
-def build_view(rows: dict[str, TrialRow], best_id: str | None, agent: str, metric: str, direction: str,
+def build_view(rows: dict[str, TrialRow], best_id: str | None, agent: str, metric: str, direction: Direction,
                lineage: bool = True) -> LineageView:
     best = rows.get(best_id) if best_id else None
     if not lineage:
@@ -46,14 +48,14 @@ def build_view(rows: dict[str, TrialRow], best_id: str | None, agent: str, metri
     judged = sorted((r for r in rows.values() if r.phase == EVALUATED and r.verdict != "harness_abort"),
                     key=lambda r: r.evaluated_offset)
     kept = [r for r in judged if r.status == "keep"]
-    ranked = sorted(kept, key=lambda r: (r.score if direction == "minimize" else -r.score, r.evaluated_offset))
+    best_kept = ranked(kept, direction)
     mine = tuple(r for r in judged if r.agent == agent)
     roots = [r for r in judged if r.parent_id is None and r.verdict == "valid"]
     return LineageView(
         agent=agent, metric=metric, direction=direction, lineage=True,
         baseline=roots[0] if roots else None,
         best=best,
-        top_kept=tuple(ranked[:TOP_KEPT]),
+        top_kept=tuple(best_kept[:TOP_KEPT]),
         chain=tuple(chain(rows, best_id)) if best_id else (),
         best_children=tuple(r for r in judged if best_id and r.parent_id == best_id),
         recent=tuple(judged[-RECENT:]),

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from agents.library import Arm, rebase_edit
 from environments.spec import Budget, EnvironmentSpec, Phase, Tier
+from events.ranking import DIRECTIONS
 
 REGION = re.compile(r"^\s*#\s*(end)?region\s+(\S+)\s*$", re.M)
 MEASURES = ("cpu", "wall")
-DIRECTIONS = ("minimize", "maximize")
 
 
 @dataclass

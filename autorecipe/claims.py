@@ -17,6 +17,7 @@ from autorecipe.local_trial import local_trial
 from environments import registry
 from environments.data import prepared_data
 from events import BlobStore, ClaimTested, NewEvent, RunDir, RunState, new_event_id
+from events.ranking import gain_sign
 
 # an environment's record bar: (metric, minimum improvement); others default to their score, 0
 RECORD_BARS = {"parameter-golf": ("val_loss", 0.005)}
@@ -33,7 +34,7 @@ def welch(trial: list[float], parent: list[float], direction: str, min_delta: fl
     """One-sided Welch t-test of H1: the trial beats the parent by more than `min_delta`."""
     from scipy import stats
 
-    sign = 1.0 if direction == "minimize" else -1.0
+    sign = -gain_sign(direction)  # > 0 where lower is better
     better = [sign * (p - min_delta * sign) for p in parent]  # shifted: "better by min_delta" is the null's edge
     ours = [sign * t for t in trial]
     improvement = sign * (statistics.fmean(parent) - statistics.fmean(trial))

@@ -294,12 +294,12 @@ def improvement(state) -> str:
     import json
 
     from environments.data import data_root
+    from events.ranking import improvement as gain_of
 
     base, best = state.trials.rows.get("t0000"), state.trials.best
     if base is None or base.score is None or best is None:
         return "result     no valid baseline: nothing to compare"
-    sign = -1 if state.trials.keep_rule.direction == "minimize" else 1
-    gain = sign * (best.score - base.score)
+    gain = gain_of(best.score, base.score, state.trials.keep_rule.direction)
     line = (f"result     best {best.score:.6f} ({best.trial_id}) vs baseline {base.score:.6f}: "
             f"{'better' if gain > 0 else 'no better'} by {abs(gain):.6f} ({100 * gain / abs(base.score):+.2f}%)")
     calibration = data_root() / state.run.environment / f"calibration-{state.run.tier}.json"

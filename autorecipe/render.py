@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 from events.envelope import Record, event_type_name, record_to_jsonable, to_jsonable
 from events.export import number, text
 from events.projections import RunState, TrialRow, chain
+from events.ranking import has_score, ranked
 
 
 def leaderboard(state: RunState, top: int) -> list[TrialRow]:
     """Valid trials, best first under the run's keep rule."""
     rule = state.trials.keep_rule
-    valid = [r for r in state.trials.rows.values()
-             if r.verdict == "valid" and r.score is not None and not math.isnan(r.score)]
-    valid.sort(key=lambda r: (r.score if rule.direction == "minimize" else -r.score, r.evaluated_offset))
+    valid = ranked((r for r in state.trials.rows.values() if r.verdict == "valid" and has_score(r.score)),
+                   rule.direction)
     return valid[:top]
 
 

@@ -34,6 +34,7 @@ from events import RunDir, RunState  # noqa: E402
 from events.colors import STATUS_COLORS, status_color  # noqa: E402
 from events.export import autoresearch_tsv  # noqa: E402
 from events.projections.lineage import preorder  # noqa: E402
+from events.ranking import goal_word  # noqa: E402
 
 COLORS = STATUS_COLORS  # one colour per status, the dashboard's too
 
@@ -62,7 +63,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 def _best_curve(state: RunState, judged, metric: str, out: Path) -> None:
     rule = state.trials.keep_rule
-    minimize = rule.direction == "minimize"
     base = next((r for r in state.trials.rows.values() if r.parent_id is None), None)
     xs, comp, ys, best, spent = [], [], [], None, 0.0
     every = []  # (trials judged, compute, score or None, status)
@@ -95,7 +95,7 @@ def _best_curve(state: RunState, judged, metric: str, out: Path) -> None:
         if x:
             ax.step(x, ys, where="post", color=COLORS["keep"], lw=2, label="best so far", zorder=3)
         ax.set_xlabel(label)
-        ax.set_ylabel(f"{metric} ({'lower' if minimize else 'higher'} is better)")
+        ax.set_ylabel(f"{metric} ({goal_word(rule.direction)} is better)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best", ncol=2)
         fig.tight_layout()

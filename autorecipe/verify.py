@@ -22,10 +22,9 @@ from pathlib import Path
 
 import msgspec
 
-from agents.changes import change_between, code_sha256, surface_violations
+from agents.changes import EditError, change_between, code_sha256, surface_violations
 from autorecipe.local_trial import evaluator_of, prepared_data
 from environments import registry
-from environments.edits import EditError
 from events import CorruptLog, RunDir, RunState, TrialEvaluated, TrialExecuted, TrialProposed
 from events.blobs import BlobCorrupt, BlobMissing
 from events.store import COMMITTED, read_committed

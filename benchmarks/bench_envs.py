@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agents.changes import apply_edits  # noqa: E402
 from autorecipe.local_trial import local_trial, prepared_data  # noqa: E402
 from benchmarks.markdown import write_section  # noqa: E402
 from environments import registry  # noqa: E402
-from environments.edits import apply_edits  # noqa: E402
 from events import BlobStore  # noqa: E402
 
 MARK_START, MARK_END = "<!-- bench_envs:{tier}:{env}:start -->", "<!-- bench_envs:{tier}:{env}:end -->"

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from actors.config import BASELINE_ID
+from events.ranking import better
+from events.ranking import improvement as gain
 
 ARMS = {
     "lineage": "specialists with lineage (the system as designed)",
@@ -37,8 +39,7 @@ class RunFigures:
         """Relative improvement of the final best over this run's baseline (> 0 is better)."""
         if self.baseline is None or not self.curve or self.curve[-1] is None:
             return 0.0
-        sign = 1.0 if direction == "minimize" else -1.0
-        return sign * (self.baseline - self.curve[-1]) / abs(self.baseline)
+        return gain(self.curve[-1], self.baseline, direction) / abs(self.baseline)
 
 
 def figures(state, arm: str, seed: int, budget: int, direction: str, audit: dict[str, tuple[int, int]]) -> RunFigures:
@@ -46,10 +47,9 @@ def figures(state, arm: str, seed: int, budget: int, direction: str, audit: dict
     base = rows.get(BASELINE_ID)
     baseline = base.score if base is not None and base.status in ("keep", "baseline", "discard") else None
     proposed = sorted((r for r in rows.values() if r.trial_id != BASELINE_ID), key=lambda r: r.proposed_offset)
-    better = (lambda a, b: a < b) if direction == "minimize" else (lambda a, b: a > b)
     best, curve = baseline, []
     for r in proposed[:budget]:
-        if r.score is not None and r.verdict == "valid" and (best is None or better(r.score, best)):
+        if r.score is not None and r.verdict == "valid" and (best is None or better(r.score, best, direction)):
             best = r.score
         curve.append(best)
     curve += [best] * (budget - len(curve))
@@ -65,9 +65,8 @@ def trials_to_reach(run: RunFigures, target: float, direction: str) -> int | Non
     """The first trial after which the run's relative improvement reached `target`."""
     if run.baseline is None:
         return None
-    sign = 1.0 if direction == "minimize" else -1.0
     for i, best in enumerate(run.curve, start=1):
-        if best is not None and sign * (run.baseline - best) / abs(run.baseline) >= target - 1e-12:
+        if best is not None and gain(best, run.baseline, direction) / abs(run.baseline) >= target - 1e-12:
             return i
     return None
 
@@ -120,8 +119,7 @@ def summarize(runs: list[RunFigures], direction: str, target: float) -> ArmSumma
 
 def mean_curve(runs: list[RunFigures], direction: str) -> tuple[list[float], list[float]]:
     """Mean and sd over seeds of the relative improvement after each trial."""
-    sign = 1.0 if direction == "minimize" else -1.0
-    per_trial = list(zip(*[[sign * (r.baseline - b) / abs(r.baseline) if (b is not None and r.baseline) else 0.0
+    per_trial = list(zip(*[[gain(b, r.baseline, direction) / abs(r.baseline) if (b is not None and r.baseline) else 0.0
                             for b in r.curve] for r in runs]))
     means = [statistics.fmean(xs) for xs in per_trial]
     sds = [statistics.stdev(xs) if len(xs) > 1 else 0.0 for xs in per_trial]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from events.schema import Direction
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -105,6 +107,11 @@ class Edit:
     search: str
     replace: str
 
+    @staticmethod
+    def after(path: str, anchor: str, code: str, indent: str = "    ") -> Edit:
+        """Insert `code`, each line indented by `indent`, right after the line `anchor`."""
+        return Edit(path, anchor, anchor + "".join(f"{indent}{line}\n" for line in code.strip().splitlines()))
+
 
 @dataclass(frozen=True)
 class Technique:
@@ -132,7 +139,7 @@ class EnvironmentSpec:
     resources: Resources
     specialists: tuple[Specialist, ...]
     metric: str
-    direction: str  # minimize | maximize
+    direction: Direction
     evaluator: str  # importable "module:function"
     prepare: Callable[..., dict]  # prepare(folder, cache, log) -> what was made; idempotent
     train_data: tuple[str, ...]  # files of the prepared train/ folder a trial sees; nothing else is staged

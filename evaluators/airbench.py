@@ -22,6 +22,7 @@ import numpy as np
 
 from environments.spec import Tier
 from evaluators.verdict import (
+    SINGLE_PROCESS_FORBIDDEN,
     VIOLATIONS,
     clock_check,
     failed,
@@ -33,7 +34,7 @@ from evaluators.verdict import (
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "airbench-mini", "2"
-FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
+FORBIDDEN = SINGLE_PROCESS_FORBIDDEN
 THREAD_SLACK = 1.25
 
 

@@ -20,12 +20,14 @@ from pathlib import Path
 from environments.chat_mini.prepare import RANDOM_BASELINE
 from environments.spec import Tier
 from evaluators.verdict import (
+    SINGLE_PROCESS_FORBIDDEN,
     budget_check,
     clock_check,
     early_verdict,
-    failed,
     judged,
-    phase_failure,
+    phases_ran,
+    probe_checks,
+    refused,
     self_report_check,
     verdict,
 )
@@ -33,7 +35,7 @@ from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "chat-mini", "2"
 NORMALIZATION_TOL, CAUSALITY_TOL = 1e-3, 1e-4
-FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
+FORBIDDEN = SINGLE_PROCESS_FORBIDDEN
 
 
 def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:
@@ -46,12 +48,9 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         checks.append(budget_check(phases["eval"]))
         return verdict(executed, NAME, VERSION, "eval_budget_overrun",
                        f"Evaluation ran over budget: {checks[-1].evidence}.", checks)
-    for name in ("train", "eval"):
-        p = phases.get(name)
-        if p is None or failed(p):
-            why = phase_failure(executed, blobs, name)
-            checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
-            return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)
+    crashed = phases_ran(executed, blobs, NAME, VERSION, ("train", "eval"), checks)
+    if crashed:
+        return crashed
     train = phases["train"]
     result, why = judged(executed, blobs, "core.json")
     if result is None:
@@ -70,18 +69,12 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         metrics[f"{task}_centered"] = centered[-1]
     core = sum(centered) / len(centered)
     metrics["core"] = core
-    norm, causal = result["normalization_error"], result["causality_diff"]
-    checks.append(Check(name="normalized", passed=norm <= NORMALIZATION_TOL, measured=norm, limit=NORMALIZATION_TOL,
-                        evidence=f"max |logsumexp| {norm:.2e} over every distribution the model served"))
-    checks.append(Check(name="causal", passed=causal <= CAUSALITY_TOL, measured=causal, limit=CAUSALITY_TOL,
-                        evidence=f"max change before a perturbed suffix {causal:.2e} over {result['probes']} sequences"))
+    checks += probe_checks(result, NORMALIZATION_TOL, CAUSALITY_TOL, f"{result['probes']} sequences")
     checks.append(self_report_check(executed, blobs))
     checks.append(clock_check(executed))
-    refused = [c for c in checks if not c.passed]
-    if refused:
-        return verdict(executed, NAME, VERSION, "disqualified",
-                       "Disqualified: " + "; ".join(f"{c.name} failed ({c.evidence})" for c in refused) + ".",
-                       checks, metrics=metrics)
+    disqualified = refused(executed, NAME, VERSION, checks, metrics)
+    if disqualified:
+        return disqualified
     detail = ", ".join(f"{t} {metrics[f'{t}_acc']:.3f}" for t in RANDOM_BASELINE)
     return verdict(executed, NAME, VERSION, "valid",
                    f"Valid: CORE-mini {core:.4f} ({detail}); train {train.cpu_s:.1f} s CPU of a "

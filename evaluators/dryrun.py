@@ -18,11 +18,19 @@ import ast
 import os
 import time
 
-from evaluators.verdict import VIOLATIONS, failed, legality_checks, phase_failure, self_report_check, verdict
+from evaluators.verdict import (
+    SINGLE_PROCESS_FORBIDDEN,
+    VIOLATIONS,
+    failed,
+    legality_checks,
+    phase_failure,
+    self_report_check,
+    verdict,
+)
 from events import Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "dryrun", "2"
-FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
+FORBIDDEN = SINGLE_PROCESS_FORBIDDEN
 KNOBS = ("A", "B", "WIDTH", "PRECISION")
 
 

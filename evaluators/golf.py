@@ -23,19 +23,21 @@ from pathlib import Path
 
 from environments.spec import Tier
 from evaluators.verdict import (
+    SINGLE_PROCESS_FORBIDDEN,
     budget_check,
     clock_check,
     early_verdict,
-    failed,
     judged,
-    phase_failure,
+    phases_ran,
+    probe_checks,
+    refused,
     self_report_check,
     verdict,
 )
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "golf-mini", "2"
-FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
+FORBIDDEN = SINGLE_PROCESS_FORBIDDEN
 NORMALIZATION_TOL, CAUSALITY_TOL = 1e-3, 1e-4
 
 
@@ -46,12 +48,9 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         return early
     phases = {p.name: p for p in executed.phases}
 
-    for name in ("train", "pack", "eval"):
-        p = phases.get(name)
-        if p is None or (failed(p) and not p.timed_out):
-            why = phase_failure(executed, blobs, name)
-            checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
-            return verdict(executed, NAME, VERSION, "crash", f"The {name} phase failed: {why}.", checks)
+    crashed = phases_ran(executed, blobs, NAME, VERSION, ("train", "pack", "eval"), checks, timed_out_ran=True)
+    if crashed:
+        return crashed
     train = phases["train"]
     missing = [f for f in ("model.bin", "code.xz") if f"out/{f}" not in executed.outputs]
     if missing:
@@ -79,20 +78,14 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     result, why = judged(executed, blobs, "eval.json")
     if result is None:
         return verdict(executed, NAME, VERSION, "crash", f"Crash: {why}.", checks)
-    norm, causal = result["normalization_error"], result["causality_diff"]
-    checks.append(Check(name="normalized", passed=norm <= NORMALIZATION_TOL, measured=norm, limit=NORMALIZATION_TOL,
-                        evidence=f"max |logsumexp| {norm:.2e} over every distribution the model served"))
-    checks.append(Check(name="causal", passed=causal <= CAUSALITY_TOL, measured=causal, limit=CAUSALITY_TOL,
-                        evidence=f"max change before a perturbed suffix {causal:.2e} over {result.get('probes', 8)} windows"))
+    checks += probe_checks(result, NORMALIZATION_TOL, CAUSALITY_TOL, f"{result.get('probes', 8)} windows")
     checks.append(self_report_check(executed, blobs))
     checks.append(clock_check(executed))
     bpb = result["nats"] / math.log(2) / result["scored_tokens"]
     metrics |= {"val_bpb": bpb, "eval_s": evals.cpu_s, "scored_bytes": float(result["scored_tokens"])}
-    refused = [c for c in checks if not c.passed]
-    if refused:
-        return verdict(executed, NAME, VERSION, "disqualified",
-                       "Disqualified: " + "; ".join(f"{c.name} failed ({c.evidence})" for c in refused) + ".",
-                       checks, metrics=metrics)
+    disqualified = refused(executed, NAME, VERSION, checks, metrics)
+    if disqualified:
+        return disqualified
     return verdict(executed, NAME, VERSION, "valid",
                    f"Valid: {bpb:.4f} bits per byte over {result['scored_tokens']:,} held-out bytes; "
                    f"artifact {total:,} of {cap:,} bytes; train {train.cpu_s:.1f} s, eval {evals.cpu_s:.1f} s CPU.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
@@ -25,6 +26,8 @@ VIOLATIONS = {
     "network": "used the network",
     "spawn": "started another process",
 }
+# What a single-process recipe may not do, in the order its checks are listed.
+SINGLE_PROCESS_FORBIDDEN = ("read_protected", "network", "write_outside", "edit_harness", "spawn")
 
 
 @dataclass(frozen=True)
@@ -151,46 +154,49 @@ def _over_disk(p) -> str:
 
 
 def phase_failure(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:
-    """Why a phase failed, for the verdict: the crash excerpt if there is one, else how it ended."""
+    """Why a single-process phase failed, for the verdict: over its CPU budget, the crash excerpt
+    if there is one, else how it ended."""
     p = next((p for p in executed.phases if p.name == phase), None)
-    if p is None:
-        return "it did not run"
-    if p.disk_bytes is not None:
-        return _over_disk(p)
-    if p.timed_out:
-        return f"ran {p.cpu_s:.2f} s CPU / {p.wall_s:.2f} s wall, over its {p.budget_s:.0f} s budget"
-    crash = crash_from_log(log_text(executed, blobs, phase))
-    if crash:
-        return crash.describe()
-    tail = log_text(executed, blobs, phase).strip().splitlines()[-1:] or [""]
-    return f"exit code {p.exit_code}, signal {p.signal}: {tail[0][:200]}"
+    return run_failure(p, lambda: log_text(executed, blobs, phase), crash=crash_from_log, cpu_budget=True)
 
 
-def run_failure(phase, log: str) -> str:
-    """Why a (torchrun) run failed: the worker's crash, else how it ended and its last line."""
+def run_failure(phase, log: str | Callable[[], str], crash: Callable[[str], Crash | None] = worker_crash,
+                cpu_budget: bool = False) -> str:
+    """Why a run failed: over the disk cap; over its CPU budget where the phase is held to one
+    (`cpu_budget`); the crash (a torchrun worker's by default); over its wall budget; else how it
+    ended and its last line. `log` is the text, or a function that reads it when it is needed."""
     if phase is None:
         return "it did not run"
     if phase.disk_bytes is not None:
         return _over_disk(phase)
-    crash = worker_crash(log)
-    if crash:
-        return crash.describe()
+    if cpu_budget and phase.timed_out:
+        return f"ran {phase.cpu_s:.2f} s CPU / {phase.wall_s:.2f} s wall, over its {phase.budget_s:.0f} s budget"
+    text = log() if callable(log) else log
+    found = crash(text)
+    if found:
+        return found.describe()
     if phase.timed_out:
         return f"it ran {phase.wall_s:.0f} s wall, over its {phase.budget_s:.0f} s budget"
-    tail = [line for line in log.strip().splitlines() if line][-1:] or [""]
+    tail = [line for line in text.strip().splitlines() if line][-1:] or [""]
     return f"exit code {phase.exit_code}, signal {phase.signal}: {tail[0][:200]}"
 
 
-def smoke_verdict(executed: TrialExecuted, blobs: BlobStore, evaluator: str, version: str,
-                  what: str) -> tuple[TrialEvaluated | None, list[Check]]:
-    """preflight_crash when the smoke run (`what` says what it is) failed; else None and its check."""
+def smoke_verdict(executed: TrialExecuted, blobs: BlobStore, evaluator: str, version: str, what: str,
+                  checks: list[Check] | None = None,
+                  single_process: bool = False) -> tuple[TrialEvaluated | None, list[Check]]:
+    """preflight_crash when the smoke run (`what` says what it is) failed; else None. Either way the
+    checks so far (`checks`) with the smoke check appended. A single-process smoke run's failure is
+    told as `phase_failure` tells it, a torchrun's as `run_failure` does."""
+    checks = [] if checks is None else checks
     smoke = next((p for p in executed.phases if p.name == "smoke"), None)
     if smoke is None or failed(smoke) or smoke.timed_out:
-        why = run_failure(smoke, log_text(executed, blobs, "smoke"))
-        checks = [Check(name="smoke", passed=False, evidence=why)]
+        why = phase_failure(executed, blobs, "smoke") if single_process else \
+            run_failure(smoke, log_text(executed, blobs, "smoke"))
+        checks.append(Check(name="smoke", passed=False, evidence=why))
         return verdict(executed, evaluator, version, "preflight_crash",
                        f"The smoke run ({what}) failed: {why}. No full run was spent.", checks), checks
-    return None, [Check(name="smoke", passed=True)]
+    checks.append(Check(name="smoke", passed=True))
+    return None, checks
 
 
 def budget_check(p) -> Check:
@@ -217,17 +223,47 @@ def early_verdict(executed: TrialExecuted, blobs: BlobStore, evaluator: str, ver
     if broken:
         what = "; ".join(f"{VIOLATIONS[c.name[3:]]} ({c.evidence})" for c in broken)
         return verdict(executed, evaluator, version, "disqualified", f"Disqualified: {what}.", checks), checks
-    phases = {p.name: p for p in executed.phases}
-    first = phases.get("smoke")
-    if first is None or failed(first) or first.timed_out:
-        why = phase_failure(executed, blobs, "smoke")
-        checks.append(Check(name="smoke", passed=False, evidence=why))
-        return verdict(executed, evaluator, version, "preflight_crash",
-                       f"The smoke run ({smoke}) failed: {why}. No full run was spent.", checks), checks
-    checks.append(Check(name="smoke", passed=True))
-    train = phases.get("train")
+    early, checks = smoke_verdict(executed, blobs, evaluator, version, smoke, checks, single_process=True)
+    if early is not None:
+        return early, checks
+    train = {p.name: p for p in executed.phases}.get("train")
     if train is not None and train.timed_out:
         checks.append(budget_check(train))
         return verdict(executed, evaluator, version, "train_budget_overrun",
                        f"Training ran over budget: {checks[-1].evidence}. {overrun_advice}", checks), checks
     return None, checks
+
+
+def phases_ran(executed: TrialExecuted, blobs: BlobStore, evaluator: str, version: str, names: tuple[str, ...],
+               checks: list[Check], timed_out_ran: bool = False) -> TrialEvaluated | None:
+    """A crash verdict for the first of `names` that did not run or failed (a timed-out phase counts
+    as having run where `timed_out_ran`: its budget is judged later); None when all ran."""
+    phases = {p.name: p for p in executed.phases}
+    for name in names:
+        p = phases.get(name)
+        if p is None or (failed(p) and not (timed_out_ran and p.timed_out)):
+            why = phase_failure(executed, blobs, name)
+            checks.append(Check(name=f"{name}_ran", passed=False, evidence=why))
+            return verdict(executed, evaluator, version, "crash", f"The {name} phase failed: {why}.", checks)
+    return None
+
+
+def probe_checks(result: dict, norm_tol: float, causal_tol: float, probed: str) -> list[Check]:
+    """The judge's two probes of a served model: every distribution sums to one, and none changes
+    when a later token does (`probed` says over what the judge probed)."""
+    norm, causal = result["normalization_error"], result["causality_diff"]
+    return [Check(name="normalized", passed=norm <= norm_tol, measured=norm, limit=norm_tol,
+                  evidence=f"max |logsumexp| {norm:.2e} over every distribution the model served"),
+            Check(name="causal", passed=causal <= causal_tol, measured=causal, limit=causal_tol,
+                  evidence=f"max change before a perturbed suffix {causal:.2e} over {probed}")]
+
+
+def refused(executed: TrialExecuted, evaluator: str, version: str, checks: list[Check],
+            metrics: dict[str, float]) -> TrialEvaluated | None:
+    """Disqualified, naming every failed check; None when all passed."""
+    failed_checks = [c for c in checks if not c.passed]
+    if not failed_checks:
+        return None
+    return verdict(executed, evaluator, version, "disqualified",
+                   "Disqualified: " + "; ".join(f"{c.name} failed ({c.evidence})" for c in failed_checks) + ".",
+                   checks, metrics=metrics)

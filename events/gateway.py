@@ -60,6 +60,7 @@ from events.projections.ledger import Spend
 from events.projections.lineage import preorder
 from events.projections.live import LiveState
 from events.projections.trials import TrialRow
+from events.ranking import ranked
 from events.reader import Filter, LogReader
 from events.schema import EVENT_TYPES, TrialExecuted
 from events.segments import CorruptLog
@@ -396,7 +397,7 @@ def _view_routes(feed: RunFeed) -> list[Route]:
         st = feed.state
         rule = st.trials.keep_rule
         valid = [r for r in st.trials.rows.values() if r.verdict == "valid" and r.score is not None]
-        valid.sort(key=lambda r: r.score if rule.direction == "minimize" else -r.score)
+        valid = ranked(valid, rule.direction)
         return _json({"metric": rule.metric, "direction": rule.direction, "best": st.trials.best_id,
                       "next_offset": st.next_offset, "stopped": st.run.stopped,
                       **({"log_damage": _damage(feed.damage)} if feed.damage else {}),

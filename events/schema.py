@@ -286,7 +286,7 @@ class ClaimTested(Event, frozen=True, tag="claim.tested"):
     trial_id: str
     parent_id: str | None
     metric: str
-    direction: Literal["minimize", "maximize"]
+    direction: Direction
     seeds: list[int]
     trial_scores: list[float | None]
     parent_scores: list[float | None]

@@ -7,9 +7,9 @@ import importlib
 from functools import cached_property
 from pathlib import Path
 
+from agents.changes import apply_edits
 from autorecipe.local_trial import local_trial, prepared_data
 from environments import registry
-from environments.edits import apply_edits
 
 
 class Harness:

@@ -2,9 +2,9 @@ import json
 
 from click.testing import CliRunner
 
+from agents.changes import apply_edits
 from autorecipe.cli import main
 from environments.airbench_mini.faults import FAULTS
-from environments.edits import apply_edits
 from environments.registry import get
 
 

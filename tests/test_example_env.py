@@ -1,7 +1,7 @@
 """The README's "add your own environment" example works as written."""
 
+from agents.changes import apply_edits
 from autorecipe.local_trial import local_trial, prepared_data
-from environments.edits import apply_edits
 from environments.registry import get
 from environments.spec import Edit
 from events import BlobStore

@@ -18,9 +18,9 @@ import orjson
 import pytest
 
 from actors.sandbox import isolation_available
+from agents.changes import apply_edits
 from environments.airbench_mini.prepare import WHEEL
 from environments.data import data_root, pip_download
-from environments.edits import apply_edits
 from tests import forgeries as F
 
 pytestmark = [pytest.mark.hostile,

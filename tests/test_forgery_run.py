@@ -41,7 +41,7 @@ def forger(attacks: dict[str, tuple]):
 def real_run(tmp_path, env_name: str, attacks: dict, data_root, extra_env=None):
     """`autorecipe run` (embedded Ray) with one attack per specialist, one trial each; then
     `autorecipe replay --verify`. Returns (the run's state, verdicts by trial, hostile trial ids)."""
-    from agents.llm.fake_server import FakeLLM
+    from tests.fake_llm_server import FakeLLM
 
     run_dir = tmp_path / "run"
     env = {**os.environ, "AUTORECIPE_DATA": str(data_root), "AUTORECIPE_SCRATCH": str(tmp_path / "scratch")}

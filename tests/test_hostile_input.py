@@ -20,7 +20,6 @@ from click.testing import CliRunner
 
 from agents.llm.client import LLMClient, reply_of
 from agents.llm.config import ConfigError, Endpoint, load_config
-from agents.llm.fake_server import FakeLLM
 from agents.llm.wire import Conversation, Message
 from autorecipe.cli import main
 from events import BlobStore, EventStore, LogReader
@@ -29,6 +28,7 @@ from events.envelope import record_to_jsonable
 from events.gateway import create_app
 from events.segments import list_segments
 from events.synthetic import generate, write
+from tests.fake_llm_server import FakeLLM
 from tests.gateway_server import Served, ServedProcess
 
 pytestmark = pytest.mark.hostile

@@ -1,4 +1,4 @@
-"""Hostile recipes (issue 9): each is an edit to an environment's recipe, as an agent would make
+"""Hostile recipes: each is an edit to an environment's recipe, as an agent would make
 it, run for real through the trial runner (sandbox) and the evaluator. Each test checks that the
 attack was contained (with evidence that could have failed), that the verdict has the right
 label and useful evidence, and that the executor still runs a normal trial afterwards.

@@ -8,8 +8,8 @@ import pytest
 
 from agents.llm.client import LLMClient, LLMError, QuotaExhausted, request_hash
 from agents.llm.config import ConfigError, Endpoint, Price, from_shortcut, load_config
-from agents.llm.fake_server import FakeLLM
 from agents.llm.wire import APIS, Conversation, Message, Tool, ToolCall
+from tests.fake_llm_server import FakeLLM
 
 TOOLS = [Tool(name="edit", description="edit a file", parameters={"type": "object", "properties": {
     "path": {"type": "string"}}, "required": ["path"]})]

@@ -15,7 +15,6 @@ from agents.lineage_view import build_view
 from agents.llm import text_protocol
 from agents.llm.client import LLMClient
 from agents.llm.config import Endpoint, from_shortcut
-from agents.llm.fake_server import FakeLLM
 from agents.llm.probe import ProbeError, probe
 from agents.llm.session import LLMProposer, user_prompt
 from agents.llm.verify import verify_llm_sessions
@@ -24,6 +23,7 @@ from agents.proposer import Context
 from autorecipe.progress import Progress
 from environments import registry
 from events import AgentSessionEnded, Record, RunDir, RunState
+from tests.fake_llm_server import FakeLLM
 
 SPEC = registry.get("dryrun")
 BLOCK = "HYPOTHESIS: A toward 3 lowers the loss\nknobs.py\n<<<<<<< SEARCH\nA = 0.0\n=======\nA = 1.0\n>>>>>>> REPLACE\n"

@@ -11,11 +11,11 @@ from actors.config import RunConfig
 from actors.local_loop import run_local
 from agents.library import LibraryProposer
 from agents.llm.config import Endpoint
-from agents.llm.fake_server import FakeLLM
 from agents.llm.session import Limits, LLMProposer
 from autorecipe.verify import verify_run
 from environments import registry
 from events import RunDir, RunState
+from tests.fake_llm_server import FakeLLM
 from tests.llm_responders import climber, never_submits
 
 SPEC = registry.get("dryrun")

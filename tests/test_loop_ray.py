@@ -305,7 +305,7 @@ def test_a_specialist_killed_mid_session_abandons_it_and_the_run_goes_on(ray_add
     """The model is slow, so the session is open when the specialist dies: its next incarnation
     records the session as abandoned, opens a new one, and no trial is lost or judged twice."""
     from agents.llm.config import Endpoint
-    from agents.llm.fake_server import FakeLLM
+    from tests.fake_llm_server import FakeLLM
     from tests.llm_responders import climber
 
     def slow(tag, api, body):
@@ -387,7 +387,7 @@ def test_trials_in_flight_at_a_deadline_are_finished_or_cancelled(ray_address, t
 
 def test_llm_specialists_on_ray_against_the_fake_server_replay_without_it(ray_address, tmp_path):
     from agents.llm.config import Endpoint
-    from agents.llm.fake_server import FakeLLM
+    from tests.fake_llm_server import FakeLLM
     from tests.llm_responders import climber
 
     run = tmp_path / "run"
@@ -416,8 +416,8 @@ def test_llm_specialists_on_ray_against_the_fake_server_replay_without_it(ray_ad
 def test_llm_replay_reports_a_divergence(ray_address, tmp_path):
     """Change what the agent is told (its surface brief) and replay notices."""
     from agents.llm.config import Endpoint
-    from agents.llm.fake_server import FakeLLM
     from agents.llm.verify import verify_llm_sessions
+    from tests.fake_llm_server import FakeLLM
     from tests.llm_responders import climber
 
     run = tmp_path / "run"
@@ -439,7 +439,7 @@ def test_llm_replay_reports_a_divergence(ray_address, tmp_path):
 
 def test_autorecipe_run_with_llm_specialists_on_golf_mini(ray_address, tmp_path):
     """The command line, a real miniature (sandboxed torch trials), models behind the fake server."""
-    from agents.llm.fake_server import FakeLLM
+    from tests.fake_llm_server import FakeLLM
     from tests.llm_responders import golf_tuner
 
     run = tmp_path / "run"
@@ -521,7 +521,7 @@ def test_a_fork_continues_from_the_cut_with_its_own_budget_and_keep_rule(ray_add
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT to a background job"])
 def test_sigterm_and_a_background_sigint_end_a_run_cleanly_with_the_resume_hint(ray_address, tmp_path, how):
     """A job started with `&` inherits SIGINT ignored, and ray.init installs a SIGTERM handler of
-    its own: both used to leave the run going or dump a crash instead of the resume hint."""
+    its own: the driver handles both, so the run still ends with the resume hint, not going on or a crash."""
     run = tmp_path / "run"
     env = {**os.environ, "RAY_ADDRESS": ray_address}
     cmd = [sys.executable, "-m", "autorecipe.cli", "run", "--env", "dryrun", "--tier", "standard", "--trials", "50",

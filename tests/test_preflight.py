@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
+from agents.changes import EditError, apply_edits
 from environments import preflight, registry
 from environments.dryrun import SIZE_CAP
-from environments.edits import EditError, apply_edits
 from environments.golf_mini import packed_code
 from environments.spec import Edit
 from evaluators.dryrun import knobs as dryrun_knobs

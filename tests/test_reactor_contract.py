@@ -133,7 +133,7 @@ def test_sandboxed_trials_store_their_outputs_only_through_the_shell(tmp_path, s
 
 def test_llm_sessions_record_their_exchanges_only_through_the_shell(tmp_path, shell_only):
     from agents.llm.config import Endpoint
-    from agents.llm.fake_server import FakeLLM
+    from tests.fake_llm_server import FakeLLM
     from agents.llm.session import LLMProposer
     from tests.llm_responders import climber
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from agents.changes import apply_edits
 from autorecipe.local_trial import local_trial, prepared_data
 from environments import registry
-from environments.edits import apply_edits
 from environments.spec import Edit
 from events import BlobStore
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from agents.changes import apply_edits
 from autorecipe.cli import main
 from autorecipe.cli_envs import recipe_key
 from autorecipe.local_trial import local_trial, prepared_data
 from environments import registry
-from environments.edits import apply_edits
 from environments.spec import Edit
 from events import BlobStore
 

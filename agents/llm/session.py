@@ -43,6 +43,7 @@ from agents.proposer import Context, Outcome, Proposal
 from environments import preflight
 from environments.spec import Edit, Tier
 from events import Check
+from events.ranking import goal_word
 
 READ_CAP, DIFF_LINES, DIFF_BYTES = 200_000, 300, 8_000
 
@@ -94,7 +95,7 @@ def tools_for(edit_format: str) -> list[Tool]:
 
 def system_prompt(ctx: Context) -> str:
     spec, sp = ctx.spec, ctx.specialist
-    goal = "lower" if spec.direction == "minimize" else "higher"
+    goal = goal_word(spec.direction)
     regions = f" (regions {', '.join(sp.surface.regions)})" if sp.surface.regions else ""
     limits = ctx.spec.tier(ctx.tier).limits if ctx.tier else {}
     return "\n".join([

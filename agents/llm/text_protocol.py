@@ -105,25 +105,25 @@ def _blocks(text: str, files: list[str]) -> list[TextEdit]:
         if lines[i].strip() != SEARCH:
             i += 1
             continue
-        path = _path_before(lines, i, files, len(edits) + 1)
-        try:
-            mid = next(j for j in range(i + 1, len(lines)) if lines[j].strip() in (DIVIDER, SEARCH, REPLACE))
-        except StopIteration:
-            raise FormatError(f"block {len(edits) + 1} (line {i + 1}): {SEARCH} is never followed by {DIVIDER}; "
-                              "the reply may have been cut off") from None
-        if lines[mid].strip() != DIVIDER:
-            raise FormatError(f"block {len(edits) + 1}: line {mid + 1} is {lines[mid].strip()!r}, expected {DIVIDER}")
-        try:
-            end = next(j for j in range(mid + 1, len(lines)) if lines[j].strip() in (DIVIDER, SEARCH, REPLACE))
-        except StopIteration:
-            raise FormatError(f"block {len(edits) + 1} (line {i + 1}): never closed with {REPLACE}; the reply may "
-                              "have been cut off") from None
-        if lines[end].strip() != REPLACE:
-            raise FormatError(f"block {len(edits) + 1}: line {end + 1} is {lines[end].strip()!r}, expected {REPLACE}")
+        block = len(edits) + 1
+        path = _path_before(lines, i, files, block)
+        mid = _marker(lines, i, DIVIDER, block, f"block {block} (line {i + 1}): {SEARCH} is never followed by {DIVIDER}")
+        end = _marker(lines, mid, REPLACE, block, f"block {block} (line {i + 1}): never closed with {REPLACE}")
         search, replace = _unnumbered(lines[i + 1:mid]), _unnumbered(lines[mid + 1:end])
         edits.append(TextEdit(path, "\n".join(search) + "\n", "\n".join(replace) + "\n" if replace else ""))
         i = end + 1
     return edits
+
+
+def _marker(lines: list[str], after: int, expected: str, block: int, missing: str) -> int:
+    """The line of the next marker after line `after`, which must be `expected`."""
+    try:
+        at = next(j for j in range(after + 1, len(lines)) if lines[j].strip() in (DIVIDER, SEARCH, REPLACE))
+    except StopIteration:
+        raise FormatError(f"{missing}; the reply may have been cut off") from None
+    if lines[at].strip() != expected:
+        raise FormatError(f"block {block}: line {at + 1} is {lines[at].strip()!r}, expected {expected}")
+    return at
 
 
 def _unnumbered(lines: list[str]) -> list[str]:

@@ -171,13 +171,14 @@ def _anthropic_messages(conv: Conversation) -> list[dict]:
 # -- responses ----------------------------------------------------------------------------------
 
 
+def _for_api(api: Api, chat, responses, anthropic):
+    """The one of three functions that reads `api`'s format."""
+    return chat if api == "openai_chat" else responses if api == "openai_responses" else anthropic
+
+
 def parse_reply(api: Api, body: dict) -> Reply:
     try:
-        if api == "openai_chat":
-            return checked(_chat_reply(body))
-        if api == "openai_responses":
-            return checked(_responses_reply(body))
-        return checked(_anthropic_reply(body))
+        return checked(_for_api(api, _chat_reply, _responses_reply, _anthropic_reply)(body))
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise WireError(f"{api} response without the expected shape ({type(exc).__name__}: {exc}): "
                         f"{orjson.dumps(body)[:300].decode(errors='replace')}") from None
@@ -264,11 +265,7 @@ def _estimate(text: str, calls: list[ToolCall]) -> Usage:
 def parse_stream(api: Api, events: Iterable[tuple[str, str]]) -> Reply:
     """A reply assembled from server-sent events, given as (event name, data) pairs."""
     try:
-        if api == "openai_chat":
-            return checked(_chat_stream(events))
-        if api == "openai_responses":
-            return checked(_responses_stream(events))
-        return checked(_anthropic_stream(events))
+        return checked(_for_api(api, _chat_stream, _responses_stream, _anthropic_stream)(events))
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         if isinstance(exc, WireError):
             raise

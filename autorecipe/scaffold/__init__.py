@@ -12,6 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from events.ranking import DIRECTIONS
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -55,7 +57,7 @@ def scaffold(name: str, recipe: Path, where: Path, metric: str = "loss", directi
     """Write the package `where/name` and return its folder."""
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ScaffoldError(f"{name!r} must be a Python identifier (it is the package's name): e.g. my_env")
-    if direction not in ("minimize", "maximize"):
+    if direction not in DIRECTIONS:
         raise ScaffoldError(f"direction {direction!r}: minimize or maximize")
     if not metric.isidentifier():
         raise ScaffoldError(f"metric {metric!r} must be a plain name such as val_loss")

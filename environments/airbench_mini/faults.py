@@ -9,7 +9,7 @@ TRAIN = "def train_and_predict(x_train, y_train, x_test, seed, smoke=False):\n"
 
 
 def _at_train_start(code: str) -> tuple[Edit, ...]:
-    return (Edit(R, TRAIN, TRAIN + "".join(f"    {line}\n" for line in code.strip().splitlines())),)
+    return (Edit.after(R, TRAIN, code),)
 
 
 FAULTS: dict[str, tuple[str, tuple[Edit, ...], str]] = {

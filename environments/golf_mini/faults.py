@@ -10,7 +10,7 @@ EXPORT = "    return zlib.compress(buf.getvalue(), 9)\n"
 
 
 def _at_train_start(code: str) -> tuple[Edit, ...]:
-    return (Edit(R, TRAIN, TRAIN + "".join(f"    {line}\n" for line in code.strip().splitlines())),)
+    return (Edit.after(R, TRAIN, code),)
 
 
 FAULTS: dict[str, tuple[str, tuple[Edit, ...], str]] = {

@@ -28,13 +28,6 @@ def write_shard(path: Path, docs: list[bytes]) -> int:
     return len(body)
 
 
-def read_shard(path: Path) -> np.ndarray:
-    header = np.fromfile(path, np.int32, 256)
-    if header[0] != MAGIC or header[1] != VERSION:
-        raise ValueError(f"{path}: not a shard (magic {header[0]}, version {header[1]})")
-    return np.fromfile(path, np.uint16, offset=256 * 4)[: header[2]]
-
-
 def build(out: Path, cache: Path, log=print) -> dict:
     docs = documents(cache, log)
     val = [docs[name] for name in VAL_DOCS]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 
 from events.projections.trials import TrialRow
+from events.ranking import better, has_score
+from events.schema import Direction
 
 
 class AgentStats(msgspec.Struct, kw_only=True, gc=False):
@@ -34,14 +34,14 @@ class Agents:
     def proposed(self, row: TrialRow) -> None:
         self.of(row.agent).proposed += 1
 
-    def evaluated(self, row: TrialRow, direction: str) -> None:
+    def evaluated(self, row: TrialRow, direction: Direction) -> None:
         s = self.of(row.agent)
         s.evaluated += 1
         s.statuses[row.status] = s.statuses.get(row.status, 0) + 1
         if row.status == "keep":
             s.keeps += 1
-        if row.verdict == "valid" and row.score is not None and not math.isnan(row.score):
-            if s.best_score is None or (row.score < s.best_score if direction == "minimize" else row.score > s.best_score):
+        if row.verdict == "valid" and has_score(row.score):
+            if s.best_score is None or better(row.score, s.best_score, direction):
                 s.best_score = row.score
         if row.realized_delta is not None:
             s.realized_deltas += 1

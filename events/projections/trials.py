@@ -7,11 +7,10 @@ was recorded by more than the noise margin. Nothing here reads wall time to deci
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 
 from events.envelope import Record
+from events.ranking import better, has_score
 from events.schema import (
     BlobRef,
     KeepRule,
@@ -76,13 +75,11 @@ class BestPoint(msgspec.Struct, array_like=True, gc=False):
 
 
 def is_better(score: float | None, best: float | None, rule: KeepRule) -> bool:
-    if score is None or math.isnan(score):
+    if not has_score(score):
         return False
     if best is None:
         return True
-    if rule.direction == "minimize":
-        return score < best - rule.noise_margin
-    return score > best + rule.noise_margin
+    return better(score, best, rule.direction, rule.noise_margin)
 
 
 class Trials:

@@ -1,5 +1,5 @@
 """A scripted model server on loopback that speaks all three wire formats, streamed and not, for
-tests and offline demos. Real sockets, so Ray actors in other processes reach it too.
+tests. Real sockets, so Ray actors in other processes reach it too.
 
     with FakeLLM(script={"alpha": [step, ...]}, responder=fn) as fake:
         fake.base_url            http://127.0.0.1:PORT/v1  (Anthropic paths work under it too)
