@@ -18,6 +18,7 @@ from environments import registry
 from environments.data import prepared_data
 from events import BlobStore, ClaimTested, NewEvent, RunDir, RunState, new_event_id
 from events.ranking import gain_sign
+from events.streams import claim_stream
 
 # an environment's record bar: (metric, minimum improvement); others default to their score, 0
 RECORD_BARS = {"parameter-golf": ("val_loss", 0.005)}
@@ -90,7 +91,7 @@ def confirm(run_dir: Path, trial_id: str, seeds: int, first_seed: int = 1, metri
                         p_value=test.p_value if test else None, min_delta=min_delta, alpha=alpha, passed=passed,
                         detail="; ".join(notes))
     with rd.store() as store:
-        store.append([NewEvent(event=event, stream=f"claim/{trial_id}", event_id=new_event_id(),
+        store.append([NewEvent(event=event, stream=claim_stream(trial_id), event_id=new_event_id(),
                                producer="autorecipe/confirm")])
     return event
 

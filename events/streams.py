@@ -19,3 +19,8 @@ def agent_stream(agent: str) -> str:
 
 def progress_stream(trial_id: str) -> str:
     return f"progress/{trial_id}"
+
+
+def claim_stream(trial_id: str) -> str:
+    """A seeded claim tested on a trial (`autorecipe confirm`)."""
+    return f"claim/{trial_id}"

@@ -133,8 +133,8 @@ def test_sandboxed_trials_store_their_outputs_only_through_the_shell(tmp_path, s
 
 def test_llm_sessions_record_their_exchanges_only_through_the_shell(tmp_path, shell_only):
     from agents.llm.config import Endpoint
-    from tests.fake_llm_server import FakeLLM
     from agents.llm.session import LLMProposer
+    from tests.fake_llm_server import FakeLLM
     from tests.llm_responders import climber
 
     with FakeLLM(responder=climber) as fake:

@@ -35,7 +35,7 @@ import orjson
 
 from agents.changes import EditError, make_change, surface_violations
 from agents.llm import prompt_fit, text_protocol
-from agents.llm.client import LLMClient, LLMError, QuotaExhausted
+from agents.llm.client import Exchange, LLMClient, LLMError, QuotaExhausted
 from agents.llm.config import Endpoint
 from agents.llm.matching import MatchError, resolve
 from agents.llm.wire import Conversation, Message, Tool
