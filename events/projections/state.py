@@ -8,7 +8,7 @@ folds of the same log agree byte for byte, in any process.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import msgspec
 
@@ -93,6 +93,13 @@ class RunState:
             BudgetCharged: self.ledger.charged,
         }
         self._handlers.update({view: self._handlers[t] for t, view in VIEWS.items() if t in self._handlers})
+
+    @property
+    def handlers(self) -> dict[type, Callable[[Record, Any], None]]:
+        """The fold's handler for each event type (and its lean view), for a reader that
+        dispatches records itself (replay's fused loop); `applied` and `next_offset` are then
+        the caller's to set."""
+        return self._handlers
 
     def apply(self, record: Record) -> None:
         if record.offset < self.next_offset:
