@@ -152,9 +152,10 @@ class RunState:
             self.queue.drop(ev.trial_id)
 
     def _executed(self, rec: Record, ev: TrialExecuted) -> None:
-        row = self.trials.executed(rec, ev)
-        if row:
-            self.ledger.compute(row.agent, sum([p.cpu_s for p in ev.phases]), ev.gpu_s)
+        done = self.trials.executed(rec, ev)
+        if done:
+            row, cpu_s = done
+            self.ledger.compute(row.agent, cpu_s, ev.gpu_s)
 
     def _evaluated(self, rec: Record, ev: TrialEvaluated) -> None:
         row = self.trials.evaluated_(rec, ev)
