@@ -213,6 +213,8 @@ def visit(reader: LogReader, handlers: dict[type, Callable[[Any, Any], None]], u
     if not segments:
         return 0, 0, True
     first = cursor = segments[0].base
+    if until is not None and until <= first:
+        return 0, first, True  # nothing to visit; the careful reader says what is there
     for i, seg in enumerate(segments):
         following = None if i + 1 == len(segments) else segments[i + 1].base
         cursor, position, clean = _visit_segment(seg, cursor, handlers, until, decode)

@@ -231,5 +231,5 @@ def test_the_fused_replay_gives_the_careful_readers_state_and_errors_on_damaged_
                 victim.unlink()  # a missing segment
             if victim.exists():
                 victim.write_bytes(bytes(data))
-            for until in (None, rng.randrange(0, len(events) + 5)):
+            for until in (None, rng.randrange(0, len(events) + 5), -1):
                 assert _replayed(run, until) == _careful_fold(run, until), (segment_bytes, case, until)
