@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import zlib
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -17,7 +18,18 @@ from typing import Any, Callable, Iterable, Iterator
 import msgspec
 
 from events.envelope import Record, decode_record, event_type_name
-from events.segments import FRAME_OVERHEAD, HEADER_SIZE, CorruptLog, Walk, check_header, list_segments
+from events.segments import (
+    CHUNK,
+    FRAME_HEADER,
+    FRAME_OVERHEAD,
+    HEADER_SIZE,
+    MAX_PAYLOAD,
+    CorruptLog,
+    Walk,
+    _frame_size,
+    check_header,
+    list_segments,
+)
 
 _fast_decode = msgspec.msgpack.Decoder(Record).decode
 INDEX_EVERY = 256  # one sparse index entry per this many frames
@@ -180,3 +192,100 @@ def _decode_slow(data, seg: _Segment, offset: int, at: int) -> Record:
         return decode_record(data)
     except ValueError as exc:
         raise CorruptLog(seg.path, at, offset, f"undecodable record: {exc}") from exc
+
+
+# -- the fused path: replay's loop --------------------------------------------------------------
+
+START_OVER = -1  # `visit` could not tell a damaged log from a torn tail: fold it all the careful way
+
+
+def visit(reader: LogReader, handlers: dict[type, Callable[[Any, Any], None]], until: int | None,
+          decode: Callable[[Any], Any]) -> tuple[int, int, bool]:
+    """Call `handlers[type(record.event)](record, record.event)` for each record from the start
+    of the log, in one loop per chunk that checks, decodes and dispatches each frame (replay's
+    path: no lists of frame positions, no generator per record). It stops at the first frame or
+    segment that fails a check, or at `until`, and returns (records visited, the offset after
+    them, whether `iter_records` must go on from there); iter_records then gives the records and
+    raises the errors it would have from the start. Visited START_OVER: a damaged segment before
+    the last one, which iter_records must walk from the start."""
+    reader.refresh()
+    segments = reader._segments
+    if not segments:
+        return 0, 0, True
+    first = cursor = segments[0].base
+    if until is not None and until <= first:
+        return 0, first, True  # nothing to visit; the careful reader says what is there
+    for i, seg in enumerate(segments):
+        following = None if i + 1 == len(segments) else segments[i + 1].base
+        cursor, position, clean = _visit_segment(seg, cursor, handlers, until, decode)
+        if position is not None and (not seg.offsets or cursor > seg.offsets[-1]):
+            seg.offsets.append(cursor)  # where iter_records starts, without a rescan
+            seg.positions.append(position)
+        if not clean:  # a bad frame or a short segment (the torn tail, or damage), or `until`
+            if following is not None and (cursor != until or following <= cursor):
+                return START_OVER, cursor, True
+            return cursor - first, cursor, True
+        if following is None:
+            return cursor - first, cursor, True
+        if following != cursor:
+            return START_OVER, cursor, True
+        if cursor == until:
+            return cursor - first, cursor, False
+    raise AssertionError("unreachable: the loop returns at the last segment")
+
+
+def _visit_segment(seg: _Segment, cursor: int, handlers, until: int | None,
+                   decode) -> tuple[int, int | None, bool]:
+    """Visit one segment's records from its start: (next offset, byte position reached, whether
+    the segment ended cleanly: its last frame good and complete)."""
+    fd = os.open(seg.path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size < HEADER_SIZE:
+            return cursor, None, False
+        check_header(os.pread(fd, HEADER_SIZE, 0), seg.path, seg.base)
+        pos, stop = HEADER_SIZE, -1 if until is None else until
+        want = CHUNK
+        while pos < size and cursor != stop:
+            buf = os.pread(fd, min(want, size - pos), pos)
+            used, cursor = _visit_chunk(buf, seg, pos, cursor, stop, handlers, decode)
+            pos += used
+            if used == 0:  # a frame longer than a chunk, or one that fails its check
+                need = _frame_size(buf, size - pos)
+                if need <= len(buf):
+                    return cursor, pos, False
+                want = need
+            else:
+                want = CHUNK
+        return cursor, pos, pos == size
+    finally:
+        os.close(fd)
+
+
+def _visit_chunk(buf: bytes, seg: _Segment, chunk_pos: int, cursor: int, stop: int, handlers,
+                 decode) -> tuple[int, int]:
+    """Visit the good frames at the start of `buf`: (bytes they take, next offset)."""
+    view = memoryview(buf)
+    unpack, crc32, get = FRAME_HEADER.unpack_from, zlib.crc32, handlers.get
+    pos, size, overhead = 0, len(buf), FRAME_OVERHEAD
+    last_header = size - overhead
+    while pos <= last_header and cursor != stop:
+        length, crc, offset = unpack(buf, pos)
+        body = pos + overhead
+        end = body + length
+        if not (offset == cursor and 0 < length <= MAX_PAYLOAD and end <= size
+                and crc32(view[pos + 8:end]) == crc):
+            break
+        try:
+            record = decode(view[body:end])
+        except msgspec.DecodeError:
+            record = _decode_slow(view[body:end], seg, cursor, chunk_pos + pos)
+        if record.offset != cursor:
+            raise CorruptLog(seg.path, chunk_pos + pos, cursor, f"record says offset {record.offset}")
+        event = record.event
+        handler = get(type(event))
+        if handler is not None:
+            handler(record, event)
+        cursor += 1
+        pos = end
+    return pos, cursor

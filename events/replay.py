@@ -9,6 +9,7 @@ from typing import Iterator
 
 from events.projections.folded import decode_folded
 from events.projections.state import RunState
+from events.reader import START_OVER, visit
 from events.rundir import RunDir
 
 
@@ -29,7 +30,15 @@ def gc_paused() -> Iterator[None]:
 def replay(run_dir: str | Path, until: int | None = None) -> RunState:
     """Fold the run's records with offset < `until` (all of them by default). The records are
     decoded as the fold's views of them (events/projections/folded.py): the same state, without
-    building the fields nothing reads."""
+    building the fields nothing reads. The records that pass every check are folded in one fused
+    loop (events/reader.py `visit`); whatever does not, the careful reader takes over."""
     reader = RunDir(run_dir).reader()
+    state = RunState()
     with gc_paused():
-        return RunState().apply_all(reader.iter_records(0, until, decode=decode_folded))
+        visited, next_offset, careful = visit(reader, state.handlers, until, decode_folded)
+        if visited == START_OVER:  # damage before the last segment: the careful path says where
+            return RunState().apply_all(reader.iter_records(0, until, decode=decode_folded))
+        state.applied, state.next_offset = visited, next_offset if visited else 0
+        if careful:  # the rest, a torn tail or damage, or `until`, the careful way
+            state.apply_all(reader.iter_records(next_offset, until, decode=decode_folded))
+        return state

@@ -32,13 +32,14 @@ class Agents:
         return stats
 
     def proposed(self, row: TrialRow) -> None:
-        self.of(row.agent).proposed += 1
+        (self.by_agent.get(row.agent) or self.of(row.agent)).proposed += 1
 
     def evaluated(self, row: TrialRow, direction: Direction) -> None:
-        s = self.of(row.agent)
+        s = self.by_agent.get(row.agent) or self.of(row.agent)
         s.evaluated += 1
-        s.statuses[row.status] = s.statuses.get(row.status, 0) + 1
-        if row.status == "keep":
+        status, statuses = row.status, s.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        if status == "keep":
             s.keeps += 1
         if row.verdict == "valid" and has_score(row.score):
             if s.best_score is None or better(row.score, s.best_score, direction):

@@ -36,24 +36,39 @@ class Ledger:
             spend = self.by_agent[agent] = Spend()
         return (self.total, spend)
 
-    def compute(self, agent: str, cpu_s: float, gpu_s: float) -> None:
-        for s in self._each(agent):
-            s.cpu_s += cpu_s
-            s.gpu_s += gpu_s
+    def _of(self, agent: str) -> Spend:
+        spend = self.by_agent.get(agent)
+        if spend is None:
+            spend = self.by_agent[agent] = Spend()
+        return spend
+
+    def compute(self, agent: str | None, cpu_s: float, gpu_s: float) -> None:
+        total = self.total  # the total and the agent's spend written out, not looped: a hot path
+        total.cpu_s += cpu_s
+        total.gpu_s += gpu_s
+        if agent is not None:
+            spend = self.by_agent.get(agent) or self._of(agent)
+            spend.cpu_s += cpu_s
+            spend.gpu_s += gpu_s
 
     def llm(self, rec, ev: LlmExchanged) -> None:
         """A fold handler (record, event) itself: the most frequent event, so one call, not two."""
         u, cost = ev.usage, ev.cost_usd
-        spend = self.by_agent.get(ev.agent)
-        if spend is None:
-            spend = self.by_agent[ev.agent] = Spend()
-        for s in (self.total, spend):
-            s.llm_calls += 1
-            s.input_tokens += u.input_tokens
-            s.cached_input_tokens += u.cached_input_tokens
-            s.output_tokens += u.output_tokens
-            s.reasoning_tokens += u.reasoning_tokens
-            s.usd += cost
+        inp, cached, out, reasoning = u.input_tokens, u.cached_input_tokens, u.output_tokens, u.reasoning_tokens
+        s = self.total  # the total and the agent's spend written out, not looped
+        s.llm_calls += 1
+        s.input_tokens += inp
+        s.cached_input_tokens += cached
+        s.output_tokens += out
+        s.reasoning_tokens += reasoning
+        s.usd += cost
+        s = self.by_agent.get(ev.agent) or self._of(ev.agent)
+        s.llm_calls += 1
+        s.input_tokens += inp
+        s.cached_input_tokens += cached
+        s.output_tokens += out
+        s.reasoning_tokens += reasoning
+        s.usd += cost
 
     def charged(self, rec, ev: BudgetCharged) -> None:
         """A fold handler (record, event) itself, like `llm`."""

@@ -8,7 +8,7 @@ folds of the same log agree byte for byte, in any process.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import msgspec
 
@@ -94,6 +94,13 @@ class RunState:
         }
         self._handlers.update({view: self._handlers[t] for t, view in VIEWS.items() if t in self._handlers})
 
+    @property
+    def handlers(self) -> dict[type, Callable[[Record, Any], None]]:
+        """The fold's handler for each event type (and its lean view), for a reader that
+        dispatches records itself (replay's fused loop); `applied` and `next_offset` are then
+        the caller's to set."""
+        return self._handlers
+
     def apply(self, record: Record) -> None:
         if record.offset < self.next_offset:
             return  # at-least-once delivery: seen already
@@ -145,9 +152,10 @@ class RunState:
             self.queue.drop(ev.trial_id)
 
     def _executed(self, rec: Record, ev: TrialExecuted) -> None:
-        row = self.trials.executed(rec, ev)
-        if row:
-            self.ledger.compute(row.agent, sum([p.cpu_s for p in ev.phases]), ev.gpu_s)
+        done = self.trials.executed(rec, ev)
+        if done:
+            row, cpu_s = done
+            self.ledger.compute(row.agent, cpu_s, ev.gpu_s)
 
     def _evaluated(self, rec: Record, ev: TrialEvaluated) -> None:
         row = self.trials.evaluated_(rec, ev)

@@ -26,9 +26,13 @@ from events.schema import (
 # Lifecycle phases of a trial (not its outcome; that is `status`).
 RUNNABLE, CLAIMED, EXECUTED, EVALUATED, LOST, CANCELLED = (
     "runnable", "claimed", "executed", "evaluated", "lost", "cancelled")
+# The phases an event may find its trial in (made once: the fold checks them for every event).
+_JUDGED = frozenset((RUNNABLE, CLAIMED, EXECUTED))
+_JUDGED_AFTER_ABORT = _JUDGED | {LOST}
+_LOSABLE = frozenset((CLAIMED, EXECUTED))
 
 
-class TrialRow(msgspec.Struct, kw_only=True, gc=False):
+class TrialRow(msgspec.Struct, gc=False):  # positional too: the fold builds one per proposal
     trial_id: str
     agent: str
     surface: str
@@ -96,21 +100,19 @@ class Trials:
         return self.rows[self.best_id] if self.best_id else None
 
     def proposed(self, rec: Record, ev: TrialProposed) -> TrialRow | None:
-        if ev.trial_id in self.rows:
+        trial_id, rows = ev.trial_id, self.rows
+        if trial_id in rows:
             self.ignored += 1
             return None
-        parent = self.rows.get(ev.parent_id) if ev.parent_id else None
-        row = TrialRow(
-            trial_id=ev.trial_id, agent=ev.agent, surface=ev.surface, parent_id=ev.parent_id,
-            depth=parent.depth + 1 if parent else 0, hypothesis=ev.hypothesis,
-            expected_delta=ev.expected_delta, notes=ev.notes, code=ev.code, diff=ev.diff,
-            session_id=ev.session_id, technique=ev.technique, surface_violations=ev.surface_violations,
-            proposed_offset=rec.offset, proposed_wall_ns=rec.wall_time_ns,
+        parent = rows.get(ev.parent_id) if ev.parent_id else None
+        row = rows[trial_id] = TrialRow(  # positional, in TrialRow's field order: a third cheaper
+            trial_id, ev.agent, ev.surface, ev.parent_id, parent.depth + 1 if parent else 0, ev.hypothesis,
+            ev.expected_delta, ev.notes, ev.code, ev.diff, ev.session_id, ev.technique, ev.surface_violations,
+            rec.offset, rec.wall_time_ns,
         )
-        self.rows[ev.trial_id] = row
         return row
 
-    def _current(self, trial_id: str, attempt: int, phases: tuple[str, ...]) -> TrialRow | None:
+    def _current(self, trial_id: str, attempt: int, phases: frozenset[str]) -> TrialRow | None:
         row = self.rows.get(trial_id)
         if row is None or row.attempt != attempt or row.phase not in phases:
             self.ignored += 1
@@ -118,53 +120,66 @@ class Trials:
         return row
 
     def claimed(self, rec: Record, ev: TrialClaimed) -> TrialRow | None:
-        row = self._current(ev.trial_id, ev.attempt, (RUNNABLE,))
-        if row:
-            row.phase, row.executor = CLAIMED, ev.executor
+        row = self.rows.get(ev.trial_id)  # _current, inlined: claims are frequent
+        if row is None or row.attempt != ev.attempt or row.phase != RUNNABLE:
+            self.ignored += 1
+            return None
+        row.phase, row.executor = CLAIMED, ev.executor
         return row
 
-    def executed(self, rec: Record, ev: TrialExecuted) -> TrialRow | None:
-        row = self._current(ev.trial_id, ev.attempt, (CLAIMED,))
-        if row:
-            train = evals = total = cpu = 0.0
-            for p in ev.phases:  # repeated phases are named "train:0", "train:1", ...
-                total += p.wall_s
-                cpu += p.cpu_s
-                kind = p.name.partition(":")[0]
-                if kind == "train":
-                    train += p.wall_s
-                elif kind == "eval":
-                    evals += p.wall_s
-            peaks = [p.peak_rss_bytes for p in ev.phases if p.peak_rss_bytes is not None]
-            row.peak_rss_bytes = max(peaks) if peaks else None
-            row.phase, row.executed_offset = EXECUTED, rec.offset
-            row.train_s, row.eval_s, row.total_s = train or None, evals or None, total
-            row.cpu_s += cpu
-            row.gpu_s += ev.gpu_s
-        return row
+    def executed(self, rec: Record, ev: TrialExecuted) -> tuple[TrialRow, float] | None:
+        """The row, and the attempt's CPU seconds (for the ledger)."""
+        row = self.rows.get(ev.trial_id)  # _current, inlined
+        if row is None or row.attempt != ev.attempt or row.phase != CLAIMED:
+            self.ignored += 1
+            return None
+        train = evals = total = cpu = 0.0
+        peak = None
+        for p in ev.phases:  # repeated phases are named "train:0", "train:1", ...
+            wall, name = p.wall_s, p.name
+            total += wall
+            cpu += p.cpu_s
+            kind = name.partition(":")[0] if ":" in name else name
+            if kind == "train":
+                train += wall
+            elif kind == "eval":
+                evals += wall
+            rss = p.peak_rss_bytes
+            if rss is not None and (peak is None or rss > peak):
+                peak = rss
+        row.peak_rss_bytes = peak
+        row.phase, row.executed_offset = EXECUTED, rec.offset
+        row.train_s, row.eval_s, row.total_s = train or None, evals or None, total
+        row.cpu_s += cpu
+        row.gpu_s += ev.gpu_s
+        return row, cpu
 
     def evaluated_(self, rec: Record, ev: TrialEvaluated) -> TrialRow | None:
         # A verdict may come straight after the proposal (invalid_edit, out_of_surface), or after
         # an attempt was lost for the last time (harness_abort).
-        phases = (RUNNABLE, CLAIMED, EXECUTED, LOST) if ev.verdict == "harness_abort" else (RUNNABLE, CLAIMED, EXECUTED)
-        row = self._current(ev.trial_id, ev.attempt, phases)
+        verdict, score, rows = ev.verdict, ev.score, self.rows
+        row = self._current(ev.trial_id, ev.attempt, _JUDGED_AFTER_ABORT if verdict == "harness_abort" else _JUDGED)
         if row is None:
             return None
         row.phase = EVALUATED
-        row.verdict, row.score, row.metrics, row.feedback = ev.verdict, ev.score, ev.metrics, ev.feedback
-        row.failed_checks = [c.name for c in ev.checks if not c.passed]
+        row.verdict, row.score, row.metrics, row.feedback = verdict, score, ev.metrics, ev.feedback
+        failed = []  # a loop, not a comprehension: cheaper for the usual one or two checks
+        for c in ev.checks:
+            if not c.passed:
+                failed.append(c.name)
+        row.failed_checks = failed
         row.evaluated_offset, row.evaluated_wall_ns = rec.offset, rec.wall_time_ns
         self.evaluated += 1
-        if ev.verdict != "valid":
-            row.status = ev.verdict
+        if verdict != "valid":
+            row.status = verdict
             return row
-        best = self.best
-        row.baseline_id = self.best_id
-        if best is not None and ev.score is not None:
-            row.delta_vs_best = ev.score - best.score
-        parent = self.rows.get(row.parent_id) if row.parent_id else None
-        if parent is not None and parent.verdict == "valid" and None not in (parent.score, ev.score):
-            row.realized_delta = ev.score - parent.score
+        best_id = row.baseline_id = self.best_id
+        best = rows[best_id] if best_id else None
+        if best is not None and score is not None:
+            row.delta_vs_best = score - best.score
+        parent = rows.get(row.parent_id) if row.parent_id else None
+        if parent is not None and parent.verdict == "valid" and parent.score is not None and score is not None:
+            row.realized_delta = score - parent.score
         if is_better(ev.score, best.score if best else None, self.keep_rule):
             row.status = "keep"
             self.best_id = row.trial_id
@@ -174,7 +189,7 @@ class Trials:
         return row
 
     def lost(self, rec: Record, ev: TrialLost) -> TrialRow | None:
-        row = self._current(ev.trial_id, ev.attempt, (CLAIMED, EXECUTED))
+        row = self._current(ev.trial_id, ev.attempt, _LOSABLE)
         if row:
             row.phase = LOST
         return row
