@@ -2,7 +2,9 @@
 tool calls both ways, usage and cost; retries, quota, timeouts, malformed replies; keys."""
 
 import asyncio
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -142,6 +144,29 @@ def test_concurrency_per_endpoint_is_limited():
         started = time.monotonic()
         asyncio.run(four())
         assert time.monotonic() - started >= 0.6  # two waves of two
+
+
+def test_a_concurrency_limit_is_never_taken_from_another_endpoint_or_a_finished_loop():
+    """Slots belong to one event loop and one endpoint limit: a loop that has finished leaves
+    none behind (a new loop may get its id()), and the same name with another limit gets its own."""
+    with FakeLLM({"alpha": [{"delay_s": 0.3, "text": "x"}] * 4}) as fake:
+        wide, narrow = ep(fake, "openai_chat", max_concurrency=4), ep(fake, "openai_chat", max_concurrency=1)
+
+        async def wide_then_narrow():
+            await LLMClient().complete(wide, conv())
+            started = time.monotonic()
+            await asyncio.gather(*(LLMClient().complete(narrow, conv()) for _ in range(2)))
+            return time.monotonic() - started
+
+        async def one_wide():
+            return asyncio.get_running_loop(), await LLMClient().complete(wide, conv())
+
+        assert asyncio.run(wide_then_narrow()) >= 0.6  # one at a time, not the wider endpoint's four
+        loop, _ = asyncio.run(one_wide())
+        ref = weakref.ref(loop)
+        del loop
+        gc.collect()
+        assert ref() is None  # a finished loop is freed, and its slots with it: none outlive it
 
 
 def test_tool_call_ids_survive_each_format_round_trip():

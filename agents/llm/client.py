@@ -34,7 +34,7 @@ from agents.llm.wire import Conversation, Reply, Usage, WireError, endpoint, par
 RETRY_STATUS = {408, 409, 429, 529}
 QUOTA_MARKERS = ("insufficient_quota", "enforced_spend_limit", "billing_hard_limit", "credit balance is too low")
 PARSE_FAILURE = re.compile(r"(?i)fail(ed)? to parse|could not parse|unable to parse|parse (error|failure)")
-_semaphores: dict[tuple[int, str], asyncio.Semaphore] = {}
+SLOTS_ATTR = "_autorecipe_llm_slots"  # on the event loop: a semaphore belongs to one loop, and goes with it
 
 
 class LLMError(RuntimeError):
@@ -129,7 +129,7 @@ class LLMClient:
     def _slot(self, ep: Endpoint):
         if self.gate is not None:
             return self.gate.slot(ep)
-        sem = _semaphores.setdefault((id(asyncio.get_running_loop()), ep.name), asyncio.Semaphore(ep.max_concurrency))
+        sem = _loop_slots().setdefault((ep.name, ep.max_concurrency), asyncio.Semaphore(ep.max_concurrency))
         return _semaphore_slot(sem)
 
     async def complete(self, ep: Endpoint, conv: Conversation) -> Exchange:
@@ -216,6 +216,18 @@ class LLMClient:
                 await asyncio.sleep(wait)
         raise LLMError(f"{ep.name}: gave up after {len(attempts)} attempts; last: {attempts[-1].error}",
                        attempts[-1].status, attempts)
+
+
+def _loop_slots() -> dict[tuple[str, int], asyncio.Semaphore]:
+    """This event loop's slots per endpoint and limit. Kept on the loop itself, not in a table
+    keyed by id(loop): a finished loop's id is reused by the next one, which would inherit slots
+    bound to a dead loop, sized for whatever endpoint used the name before."""
+    loop = asyncio.get_running_loop()
+    slots = getattr(loop, SLOTS_ATTR, None)
+    if slots is None:
+        slots = {}
+        setattr(loop, SLOTS_ATTR, slots)
+    return slots
 
 
 @contextlib.asynccontextmanager
