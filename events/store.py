@@ -20,6 +20,7 @@ import os
 import struct
 import time
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 from typing import Sequence
 
@@ -212,36 +213,75 @@ class EventStore:
     def _plan(self, batch: Sequence[NewEvent], records: list[Record], first: int,
               now: int) -> AppendResult | WrongExpectedVersion:
         """Turn one batch into records (appended to `records`, offsets from `first`), entering
-        them in the id and version indexes as it goes; a refused batch is taken out of both
-        again. The append path's time is spent here, so the common case (a new id) costs one probe
-        of the id index, a version look-up and store, and nothing is built per event but its
-        record (acks are built only when asked for). An offset entered here is never one an
-        earlier event holds, so `setdefault` returning another one means a duplicate."""
-        ids, versions, add, make = self._ids, self._versions, records.append, Record
+        them in the id and version indexes; a refused batch is taken out of both again. The
+        append path's time is spent here. In the common case every id is new: the batch's ids go
+        into the id index in one bulk update, and nothing is built per event but its record
+        (acks are built only when asked for). A batch that repeats an id, stored or within
+        itself, is sorted out event by event first (`_enter_each`)."""
         mark = len(records)
-        duplicates: list[tuple[int, Ack]] = []
         offset = first + mark
-        for ev in batch:
-            event_id = ev.event_id
-            prior = ids.setdefault(event_id, offset)  # one probe of a large table, for the common case
+        fresh, repeats = batch, []
+        if not self._enter_new_ids([ev.event_id for ev in batch], offset):
+            fresh, repeats = self._enter_each(batch, offset)
+        refused = self._add_records(fresh, records, offset, now)
+        if refused is not None:
+            self._forget(records[mark:])
+            del records[mark:]
+            ids = self._ids
+            for ev in fresh:  # entered above, and none was in the index before this batch
+                ids.pop(ev.event_id, None)
+            return refused
+        duplicates = [(index, self._prior_ack(event_id, prior, records, first)) for index, event_id, prior in repeats]
+        return AppendResult(records[mark:], duplicates)
+
+    def _enter_new_ids(self, batch_ids: list[str], offset: int) -> bool:
+        """Enter the batch's ids at consecutive offsets from `offset` if every one is new to the
+        index and to the batch; otherwise leave the index as it was and say False."""
+        ids = self._ids
+        if not ids.keys().isdisjoint(batch_ids):
+            return False
+        size = len(ids)
+        ids.update(zip(batch_ids, count(offset)))
+        if len(ids) - size == len(batch_ids):
+            return True
+        for event_id in batch_ids:  # an id twice in the batch: none of them was there before
+            ids.pop(event_id, None)
+        return False
+
+    def _enter_each(self, batch: Sequence[NewEvent], offset: int) -> tuple[list[NewEvent], list[tuple[int, str, int]]]:
+        """Enter the ids one at a time: (the events to store, and for each repeated id its
+        position in the batch and the offset its first copy has). An offset entered here is
+        never one an earlier event holds, so `setdefault` returning another one means a repeat."""
+        ids = self._ids
+        fresh: list[NewEvent] = []
+        repeats: list[tuple[int, str, int]] = []
+        for index, ev in enumerate(batch):
+            prior = ids.setdefault(ev.event_id, offset)
             if prior != offset:
-                index = offset - first - mark + len(duplicates)  # its position in the batch
-                duplicates.append((index, self._prior_ack(event_id, prior, records, first)))
-                continue
+                repeats.append((index, ev.event_id, prior))
+            else:
+                fresh.append(ev)
+                offset += 1
+        return fresh, repeats
+
+    def _add_records(self, events: Sequence[NewEvent], records: list[Record], offset: int,
+                     now: int) -> WrongExpectedVersion | None:
+        """Build each event's record at consecutive offsets and advance its stream's version;
+        the first event whose expected version does not hold stops it and is returned."""
+        versions, add, make = self._versions, records.append, Record
+        version_of = versions.get
+        for ev in events:
             stream = ev.stream
-            current = versions.get(stream, -1)
+            current = version_of(stream, -1)
             expected = ev.expected_version
             if expected is not None and expected != current:
-                del ids[event_id]
-                self._forget(records[mark:])
-                del records[mark:]
-                return WrongExpectedVersion(stream, expected, current, event_id)
+                return WrongExpectedVersion(stream, expected, current, ev.event_id)
             current += 1
-            add(make(offset=offset, stream=stream, stream_version=current, event_id=event_id, producer=ev.producer,
+            add(make(offset=offset, stream=stream, stream_version=current, event_id=ev.event_id, producer=ev.producer,
                      causation_id=ev.causation_id, wall_time_ns=ev.wall_time_ns or now, event=ev.event))
             versions[stream] = current  # after the record exists: `_forget` undoes versions by records
             offset += 1
-        return AppendResult(records[mark:], duplicates)
+        return None
 
     def _forget(self, records: list[Record]) -> None:
         """Take records that will not be stored out of the id and version indexes. Newest first,

@@ -312,3 +312,16 @@ def test_an_event_that_fails_halfway_through_planning_leaves_no_id_behind(store)
     assert store.offset_of(good.event_id) is None and store.offset_of(odd.event_id) is None
     res = store.append([good, new(proposed("b"), "trial/b", event_id=odd.event_id)])
     assert [(a.offset, a.duplicate) for a in res.acks] == [(0, False), (1, False)]
+
+
+def test_a_refused_batch_with_repeated_ids_leaves_the_indexes_as_they_were(store):
+    # the repeats take the event-by-event path, the refusal then undoes what it entered
+    stored = lifecycle("a", 1.0)
+    store.append(stored)
+    before = (dict(store._ids), dict(store._versions))
+    c = new(proposed("c"), "trial/c", NO_STREAM)
+    with pytest.raises(WrongExpectedVersion, match="trial/a"):
+        store.append([c, stored[0], c, new(claimed("a"), "trial/a", 0)])
+    assert (dict(store._ids), dict(store._versions)) == before and store.next_offset == 4
+    res = store.append([c, stored[1], c])
+    assert [(k.offset, k.duplicate) for k in res.acks] == [(4, False), (1, True), (4, True)]
