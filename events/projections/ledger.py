@@ -55,20 +55,13 @@ class Ledger:
         """A fold handler (record, event) itself: the most frequent event, so one call, not two."""
         u, cost = ev.usage, ev.cost_usd
         inp, cached, out, reasoning = u.input_tokens, u.cached_input_tokens, u.output_tokens, u.reasoning_tokens
-        s = self.total  # the total and the agent's spend written out, not looped
-        s.llm_calls += 1
-        s.input_tokens += inp
-        s.cached_input_tokens += cached
-        s.output_tokens += out
-        s.reasoning_tokens += reasoning
-        s.usd += cost
-        s = self.by_agent.get(ev.agent) or self._of(ev.agent)
-        s.llm_calls += 1
-        s.input_tokens += inp
-        s.cached_input_tokens += cached
-        s.output_tokens += out
-        s.reasoning_tokens += reasoning
-        s.usd += cost
+        for s in (self.total, self.by_agent.get(ev.agent) or self._of(ev.agent)):
+            s.llm_calls += 1
+            s.input_tokens += inp
+            s.cached_input_tokens += cached
+            s.output_tokens += out
+            s.reasoning_tokens += reasoning
+            s.usd += cost
 
     def charged(self, rec, ev: BudgetCharged) -> None:
         """A fold handler (record, event) itself, like `llm`."""
