@@ -46,6 +46,7 @@ def serve_cmd(run_dir: str, host: str, port: int, token: str | None, allow_hosts
     """
     import uvicorn
 
+    from autorecipe.session_view import session_view
     from events.gateway import create_app
 
     if not is_loopback(host) and not token:
@@ -56,7 +57,8 @@ def serve_cmd(run_dir: str, host: str, port: int, token: str | None, allow_hosts
             hosts = (*LOOPBACK, *allow_hosts, *(() if is_loopback(host) else (host,)))
         else:
             hosts = LOOPBACK if is_loopback(host) else ("*",)
-        app = create_app(run_dir, token=token, allowed_hosts=hosts, cors_origins=cors_origins)
+        app = create_app(run_dir, token=token, allowed_hosts=hosts, cors_origins=cors_origins,
+                         session_view=session_view(run_dir))
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"serving {run_dir} on http://{host}:{port}  (/events, /events/stream, /trials, /lineage, "

@@ -39,12 +39,13 @@ class EmbeddedGateway:
     def __init__(self, run_dir: Path, port: int):
         import uvicorn
 
+        from autorecipe.session_view import session_view
         from events.gateway import create_app
 
         self.sock = bind(port)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://{HOST}:{self.port}"
-        config = uvicorn.Config(create_app(run_dir), log_level="warning", timeout_graceful_shutdown=1,
+        config = uvicorn.Config(create_app(run_dir, session_view=session_view(run_dir)), log_level="warning", timeout_graceful_shutdown=1,
                                 lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True,

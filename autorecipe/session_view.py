@@ -4,29 +4,31 @@ queue time, cost and outcome, then how the session ended."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import orjson
 
 from agents.llm.client import reply_of
 from agents.llm.wire import WireError
 from events import AgentSessionEnded, AgentSessionStarted, LlmExchanged, RunDir, TrialProposed
+from events.blobs import BlobCorrupt, BlobMissing
 
 MESSAGE_CHARS = 4000
+
+
+def session_view(run_dir: str | Path):
+    """`session_lines` of this run, for the gateway's /trials/{id}/session."""
+    return functools.partial(session_lines, str(run_dir))
 
 
 def session_lines(run_dir: str, trial_id: str) -> list[str]:
     rd = RunDir(run_dir)
     blobs = rd.blobs()
-    records = list(rd.reader().iter_records())
-    sid = next((r.event.session_id for r in records if isinstance(r.event, TrialProposed)
-                and r.event.trial_id == trial_id), None)
+    sid = _session_of(rd, trial_id)
     if not sid:
         return [f"{trial_id} came from no model session (the baseline, or a proposer without one)"]
-    started = next((r.event for r in records if isinstance(r.event, AgentSessionStarted) and r.event.session_id == sid),
-                   None)
-    calls = sorted((r.event for r in records if isinstance(r.event, LlmExchanged) and r.event.session_id == sid),
-                   key=lambda e: e.call_seq)
-    ended = next((r.event for r in records if isinstance(r.event, AgentSessionEnded) and r.event.session_id == sid),
-                 None)
+    started, calls, ended = _session_events(rd, sid)
     out = [f"session {sid}  agent {started.agent if started else '?'}  model {started.model if started else '?'}  "
            f"{len(calls)} call(s)"]
     shown = 0  # request messages already printed: each call shows only what is new
@@ -42,7 +44,11 @@ def session_lines(run_dir: str, trial_id: str) -> list[str]:
                    f"queued {c.queued_s:.2f} s"
                    f"  latency {c.latency_s:.2f} s  tokens in {u.input_tokens:,} (cached {u.cached_input_tokens:,}) "
                    f"out {u.output_tokens:,}{' (estimated)' if u.estimated else ''}  ${c.cost_usd:.4f}")
-        request = orjson.loads(blobs.get(c.request))
+        try:
+            request = orjson.loads(blobs.get(c.request))
+        except (BlobMissing, BlobCorrupt, orjson.JSONDecodeError) as exc:
+            out.append(f"   request unreadable: {exc}")
+            continue
         messages = request.get("messages") or request.get("input") or []
         if shown == 0 and request.get("tools"):
             names = [(t.get("function") or t).get("name") for t in request["tools"]]
@@ -60,7 +66,7 @@ def session_lines(run_dir: str, trial_id: str) -> list[str]:
             continue
         try:
             reply = reply_of(request.get("api", _api(request)), orjson.loads(blobs.get(c.response)))
-        except WireError as exc:
+        except (WireError, BlobMissing, BlobCorrupt, orjson.JSONDecodeError) as exc:
             out.append(f"   reply unusable: {exc}")
             continue
         shown += 1  # the reply comes back as the next request's assistant message
@@ -72,6 +78,33 @@ def session_lines(run_dir: str, trial_id: str) -> list[str]:
     if ended:
         out.append(f"ended      {ended.outcome} after {ended.turns} turn(s){': ' + ended.detail if ended.detail else ''}")
     return out
+
+
+def _session_of(rd: RunDir, trial_id: str) -> str | None:
+    """The session id of the trial's proposal; the log is read only as far as the proposal."""
+    for r in rd.reader().iter_records():
+        if isinstance(r.event, TrialProposed) and r.event.trial_id == trial_id:
+            return r.event.session_id
+    return None
+
+
+def _session_events(rd: RunDir, sid: str) -> tuple[AgentSessionStarted | None, list[LlmExchanged],
+                                                    AgentSessionEnded | None]:
+    """The session's start, its calls in order and its end, in one pass that stops at the end:
+    nothing else of the log is kept, however long the run."""
+    started, calls, ended = None, [], None
+    for r in rd.reader().iter_records():
+        ev = r.event
+        if getattr(ev, "session_id", None) != sid:
+            continue
+        if isinstance(ev, AgentSessionStarted):
+            started = started or ev
+        elif isinstance(ev, LlmExchanged):
+            calls.append(ev)
+        elif isinstance(ev, AgentSessionEnded):
+            ended = ev
+            break
+    return started, sorted(calls, key=lambda e: e.call_seq), ended
 
 
 def _api(request: dict) -> str:

@@ -37,6 +37,7 @@ import math
 import re
 import time
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -81,6 +82,8 @@ STATIC = Path(__file__).with_name("static")
 STATIC_FILES = {"uPlot.iife.min.js": "text/javascript", "uPlot.min.css": "text/css", "uPlot.LICENSE": "text/plain"}
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
+
+SessionView = Callable[[str], list[str]]  # trial id -> its model session, as lines of text
 
 class RunFeed:
     """The run's log as the gateway sees it: the acknowledged end, folds of it, and a signal that
@@ -332,7 +335,7 @@ def _log_routes(feed: RunFeed) -> list[Route]:
     return [Route("/events", events), Route("/events/stream", stream)]
 
 
-def _trial_routes(feed: RunFeed) -> list[Route]:
+def _trial_routes(feed: RunFeed, session_view: SessionView | None) -> list[Route]:
     """The trials: the table, every verdict as a point, one trial and its progress curve."""
 
     async def trials(request: Request) -> Response:
@@ -381,8 +384,18 @@ def _trial_routes(feed: RunFeed) -> list[Route]:
             return _json({"error": f"no trial {tid!r}"}, 404)
         return _json([msgspec.to_builtins(p) for p in feed.live.progress.get(tid, [])])
 
+    async def session(request: Request) -> Response:
+        tid = request.path_params["trial_id"]
+        if tid not in feed.state.trials.rows:
+            return _json({"error": f"no trial {tid!r}"}, 404)
+        if session_view is None:
+            return _json({"error": "this gateway renders no model sessions (`autorecipe serve` does; so does "
+                                   "`autorecipe show RUN TRIAL --session`)"}, 404)
+        lines = await asyncio.to_thread(session_view, tid)  # it reads the log: not on the event loop
+        return _json({"trial_id": tid, "lines": lines})
+
     return [Route("/trials", trials), Route("/trials/points", points), Route("/trials/{trial_id}", trial),
-            Route("/trials/{trial_id}/progress", progress)]
+            Route("/trials/{trial_id}/progress", progress), Route("/trials/{trial_id}/session", session)]
 
 
 def _view_routes(feed: RunFeed) -> list[Route]:
@@ -500,10 +513,12 @@ def _file_routes(feed: RunFeed) -> list[Route]:
 
 
 def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tuple[str, ...] | None = None,
-               cors_origins: tuple[str, ...] = ()) -> Starlette:
+               cors_origins: tuple[str, ...] = (), session_view: SessionView | None = None) -> Starlette:
     """`allowed_hosts`: the Host headers answered (default: this machine's loopback names, which
     stops a DNS-rebinding page from reading a token-less server; ("*",) answers any).
-    `cors_origins`: pages on these origins may call the API from a browser (none by default)."""
+    `cors_origins`: pages on these origins may call the API from a browser (none by default).
+    `session_view`: a trial's model session as text lines, for /trials/{id}/session (reading a
+    model's wire format is the agents' business, so the caller brings it)."""
     run_dir = Path(run_dir)
     if not (run_dir / "log").is_dir():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no log/)")
@@ -529,7 +544,7 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
         middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"],
                                         allow_headers=["authorization", "last-event-id"],
                                         expose_headers=["x-next-offset", "x-total-count"]))
-    routes = [*_log_routes(feed), *_trial_routes(feed), *_view_routes(feed), *_run_routes(feed), *_file_routes(feed)]
+    routes = [*_log_routes(feed), *_trial_routes(feed, session_view), *_view_routes(feed), *_run_routes(feed), *_file_routes(feed)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.feed = feed
     app.state.ping_s = PING_S

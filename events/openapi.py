@@ -80,6 +80,12 @@ OPENAPI = {
                                    [_param("log_lines", f"lines of each log's tail (default {LOG_LINES}, at most "
                                                         f"{MAX_LOG_LINES})")]),
         "/trials/{trial_id}/progress": _get("the trial's trial.progress points", _array(_ref("ProgressPoint"))),
+        "/trials/{trial_id}/session": _get("the model session behind the trial as text lines, as `autorecipe show "
+                                           "RUN TRIAL --session` prints it: every call with its messages, tool calls "
+                                           "and reply, tokens, latency and cost, then how it ended (404 where the "
+                                           "gateway was started without a session view)",
+                                           _obj(trial_id={"type": "string"},
+                                                lines={"type": "array", "items": {"type": "string"}})),
         "/lineage": _get("the lineage tree in preorder (prefix: the path of proposal indices)",
                          _array(_obj(trial_id={"type": "string"}, parent_id={"type": ["string", "null"]},
                                      depth={"type": "integer"}, agent={"type": "string"}, status={"type": "string"},
