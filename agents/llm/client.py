@@ -3,9 +3,12 @@ needs. Returns an Exchange: the request as sent (without headers, so without key
 as received, the normalized reply, usage, cost, latency and every attempt.
 
 Retried: connection errors and timeouts, HTTP 408, 409, 429, 5xx and 529, after `retry-after-ms`
-or `retry-after` when the server sends one (up to the endpoint's cap), else exponential backoff
-with jitter. Never retried: other 4xx, and quota or spend-limit errors, which raise
-QuotaExhausted: the agent stops, the run goes on. A server that says it could not parse the
+or `retry-after` (seconds or an HTTP date) when the server sends one (up to the endpoint's cap),
+else exponential backoff with jitter; `x-should-retry: true|false` overrides the status, as in the
+official SDKs. Never retried: other 4xx, and quota or spend-limit errors (HTTP 402; 400, 403 or 429
+saying so: Anthropic answers an empty balance with 400), which raise QuotaExhausted: the agent
+stops, the run goes on. A 200 whose body is only an error object (OpenRouter, once the model has
+started) is classified by the code inside it, like the status it stands for. A server that says it could not parse the
 model's output (llama.cpp answers HTTP 500 "Failed to parse ...") is not down: that answer is
 returned as an error exchange, which the session hands back to the model to repair.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import hashlib
 import random
 import re
@@ -108,17 +112,53 @@ def _delay(attempt: int, headers: httpx.Headers | None, cap: float) -> float | N
     if headers is not None:
         for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
             value = headers.get(name)
-            if value:
-                try:
-                    d = float(value) * scale
-                except ValueError:
-                    continue
-                return d if d <= cap else None
+            d = _seconds(value, scale) if value else None
+            if d is not None:
+                return max(0.0, d) if d <= cap else None
     return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
+def _seconds(value: str, scale: float) -> float | None:
+    """A Retry-After value in seconds: a number, or an HTTP date (RFC 9110 §10.2.3)."""
+    try:
+        d = float(value) * scale
+        return d if d == d else None  # NaN says nothing
+    except ValueError:
+        pass
+    if scale != 1.0:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
 def _quota(status: int, text: str) -> bool:
-    return status in (402, 403, 429) and any(m in text for m in QUOTA_MARKERS)
+    """The account cannot pay: 402 Payment Required always (OpenRouter); 400, 403 or 429 when the
+    body says so (Anthropic's empty balance is a 400 invalid_request_error)."""
+    return status == 402 or status in (400, 403, 429) and any(m in text for m in QUOTA_MARKERS)
+
+
+def _should_retry(status: int, headers: httpx.Headers | None) -> bool:
+    """The server's `x-should-retry` first (openai-python `_base_client._should_retry`), then the status."""
+    said = (headers or {}).get("x-should-retry", "").strip().lower()
+    if said in ("true", "false"):
+        return said == "true"
+    return status in RETRY_STATUS or status >= 500
+
+
+def _embedded_error(body) -> int | None:
+    """The status a 200 stands for when its body is only an error object: the code inside it
+    (OpenRouter: {"error": {"code": 502, ...}}), Anthropic's error type, else 500."""
+    if not isinstance(body, dict) or not body.get("error") or any(k in body for k in ("choices", "content", "output")):
+        return None
+    err = body["error"]
+    code = err.get("code") if isinstance(err, dict) else None
+    if isinstance(code, int) and 400 <= code <= 599:
+        return code
+    kind = err.get("type") if isinstance(err, dict) else None
+    return {"overloaded_error": 529, "rate_limit_error": 429, "invalid_request_error": 400,
+            "authentication_error": 401, "permission_error": 403, "not_found_error": 404}.get(kind, 500)
 
 
 class LLMClient:
@@ -190,8 +230,11 @@ class LLMClient:
                         else:
                             result = {"status": status, "body": _json_or_text(data)} if status < 400 else _text(data)
                     if status < 400:
-                        attempts.append(Attempt(status=status))
-                        return result, attempts
+                        embedded = _embedded_error(result.get("body"))
+                        if embedded is None:
+                            attempts.append(Attempt(status=status))
+                            return result, attempts
+                        status, result = embedded, "(in a 200 body) " + orjson.dumps(result["body"]).decode()
                     text = result if isinstance(result, str) else result.get("head", "")
                     if status >= 500 and PARSE_FAILURE.search(text):  # the model's output, not the server
                         attempts.append(Attempt(status=status, error="the server could not parse the model's output"))
@@ -200,7 +243,7 @@ class LLMClient:
                         attempts.append(Attempt(status=status, error="quota"))
                         raise QuotaExhausted(f"{ep.name}: HTTP {status}, the account is out of quota: {text[:300]}",
                                              status, attempts)
-                    if status not in RETRY_STATUS and status < 500:
+                    if not _should_retry(status, resp_headers):
                         attempts.append(Attempt(status=status, error=text[:200]))
                         raise LLMError(f"{ep.name}: HTTP {status}: {text[:500]}", status, attempts)
                     error = f"HTTP {status}: {text[:200]}"
@@ -247,6 +290,12 @@ async def _streamed(http: httpx.AsyncClient, url: str, body: dict, headers: dict
         if r.status_code >= 400:
             data, over = await _read_capped(r, cap)
             return r.status_code, r.headers, _oversize(r.status_code, data, over, cap) if over else _text(data)
+        if "text/event-stream" not in r.headers.get("content-type", ""):
+            # not a stream (a server that does not stream, or an error before it started): the body
+            # is the answer, read as a plain one; httpx_sse would raise SSEError, a TransportError
+            data, over = await _read_capped(r, cap)
+            return r.status_code, r.headers, (_oversize(r.status_code, data, over, cap) if over
+                                              else {"status": r.status_code, "body": _json_or_text(data)})
         events, size = [], 0
         async for sse in source.aiter_sse():
             size += len(sse.event) + len(sse.data) + 16

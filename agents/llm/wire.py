@@ -193,11 +193,19 @@ ANTHROPIC_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "
 def _chat_reply(body: dict) -> Reply:
     choice = body["choices"][0]
     msg = choice["message"]
-    calls = [ToolCall(id=c["id"], name=c["function"]["name"], arguments=c["function"].get("arguments") or "")
+    calls = [ToolCall(id=c["id"], name=c["function"]["name"], arguments=_arguments(c["function"].get("arguments")))
              for c in msg.get("tool_calls") or []]
     text = msg.get("content") or ""
     return Reply(text=text, tool_calls=calls, finish=CHAT_FINISH.get(choice.get("finish_reason"), "other"),
                  usage=_chat_usage(body.get("usage"), text, calls), model=body.get("model", ""))
+
+
+def _arguments(value) -> str:
+    """A tool call's arguments as JSON text. OpenAI sends a string; some compatible servers an
+    object (llama.cpp's server for a while: ggml-org/llama.cpp#20198), which is the same call."""
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return value or ""
 
 
 def _chat_usage(u: dict | None, text: str, calls: list[ToolCall]) -> Usage:
@@ -215,7 +223,7 @@ def _responses_reply(body: dict) -> Reply:
         if item["type"] == "message":
             texts += [c["text"] for c in item["content"] if c["type"] == "output_text"]
         elif item["type"] == "function_call":
-            calls.append(ToolCall(id=item["call_id"], name=item["name"], arguments=item.get("arguments") or ""))
+            calls.append(ToolCall(id=item["call_id"], name=item["name"], arguments=_arguments(item.get("arguments"))))
     status = body.get("status", "completed")
     if status == "incomplete":
         reason = (body.get("incomplete_details") or {}).get("reason", "")
@@ -350,7 +358,7 @@ def _responses_stream(events) -> Reply:
 def _anthropic_stream(events) -> Reply:
     blocks: dict[int, dict] = {}
     usage: dict = {}
-    finish, model = "other", ""
+    finish, model, stopped = "other", "", False
     for name, data in events:
         ev = _json(data)
         kind = ev.get("type", name)
@@ -374,7 +382,10 @@ def _anthropic_stream(events) -> Reply:
         elif kind == "error":
             raise WireError(f"the stream reported an error: {data[:300]}")
         elif kind == "message_stop":
+            stopped = True
             break
+    if not stopped:  # as a Chat stream without [DONE]: cut off, so the text may end mid-edit
+        raise WireError("the stream ended without its message_stop event: the reply may be incomplete")
     text = "".join(b["text"] for _, b in sorted(blocks.items()) if b["type"] == "text")
     calls = [ToolCall(id=b["id"], name=b["name"], arguments=b["json"] or "{}")
              for _, b in sorted(blocks.items()) if b["type"] == "tool_use"]

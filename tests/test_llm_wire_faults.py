@@ -1,0 +1,138 @@
+"""What real servers and proxies send that the happy path does not: billing errors at other
+statuses, Retry-After as an HTTP date, x-should-retry, a 200 whose body is an error, a stream
+request answered with plain JSON, a stream cut before its end, tool-call arguments as an object.
+Each step copies a real server's answer; the source is cited at the step."""
+
+import asyncio
+import email.utils
+import json
+import time
+
+import pytest
+
+from agents.llm.client import LLMClient, LLMError, QuotaExhausted
+from tests.fake_llm_server import FakeLLM
+from tests.test_llm_client import conv, ep
+
+# Anthropic answers an empty prepaid balance with HTTP 400, not 429 (anthropics/claude-code#4684 and
+# many duplicates quote this body); OpenRouter with HTTP 402 (https://openrouter.ai/docs/api/errors)
+ANTHROPIC_NO_CREDIT = {"status": 400, "body": {"type": "error", "error": {
+    "type": "invalid_request_error", "message": "Your credit balance is too low to access the Anthropic API. "
+    "Please go to Plans & Billing to upgrade or purchase credits."}}}
+OPENROUTER_NO_CREDIT = {"status": 402, "body": {"error": {
+    "code": 402, "message": "Insufficient credits. Add more using https://openrouter.ai/credits"}}}
+
+
+@pytest.mark.parametrize("step,api", [(ANTHROPIC_NO_CREDIT, "anthropic_messages"),
+                                      (OPENROUTER_NO_CREDIT, "openai_chat")], ids=["anthropic_400", "openrouter_402"])
+def test_an_empty_balance_is_quota_at_whatever_status_the_provider_uses(step, api):
+    with FakeLLM({"alpha": [step, {"text": "never reached"}]}) as fake:
+        with pytest.raises(QuotaExhausted) as info:
+            asyncio.run(LLMClient().complete(ep(fake, api), conv()))
+        assert info.value.exchange.outcome == "quota" and len(fake.requests) == 1
+
+
+def test_retry_after_as_an_http_date_is_waited_for():
+    """RFC 9110 §10.2.3: Retry-After is delay-seconds or an HTTP-date; the reference (§1.4) says
+    honour both. Backoff alone would come back after at most 0.5 s."""
+    when = email.utils.formatdate(time.time() + 2.5, usegmt=True)  # whole seconds: 1.5 to 2.5 s ahead
+    script = {"alpha": [{"status": 503, "headers": {"retry-after": when}, "body": {"error": {"message": "busy"}}},
+                        {"text": "ok"}]}
+    with FakeLLM(script) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv()))
+        assert ex.reply.text == "ok" and ex.attempts[0].waited_s >= 1.0
+        assert fake.requests[1].at - fake.requests[0].at >= 1.0
+
+
+def test_retry_after_as_a_date_past_the_cap_gives_up_at_once():
+    when = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    script = {"alpha": [{"status": 529, "headers": {"retry-after": when}, "body": {"type": "error", "error": {
+        "type": "overloaded_error", "message": "Overloaded"}}}, {"text": "never reached"}]}
+    with FakeLLM(script) as fake:
+        with pytest.raises(LLMError, match="longer than"):
+            asyncio.run(LLMClient().complete(ep(fake, "anthropic_messages", retry_cap_s=60), conv()))
+        assert len(fake.requests) == 1
+
+
+def test_x_should_retry_overrides_the_status():
+    """The OpenAI and Anthropic SDKs obey `x-should-retry` before the status (openai-python
+    `_base_client.py` `_should_retry`); the reference (§1.4) says honour it."""
+    script = {"alpha": [{"status": 500, "headers": {"x-should-retry": "false"}}, {"text": "never reached"}]}
+    with FakeLLM(script) as fake:
+        with pytest.raises(LLMError, match="HTTP 500"):
+            asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv()))
+        assert len(fake.requests) == 1
+    script = {"alpha": [{"status": 400, "headers": {"x-should-retry": "true", "retry-after": "0"}}, {"text": "ok"}]}
+    with FakeLLM(script) as fake:
+        assert asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv())).reply.text == "ok"
+
+
+def test_a_200_whose_body_is_an_error_is_classified_by_its_code():
+    """OpenRouter: once the model started, errors come with status 200 and the error object in the
+    body (https://openrouter.ai/docs/api/errors). A 502 in it is a server that is down: retried, not
+    handed to the model as a reply to repair (which would end the session as invalid_edit)."""
+    down = {"raw": json.dumps({"error": {"code": 502, "message": "Provider returned error"}})}
+    with FakeLLM({"alpha": [down, {"text": "ok"}]}) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv()))
+        assert ex.reply.text == "ok" and len(ex.attempts) == 2
+        assert "Provider returned error" in ex.attempts[0].error
+    broke = {"raw": json.dumps({"error": {"code": 402, "message": "Insufficient credits"}})}
+    with FakeLLM({"alpha": [broke, {"text": "never reached"}]}) as fake:
+        with pytest.raises(QuotaExhausted):
+            asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv()))
+
+
+CHAT_BODY = {"id": "chatcmpl-1", "object": "chat.completion", "model": "m",
+             "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                 "role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+                     "name": "edit", "arguments": {"path": "a.py"}}}]}}],
+             "usage": {"prompt_tokens": 50, "completion_tokens": 7}}
+
+
+def test_tool_call_arguments_sent_as_an_object_are_taken_as_their_json():
+    """llama.cpp's server sent `arguments` as a JSON object for a while (ggml-org/llama.cpp#20198,
+    then the --tool-args-object flag, #20202); Anthropic sends objects too. The call is good: it
+    must not be thrown away as a malformed reply."""
+    with FakeLLM({"alpha": [{"raw": json.dumps(CHAT_BODY)}]}) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv()))
+        assert ex.error is None and json.loads(ex.reply.tool_calls[0].arguments) == {"path": "a.py"}
+        assert ex.usage.input == 50
+
+
+def test_a_stream_request_answered_with_plain_json_is_read_as_that_json():
+    """A server or proxy that does not stream (or reports an error before streaming, with status
+    200) answers application/json. It is an answer, recorded, not a transport error retried."""
+    body = {**CHAT_BODY, "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": "plain"}}]}
+    with FakeLLM({"alpha": [{"raw": json.dumps(body)}] * 8}) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat", stream=True, retries=2), conv()))
+        assert ex.reply.text == "plain" and len(fake.requests) == 1 and ex.response["body"]["model"] == "m"
+
+
+def _anthropic_events(stop: bool):
+    """Anthropic's event sequence (https://docs.anthropic.com/en/api/messages-streaming), cut
+    before message_delta / message_stop unless `stop`."""
+    ev = [("message_start", {"type": "message_start", "message": {
+              "id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [], "stop_reason": None,
+              "usage": {"input_tokens": 20, "output_tokens": 1}}}),
+          ("content_block_start", {"type": "content_block_start", "index": 0,
+                                   "content_block": {"type": "text", "text": ""}}),
+          ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                   "delta": {"type": "text_delta", "text": "half a rep"}})]
+    if stop:
+        ev += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                                  "usage": {"output_tokens": 4}}),
+               ("message_stop", {"type": "message_stop"})]
+    return [(n, json.dumps(e)) for n, e in ev]
+
+
+def test_an_anthropic_stream_cut_before_message_stop_is_an_error_not_a_reply():
+    """As a Chat stream without [DONE]: text cut mid-way must not be applied as an edit."""
+    with FakeLLM({"alpha": [{"raw_events": _anthropic_events(stop=False)},
+                            {"raw_events": _anthropic_events(stop=True)}]}) as fake:
+        e = ep(fake, "anthropic_messages", stream=True)
+        cut = asyncio.run(LLMClient().complete(e, conv()))
+        assert cut.reply is None and "message_stop" in cut.error
+        whole = asyncio.run(LLMClient().complete(e, conv()))
+        assert whole.reply.text == "half a rep" and whole.reply.finish == "stop" and whole.usage.output == 4
