@@ -136,3 +136,32 @@ def test_an_anthropic_stream_cut_before_message_stop_is_an_error_not_a_reply():
         assert cut.reply is None and "message_stop" in cut.error
         whole = asyncio.run(LLMClient().complete(e, conv()))
         assert whole.reply.text == "half a rep" and whole.reply.finish == "stop" and whole.usage.output == 4
+
+
+def test_an_overload_reported_inside_an_anthropic_stream_is_retried_not_sent_to_the_model():
+    """Anthropic: "an error can occur after returning a 200 response"; the docs' example is
+    `event: error` with an overloaded_error (https://docs.anthropic.com/en/api/messages-streaming).
+    Handed to the model it cost a repair and, repeated, ended the session as invalid_edit."""
+    overloaded = [("message_start", _anthropic_events(stop=True)[0][1]),
+                  ("error", json.dumps({"type": "error", "error": {"type": "overloaded_error",
+                                                                    "message": "Overloaded"}}))]
+    with FakeLLM({"alpha": [{"raw_events": overloaded}, {"raw_events": _anthropic_events(stop=True)}]}) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "anthropic_messages", stream=True), conv()))
+        assert ex.reply.text == "half a rep" and [a.status for a in ex.attempts] == [529, 200]
+        assert "Overloaded" in ex.attempts[0].error
+
+
+def test_a_provider_error_inside_a_chat_stream_is_retried_and_a_parse_failure_is_not():
+    """OpenRouter sends a mid-stream failure as a chunk with an `error` field and finish_reason
+    "error" (https://openrouter.ai/docs/api/reference/streaming, errors during streaming): the
+    provider went away, so the call is tried again. llama.cpp's "Failed to parse" in a stream is
+    the model's output at fault: it goes back to the model (test_llm_protocols)."""
+    chunk = {"id": "gen-1", "object": "chat.completion.chunk", "model": "m", "provider": "openai",
+             "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"},
+             "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}
+    events = [(None, json.dumps({"id": "gen-1", "object": "chat.completion.chunk", "model": "m",
+                                 "choices": [{"index": 0, "delta": {"content": "Let me"}}]})), (None, json.dumps(chunk))]
+    with FakeLLM({"alpha": [{"raw_events": events}, {"text": "ok"}]}) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat", stream=True), conv()))
+        assert ex.reply.text == "ok" and len(fake.requests) == 2
+        assert "Provider disconnected" in ex.attempts[0].error

@@ -8,7 +8,8 @@ else exponential backoff with jitter; `x-should-retry: true|false` overrides the
 official SDKs. Never retried: other 4xx, and quota or spend-limit errors (HTTP 402; 400, 403 or 429
 saying so: Anthropic answers an empty balance with 400), which raise QuotaExhausted: the agent
 stops, the run goes on. A 200 whose body is only an error object (OpenRouter, once the model has
-started) is classified by the code inside it, like the status it stands for. A server that says it could not parse the
+started) is classified by the code inside it, like the status it stands for; so is an error
+reported inside a stream after its 200 (Anthropic's `error` event, OpenRouter's error chunk). A server that says it could not parse the
 model's output (llama.cpp answers HTTP 500 "Failed to parse ...") is not down: that answer is
 returned as an error exchange, which the session hands back to the model to repair.
 
@@ -303,7 +304,36 @@ async def _streamed(http: httpx.AsyncClient, url: str, body: dict, headers: dict
                 head = "".join(d for _, d in events)[:4096].encode()
                 return r.status_code, r.headers, _oversize(r.status_code, head, size, cap)
             events.append([sse.event, sse.data])
+        reported = _stream_error(events)
+        if reported is not None and not PARSE_FAILURE.search(reported[1]):
+            # the server failed after its 200 (overloaded, provider gone): classified by the status it
+            # stands for, as if it had sent that; a parse failure is the model's and goes back to it
+            status, text = reported
+            return status, r.headers, text
         return r.status_code, r.headers, {"status": r.status_code, "events": events}
+
+
+def _stream_error(events: list) -> tuple[int, str] | None:
+    """(the status it stands for, its text) when the server reported an error inside the stream
+    after answering 200: Anthropic's `error` event, a Chat chunk with an `error` field (OpenRouter,
+    llama.cpp), a Responses `error` event. None for a stream without one."""
+    for name, data in events:
+        if "error" not in data:
+            continue
+        try:
+            ev = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(ev, dict):
+            continue
+        if ev.get("type") == "error" or name == "error":
+            err = ev.get("error") or ev  # Anthropic nests it; Responses puts code and message on the event
+        elif ev.get("error") and ("choices" in ev or set(ev) == {"error"}):
+            err = ev["error"]
+        else:
+            continue
+        return _embedded_error({"error": err}) or 500, "(inside the stream) " + data[:500]
+    return None
 
 
 async def _read_capped(r: httpx.Response, cap: int) -> tuple[bytes, int]:
