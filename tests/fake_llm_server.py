@@ -18,7 +18,9 @@ test never hangs; the start-up probe's `ping` tool is answered with a call to it
     {"raw": b"...", "content_type": "..."}                                exactly these bytes, status 200
     {"raw_events": [(event name or None, data), ...]}                     exactly these server-sent events
     {"huge": 50_000_000, "declare_length": False}                         a body of that many bytes, sent in
-                                                                          chunks (never held whole)
+                                                                          chunks (never held whole); with
+                                                                          "content_type": "text/event-stream"
+                                                                          one data line of that many bytes
 """
 
 from __future__ import annotations
@@ -192,6 +194,9 @@ def _reply_raw(h, step: dict) -> None:
     h.send_header("connection", "close")
     h.end_headers()
     chunk = b'{"choices": [{"message": {"content": "' + b"x" * (1 << 16)
+    if "event-stream" in step.get("content_type", ""):  # one data line that never ends
+        h.wfile.write(b"data: ")
+        chunk = b"x" * (1 << 16)
     sent = 0
     try:
         while sent < size:

@@ -165,3 +165,21 @@ def test_a_provider_error_inside_a_chat_stream_is_retried_and_a_parse_failure_is
         ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat", stream=True), conv()))
         assert ex.reply.text == "ok" and len(fake.requests) == 2
         assert "Provider disconnected" in ex.attempts[0].error
+
+
+def test_a_stream_whose_event_never_ends_is_cut_at_the_byte_cap():
+    """max_response_bytes holds for streams as for bodies: a server whose event never ends (one
+    data line, or events separated by single newlines, so the parser never dispatches) costs at
+    most the cap, not the whole stream held in the SSE parser's buffer."""
+    import tracemalloc
+
+    with FakeLLM({"alpha": [{"huge": 30_000_000, "declare_length": False, "content_type": "text/event-stream"}]}) as fake:
+        e = ep(fake, "openai_chat", stream=True, max_response_bytes=1 << 20)
+        tracemalloc.start()
+        try:
+            ex = asyncio.run(LLMClient().complete(e, conv()))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert ex.reply is None and "larger than" in ex.error
+        assert peak < 12 << 20  # the cap and change, not 30 MB (read whole, it peaked near 90 MB)

@@ -21,6 +21,7 @@ run-wide `gate`, else a semaphore per process) is timed apart from the call itse
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import email.utils
 import hashlib
@@ -31,7 +32,7 @@ import time
 import httpx
 import msgspec
 import orjson
-from httpx_sse import aconnect_sse
+from httpx_sse import EventSource, aconnect_sse
 
 from agents.llm.config import Endpoint
 from agents.llm.wire import Conversation, Reply, Usage, WireError, endpoint, parse_reply, parse_stream, request_body
@@ -297,13 +298,13 @@ async def _streamed(http: httpx.AsyncClient, url: str, body: dict, headers: dict
             data, over = await _read_capped(r, cap)
             return r.status_code, r.headers, (_oversize(r.status_code, data, over, cap) if over
                                               else {"status": r.status_code, "body": _json_or_text(data)})
-        events, size = [], 0
-        async for sse in source.aiter_sse():
-            size += len(sse.event) + len(sse.data) + 16
-            if size > cap:  # stop reading: what came so far is dropped, its start kept for the record
-                head = "".join(d for _, d in events)[:4096].encode()
-                return r.status_code, r.headers, _oversize(r.status_code, head, size, cap)
-            events.append([sse.event, sse.data])
+        events, counted = [], _CountedText(r, cap)
+        try:
+            async for sse in EventSource(counted).aiter_sse():
+                events.append([sse.event, sse.data])
+        except _TooLarge:  # stop reading: what came so far is dropped, its start kept for the record
+            head = "".join(d for _, d in events)[:4096].encode() or counted.head
+            return r.status_code, r.headers, _oversize(r.status_code, head, counted.seen, cap)
         reported = _stream_error(events)
         if reported is not None and not PARSE_FAILURE.search(reported[1]):
             # the server failed after its 200 (overloaded, provider gone): classified by the status it
@@ -334,6 +335,36 @@ def _stream_error(events: list) -> tuple[int, str] | None:
             continue
         return _embedded_error({"error": err}) or 500, "(inside the stream) " + data[:500]
     return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _CountedText:
+    """The response as httpx_sse's EventSource reads it (headers, aiter_text), counting the bytes
+    that arrive: past `cap` it stops, however the stream is cut into events. Counted per event, a
+    server whose event never ends (one endless data line, or events split by single newlines) was
+    held whole in the SSE parser's buffer."""
+
+    def __init__(self, r: httpx.Response, cap: int):
+        self.r, self.cap, self.seen, self.head = r, cap, 0, b""
+        self.headers = r.headers
+
+    async def aiter_text(self):
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        async for chunk in self.r.aiter_bytes():
+            self.seen += len(chunk)
+            if len(self.head) < 4096:
+                self.head += chunk[:4096 - len(self.head)]
+            if self.seen > self.cap:
+                raise _TooLarge
+            text = decode(chunk)
+            if text:
+                yield text
+        tail = decode(b"", final=True)
+        if tail:
+            yield tail
 
 
 async def _read_capped(r: httpx.Response, cap: int) -> tuple[bytes, int]:
