@@ -17,6 +17,7 @@ test never hangs; the start-up probe's `ping` tool is answered with a call to it
     {"usage": {"input": 100, "cached": 20, "output": 30}, ...}            usage to report
     {"raw": b"...", "content_type": "..."}                                exactly these bytes, status 200
     {"raw_events": [(event name or None, data), ...]}                     exactly these server-sent events
+    {"thinking": "...", ...}                                              Anthropic: a signed thinking block first
     {"huge": 50_000_000, "declare_length": False}                         a body of that many bytes, sent in
                                                                           chunks (never held whole); with
                                                                           "content_type": "text/event-stream"
@@ -150,6 +151,12 @@ class FakeLLM:
             h.end_headers()
             h.wfile.write(data)
             return
+        if api == "anthropic_messages" and body.get("thinking") and _thinking_dropped(body):
+            # Anthropic's answer when a tool-use turn comes back without its thinking blocks
+            # (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking, tool use)
+            return _reply_json(h, 400, {"type": "error", "error": {"type": "invalid_request_error", "message": (
+                "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When "
+                "`thinking` is enabled, a final `assistant` message must start with a thinking block")}})
         calls = [(self._next_id("call"), c["name"],
                   c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]))
                  for c in step.get("tool_calls", [])]
@@ -158,10 +165,19 @@ class FakeLLM:
                                       "output": max(1, (len(text) + sum(len(a) for _, _, a in calls)) // 4)}
         finish = "length" if step.get("truncated") else "tool_calls" if calls else "stop"
         render = {"openai_chat": _chat, "openai_responses": _responses, "anthropic_messages": _anthropic}[api]
+        extra = {"thinking": step["thinking"]} if step.get("thinking") and api == "anthropic_messages" else {}
         if body.get("stream"):
-            _reply_sse(h, render(self, text, calls, finish, usage, body, stream=True))
+            _reply_sse(h, render(self, text, calls, finish, usage, body, stream=True, **extra))
         else:
-            _reply_json(h, 200, render(self, text, calls, finish, usage, body, stream=False))
+            _reply_json(h, 200, render(self, text, calls, finish, usage, body, stream=False, **extra))
+
+
+def _thinking_dropped(body: dict) -> bool:
+    """The last assistant turn called tools but does not start with its thinking block."""
+    turns = [m for m in body.get("messages", []) if m.get("role") == "assistant" and isinstance(m.get("content"), list)]
+    if not turns or not any(b.get("type") == "tool_use" for b in turns[-1]["content"]):
+        return False
+    return turns[-1]["content"][0].get("type") not in ("thinking", "redacted_thinking")
 
 
 def _offers_ping(body: dict) -> bool:
@@ -270,11 +286,12 @@ def _responses(fake, text, calls, finish, usage, body, stream):
     return [(n, json.dumps(e)) for n, e in events]
 
 
-def _anthropic(fake, text, calls, finish, usage, body, stream):
+def _anthropic(fake, text, calls, finish, usage, body, stream, thinking=""):
     stop = {"length": "max_tokens", "tool_calls": "tool_use"}.get(finish, "end_turn")
     u = {"input_tokens": usage["input"] - usage["cached"], "output_tokens": usage["output"],
          "cache_read_input_tokens": usage["cached"], "cache_creation_input_tokens": 0}
-    content = ([{"type": "text", "text": text}] if text else []) + [
+    signed = [{"type": "thinking", "thinking": thinking, "signature": "sig-" + fake._next_id("th")}] if thinking else []
+    content = signed + ([{"type": "text", "text": text}] if text else []) + [
         {"type": "tool_use", "id": i, "name": n, "input": _loads(a)} for i, n, a in calls]
     msg = {"id": fake._next_id("msg"), "type": "message", "role": "assistant", "model": fake.model, "content": content,
            "stop_reason": stop, "usage": u}
@@ -284,6 +301,15 @@ def _anthropic(fake, text, calls, finish, usage, body, stream):
                                                                   "usage": {**u, "output_tokens": 1}}}),
           ("ping", {"type": "ping"})]
     index = 0
+    for b in signed:  # streamed as thinking_delta then signature_delta (the messages-streaming docs)
+        ev.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                           "content_block": {"type": "thinking", "thinking": ""}}))
+        ev += [("content_block_delta", {"type": "content_block_delta", "index": index,
+                                        "delta": {"type": "thinking_delta", "thinking": p}}) for p in _thirds(thinking)]
+        ev.append(("content_block_delta", {"type": "content_block_delta", "index": index,
+                                           "delta": {"type": "signature_delta", "signature": b["signature"]}}))
+        ev.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        index += 1
     if text:
         ev.append(("content_block_start", {"type": "content_block_start", "index": index,
                                            "content_block": {"type": "text", "text": ""}}))

@@ -183,3 +183,24 @@ def test_a_stream_whose_event_never_ends_is_cut_at_the_byte_cap():
             tracemalloc.stop()
         assert ex.reply is None and "larger than" in ex.error
         assert peak < 12 << 20  # the cap and change, not 30 MB (read whole, it peaked near 90 MB)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_anthropic_thinking_blocks_go_back_with_their_tool_calls(tmp_path, stream):
+    """With extended thinking on (extra_body), Anthropic refuses a tool-use turn sent back without
+    its signed thinking block, HTTP 400: every session failed at its second call."""
+    from tests.llm_responders import climber
+    from tests.test_llm_sessions import _endpoint, _run
+    from agents.llm.session import LLMProposer
+
+    def thinker(tag, api, body):
+        return {**climber(tag, api, body), "thinking": "The knob should move one step."}
+
+    with FakeLLM(responder=thinker) as fake:
+        e = _endpoint(fake, "anthropic_messages", stream=stream,
+                      extra_body={"thinking": {"type": "enabled", "budget_tokens": 1024}})
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(e)}, trials=1)
+        second = fake.requests[1].body["messages"][1]["content"]
+    assert [s.event.outcome for s in records if s.type == "agent.session_ended"] == ["submitted"]
+    assert second[0]["type"] == "thinking" and second[0]["signature"].startswith("sig-")
+    assert second[0]["thinking"] == "The knob should move one step."

@@ -34,6 +34,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     content: str = ""
     tool_calls: list[ToolCall] = []
     tool_call_id: str | None = None  # for role "tool"
+    thinking: list[dict] = []  # Anthropic's thinking blocks of an assistant turn, sent back verbatim (signed)
 
 
 class Tool(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +63,9 @@ class Reply(msgspec.Struct, kw_only=True):
     finish: Finish
     usage: Usage
     model: str = ""
+    # Anthropic thinking / redacted_thinking blocks, as sent: with extended thinking on, a tool-use
+    # turn must go back with them, signature and all, or the next request is refused (HTTP 400)
+    thinking: list[dict] = []
 
 
 class WireError(ValueError):
@@ -155,7 +159,7 @@ def _anthropic_messages(conv: Conversation) -> list[dict]:
             else:
                 out.append({"role": "user", "content": [block]})
         elif m.role == "assistant":
-            blocks = [{"type": "text", "text": m.content}] if m.content else []
+            blocks = list(m.thinking) + ([{"type": "text", "text": m.content}] if m.content else [])
             for c in m.tool_calls:
                 try:
                     args = orjson.loads(c.arguments or "{}")
@@ -242,18 +246,23 @@ def _responses_reply(body: dict) -> Reply:
     return Reply(text=text, tool_calls=calls, finish=finish, usage=usage, model=body.get("model", ""))
 
 
+THINKING = ("thinking", "redacted_thinking")
+
+
 def _anthropic_reply(body: dict) -> Reply:
-    texts, calls = [], []
+    texts, calls, thinking = [], [], []
     for block in body["content"]:
         if block["type"] == "text":
             texts.append(block["text"])
         elif block["type"] == "tool_use":
             calls.append(ToolCall(id=block["id"], name=block["name"], arguments=orjson.dumps(block["input"]).decode()))
+        elif block["type"] in THINKING:
+            thinking.append(block)
     text = "".join(texts)
     u = body.get("usage")
     usage = _anthropic_usage(u) if u else _estimate(text, calls)
     return Reply(text=text, tool_calls=calls, finish=ANTHROPIC_FINISH.get(body.get("stop_reason"), "other"),
-                 usage=usage, model=body.get("model", ""))
+                 usage=usage, model=body.get("model", ""), thinking=thinking)
 
 
 def _anthropic_usage(u: dict) -> Usage:
@@ -369,13 +378,17 @@ def _anthropic_stream(events) -> Reply:
         elif kind == "content_block_start":
             b = ev["content_block"]
             blocks[ev["index"]] = {"type": b["type"], "text": b.get("text", ""), "id": b.get("id", ""),
-                                   "name": b.get("name", ""), "json": ""}
+                                   "name": b.get("name", ""), "json": "", "raw": dict(b)}
         elif kind == "content_block_delta":
             d, b = ev["delta"], blocks[ev["index"]]
             if d["type"] == "text_delta":
                 b["text"] += d["text"]
             elif d["type"] == "input_json_delta":
                 b["json"] += d["partial_json"]
+            elif d["type"] == "thinking_delta":
+                b["raw"]["thinking"] = b["raw"].get("thinking", "") + d["thinking"]
+            elif d["type"] == "signature_delta":
+                b["raw"]["signature"] = b["raw"].get("signature", "") + d["signature"]
         elif kind == "message_delta":
             finish = ANTHROPIC_FINISH.get((ev.get("delta") or {}).get("stop_reason"), "other")
             usage.update({k: v for k, v in (ev.get("usage") or {}).items() if v is not None})
@@ -389,5 +402,6 @@ def _anthropic_stream(events) -> Reply:
     text = "".join(b["text"] for _, b in sorted(blocks.items()) if b["type"] == "text")
     calls = [ToolCall(id=b["id"], name=b["name"], arguments=b["json"] or "{}")
              for _, b in sorted(blocks.items()) if b["type"] == "tool_use"]
+    thinking = [b["raw"] for _, b in sorted(blocks.items()) if b["type"] in THINKING]
     return Reply(text=text, tool_calls=calls, finish=finish,
-                 usage=_anthropic_usage(usage) if usage else _estimate(text, calls), model=model)
+                 usage=_anthropic_usage(usage) if usage else _estimate(text, calls), model=model, thinking=thinking)
