@@ -159,8 +159,9 @@ def test_a_provider_error_inside_a_chat_stream_is_retried_and_a_parse_failure_is
     chunk = {"id": "gen-1", "object": "chat.completion.chunk", "model": "m", "provider": "openai",
              "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"},
              "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}
-    events = [(None, json.dumps({"id": "gen-1", "object": "chat.completion.chunk", "model": "m",
-                                 "choices": [{"index": 0, "delta": {"content": "Let me"}}]})), (None, json.dumps(chunk))]
+    start = {"id": "gen-1", "object": "chat.completion.chunk", "model": "m",
+             "choices": [{"index": 0, "delta": {"content": "Let me"}}]}
+    events = [(None, json.dumps(start)), (None, json.dumps(chunk))]
     with FakeLLM({"alpha": [{"raw_events": events}, {"text": "ok"}]}) as fake:
         ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat", stream=True), conv()))
         assert ex.reply.text == "ok" and len(fake.requests) == 2
@@ -173,7 +174,8 @@ def test_a_stream_whose_event_never_ends_is_cut_at_the_byte_cap():
     most the cap, not the whole stream held in the SSE parser's buffer."""
     import tracemalloc
 
-    with FakeLLM({"alpha": [{"huge": 30_000_000, "declare_length": False, "content_type": "text/event-stream"}]}) as fake:
+    endless = {"huge": 30_000_000, "declare_length": False, "content_type": "text/event-stream"}
+    with FakeLLM({"alpha": [endless]}) as fake:
         e = ep(fake, "openai_chat", stream=True, max_response_bytes=1 << 20)
         tracemalloc.start()
         try:

@@ -9,9 +9,10 @@ official SDKs. Never retried: other 4xx, and quota or spend-limit errors (HTTP 4
 saying so: Anthropic answers an empty balance with 400), which raise QuotaExhausted: the agent
 stops, the run goes on. A 200 whose body is only an error object (OpenRouter, once the model has
 started) is classified by the code inside it, like the status it stands for; so is an error
-reported inside a stream after its 200 (Anthropic's `error` event, OpenRouter's error chunk). A server that says it could not parse the
-model's output (llama.cpp answers HTTP 500 "Failed to parse ...") is not down: that answer is
-returned as an error exchange, which the session hands back to the model to repair.
+reported inside a stream after its 200 (Anthropic's `error` event, OpenRouter's error chunk). A
+server that says it could not parse the model's output (llama.cpp answers HTTP 500 "Failed to
+parse ...") is not down: that answer is returned as an error exchange, which the session hands
+back to the model to repair.
 
 A call that fails for good raises LLMError carrying `exchange`: the request, every attempt and the
 time spent, so the failure is recorded like any other call. Queueing for the endpoint's slot (the
