@@ -15,7 +15,7 @@ test never hangs; the start-up probe's `ping` tool is answered with a call to it
     {"truncated": True, "text": "..."}                                    cut off at the token limit
     {"delay_s": 2.0, ...}                                                 wait before answering
     {"usage": {"input": 100, "cached": 20, "output": 30}, ...}            usage to report
-    {"raw": b"...", "content_type": "..."}                                exactly these bytes, status 200
+    {"raw": b"...", "content_type": "...", "headers": {...}}              exactly these bytes, status 200
     {"raw_events": [(event name or None, data), ...]}                     exactly these server-sent events
     {"thinking": "...", ...}                                              Anthropic: a signed thinking block first
     {"huge": 50_000_000, "declare_length": False}                         a body of that many bytes, sent in
@@ -198,6 +198,8 @@ def _reply_json(h, status: int, obj, headers: dict | None = None) -> None:
 def _reply_raw(h, step: dict) -> None:
     h.send_response(200)
     h.send_header("content-type", step.get("content_type", "application/json"))
+    for k, v in step.get("headers", {}).items():
+        h.send_header(k, v)
     if "raw" in step:
         data = step["raw"] if isinstance(step["raw"], bytes) else step["raw"].encode()
         h.send_header("content-length", str(len(data)))

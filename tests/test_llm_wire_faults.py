@@ -206,3 +206,40 @@ def test_anthropic_thinking_blocks_go_back_with_their_tool_calls(tmp_path, strea
     assert [s.event.outcome for s in records if s.type == "agent.session_ended"] == ["submitted"]
     assert second[0]["type"] == "thinking" and second[0]["signature"].startswith("sig-")
     assert second[0]["thinking"] == "The knob should move one step."
+
+
+@pytest.mark.parametrize("status", [301, 307, 308])
+def test_a_redirect_fails_clearly_naming_where_it_points_and_is_not_retried(status):
+    """httpx does not follow redirects by default. A base URL on http:// behind an https redirect, or
+    a path a server redirects (Starlette's redirect_slashes answers 307), came back as a 3xx taken
+    for an answer: an empty 'reply' the model was asked to repair, the session ending invalid_edit."""
+    moved = {"status": status, "headers": {"location": "https://llm.example.org/v1/chat/completions"}, "body": {}}
+    with FakeLLM({"alpha": [moved, {"text": "never reached"}]}) as fake:
+        with pytest.raises(LLMError, match=rf"HTTP {status}.*https://llm.example.org/v1") as info:
+            asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv()))
+        assert len(fake.requests) == 1 and info.value.exchange.outcome == "failed"
+
+
+def test_a_body_that_fails_to_decode_is_a_recorded_failure_not_an_escaped_exception():
+    """httpx raises DecodingError (a RequestError, not a TransportError: httpx's exception
+    hierarchy, https://www.python-httpx.org/exceptions/) for a body that does not match its
+    content-encoding. It escaped the client unrecorded and counted as the proposer crashing."""
+    bad = {"raw": b"this is not gzip", "headers": {"content-encoding": "gzip"}}
+    with FakeLLM({"alpha": [bad, bad]}) as fake:
+        with pytest.raises(LLMError, match="DecodingError") as info:
+            asyncio.run(LLMClient().complete(ep(fake, "openai_chat", retries=1), conv()))
+        assert info.value.exchange is not None and len(info.value.exchange.attempts) == 2
+
+
+def test_the_probe_names_a_redirect_instead_of_saying_no_model_list():
+    import httpx
+
+    from agents.llm.config import Endpoint
+    from agents.llm.probe import ProbeError, probe
+
+    def https_only(request):  # a proxy in front of the server: plain http goes to https
+        return httpx.Response(301, headers={"location": str(request.url).replace("http://", "https://")})
+
+    e = Endpoint(name="proxy", base_url="http://llm.example.org/v1", model="m")
+    with pytest.raises(ProbeError, match=r"redirects \(HTTP 301\) to https://llm.example.org/v1/models"):
+        probe(e, transport=httpx.MockTransport(https_only))

@@ -2,7 +2,7 @@
 needs. Returns an Exchange: the request as sent (without headers, so without keys), the response
 as received, the normalized reply, usage, cost, latency and every attempt.
 
-Retried: connection errors and timeouts, HTTP 408, 409, 429, 5xx and 529, after `retry-after-ms`
+Retried: connection errors, timeouts and bodies that fail to decode, HTTP 408, 409, 429, 5xx and 529, after `retry-after-ms`
 or `retry-after` (seconds or an HTTP date) when the server sends one (up to the endpoint's cap),
 else exponential backoff with jitter; `x-should-retry: true|false` overrides the status, as in the
 official SDKs. Never retried: other 4xx, and quota or spend-limit errors (HTTP 402; 400, 403 or 429
@@ -12,7 +12,7 @@ started) is classified by the code inside it, like the status it stands for; so 
 reported inside a stream after its 200 (Anthropic's `error` event, OpenRouter's error chunk). A
 server that says it could not parse the model's output (llama.cpp answers HTTP 500 "Failed to
 parse ...") is not down: that answer is returned as an error exchange, which the session hands
-back to the model to repair.
+back to the model to repair. A redirect is not followed: it fails at once, naming where it points.
 
 A call that fails for good raises LLMError carrying `exchange`: the request, every attempt and the
 time spent, so the failure is recorded like any other call. Queueing for the endpoint's slot (the
@@ -232,6 +232,11 @@ class LLMClient:
                             result = _oversize(status, data, over, ep.max_response_bytes)
                         else:
                             result = {"status": status, "body": _json_or_text(data)} if status < 400 else _text(data)
+                    if 300 <= status < 400:  # not followed: a POST sent on elsewhere may lose its body
+                        where = resp_headers.get("location", "(no location)")
+                        attempts.append(Attempt(status=status, error=f"redirected to {where}"))
+                        raise LLMError(f"{ep.name}: HTTP {status}: {url} redirects to {where}; set the endpoint's "
+                                       "base_url to where it points", status, attempts)
                     if status < 400:
                         embedded = _embedded_error(result.get("body"))
                         if embedded is None:
@@ -250,7 +255,7 @@ class LLMClient:
                         attempts.append(Attempt(status=status, error=text[:200]))
                         raise LLMError(f"{ep.name}: HTTP {status}: {text[:500]}", status, attempts)
                     error = f"HTTP {status}: {text[:200]}"
-                except (httpx.TransportError, httpx.TimeoutException) as exc:
+                except httpx.RequestError as exc:  # transport, timeouts, and a body that fails to decode
                     error = f"{type(exc).__name__}: {exc}"
                 wait = _delay(n, resp_headers, ep.retry_cap_s)
                 attempts.append(Attempt(status=status, error=error, waited_s=round(wait or 0.0, 3)))
