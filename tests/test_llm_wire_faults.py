@@ -243,3 +243,33 @@ def test_the_probe_names_a_redirect_instead_of_saying_no_model_list():
     e = Endpoint(name="proxy", base_url="http://llm.example.org/v1", model="m")
     with pytest.raises(ProbeError, match=r"redirects \(HTTP 301\) to https://llm.example.org/v1/models"):
         probe(e, transport=httpx.MockTransport(https_only))
+
+
+def _chunk(calls):
+    return (None, json.dumps({"id": "c", "object": "chat.completion.chunk", "model": "m",
+                              "choices": [{"index": 0, "delta": {"tool_calls": calls}}]}))
+
+
+@pytest.mark.parametrize("shape", ["ollama_index_0", "gemini_no_index", "spec"])
+def test_streamed_tool_calls_stay_apart_however_the_server_indexes_them(shape):
+    """OpenAI streams each call under its own `index`, the id on its first delta. Ollama labels
+    every call of a turn index 0 (vercel/ai#14277); Gemini's compatible endpoint omits `index`
+    (openai/openai-python#2806). Keyed on index alone, two calls merged into one named
+    "editcheck" with arguments '{...}{}', a malformed call the model was asked to repair."""
+    a = {"id": "call_a", "type": "function", "function": {"name": "edit", "arguments": '{"path": "a.py"}'}}
+    b = {"id": "call_b", "type": "function", "function": {"name": "check", "arguments": "{}"}}
+    if shape == "ollama_index_0":
+        events = [_chunk([{**a, "index": 0}]), _chunk([{**b, "index": 0}])]
+    elif shape == "gemini_no_index":
+        events = [_chunk([a]), _chunk([b])]
+    else:  # the id and name first, the arguments after, under the same index
+        events = [_chunk([{**a, "index": 0, "function": {"name": "edit", "arguments": ""}}]),
+                  _chunk([{"index": 0, "function": {"arguments": '{"path": "a.py"}'}}]),
+                  _chunk([{**b, "index": 1}])]
+    events += [(None, json.dumps({"id": "c", "object": "chat.completion.chunk", "model": "m",
+                                  "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})),
+               (None, "[DONE]")]
+    with FakeLLM({"alpha": [{"raw_events": events}]}) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat", stream=True), conv()))
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in ex.reply.tool_calls] == [
+        ("call_a", "edit", {"path": "a.py"}), ("call_b", "check", {})]

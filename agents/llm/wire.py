@@ -317,7 +317,7 @@ def _json(data: str) -> dict:
 
 
 def _chat_stream(events) -> Reply:
-    text, calls, finish, usage, model = [], {}, "other", None, ""
+    text, calls, finish, usage, model = [], _StreamedCalls(), "other", None, ""
     done = False
     for _, data in events:
         if data.strip() == "[DONE]":
@@ -334,8 +334,7 @@ def _chat_stream(events) -> Reply:
             if delta.get("content"):
                 text.append(delta["content"])
             for c in delta.get("tool_calls") or []:
-                slot = calls.setdefault(c.get("index", 0), {"id": "", "name": "", "arguments": ""})
-                slot["id"] = c.get("id") or slot["id"]
+                slot = calls.slot(c.get("index"), c.get("id"))
                 fn = c.get("function") or {}
                 slot["name"] += fn.get("name") or ""
                 slot["arguments"] += fn.get("arguments") or ""
@@ -343,10 +342,44 @@ def _chat_stream(events) -> Reply:
                 finish = CHAT_FINISH.get(choice["finish_reason"], "other")
     if not done:
         raise WireError("the stream ended without its [DONE] terminator: the reply may be incomplete")
-    tool_calls = [ToolCall(**calls[i]) for i in sorted(calls)]
+    tool_calls = [ToolCall(**c) for c in calls.slots]
     joined = "".join(text)
     return Reply(text=joined, tool_calls=tool_calls, finish=finish, usage=_chat_usage(usage, joined, tool_calls),
                  model=model)
+
+
+class _StreamedCalls:
+    """The tool calls of a Chat stream, assembled from their deltas. OpenAI gives each call its own
+    `index` and its id on the first delta; Ollama labels every call of a turn index 0 and Gemini's
+    compatible endpoint sends no index. So a delta with an id not seen yet opens a new call unless
+    its index names one still without an id; a delta without an id continues the call its index
+    names, else the one last opened."""
+
+    def __init__(self):
+        self.slots: list[dict] = []
+        self.by_index: dict[int, dict] = {}
+        self.by_id: dict[str, dict] = {}
+        self.current: dict | None = None
+
+    def slot(self, index, call_id) -> dict:
+        held = self.by_index.get(index) if index is not None else None
+        if call_id and call_id in self.by_id:
+            slot = self.by_id[call_id]
+        elif call_id:
+            slot = held if held is not None and not held["id"] else self._open(index)
+            slot["id"] = call_id
+            self.by_id[call_id] = slot
+        else:
+            slot = held if held is not None else self.current if index is None and self.current else self._open(index)
+        self.current = slot
+        return slot
+
+    def _open(self, index) -> dict:
+        slot = {"id": "", "name": "", "arguments": ""}
+        self.slots.append(slot)
+        if index is not None:
+            self.by_index[index] = slot
+        return slot
 
 
 def _responses_stream(events) -> Reply:
