@@ -273,3 +273,26 @@ def test_streamed_tool_calls_stay_apart_however_the_server_indexes_them(shape):
         ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat", stream=True), conv()))
     assert [(c.id, c.name, json.loads(c.arguments)) for c in ex.reply.tool_calls] == [
         ("call_a", "edit", {"path": "a.py"}), ("call_b", "check", {})]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_failed_responses_answer_is_classified_by_its_error_code(stream):
+    """A Responses answer with status "failed" carries error.code (server_error,
+    rate_limit_exceeded, invalid_prompt, ...: the Response object's `error`,
+    https://platform.openai.com/docs/api-reference/responses/object). A server_error is the server
+    failing: retried, not handed to the model as a reply that "called no tool"."""
+    failed = {"id": "resp_1", "object": "response", "status": "failed", "model": "m", "output": [],
+              "error": {"code": "server_error", "message": "The model failed to generate a response."},
+              "usage": None}
+    step = ({"raw_events": [("response.failed", json.dumps({"type": "response.failed", "response": failed}))]}
+            if stream else {"raw": json.dumps(failed)})
+    with FakeLLM({"alpha": [step, {"text": "ok"}]}) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_responses", stream=stream), conv()))
+        assert ex.reply.text == "ok" and len(fake.requests) == 2 and "failed to generate" in ex.attempts[0].error
+    refused = {**failed, "error": {"code": "invalid_prompt", "message": "Invalid prompt."}}
+    step = ({"raw_events": [("response.failed", json.dumps({"type": "response.failed", "response": refused}))]}
+            if stream else {"raw": json.dumps(refused)})
+    with FakeLLM({"alpha": [step, {"text": "never reached"}]}) as fake:
+        with pytest.raises(LLMError, match="Invalid prompt"):
+            asyncio.run(LLMClient().complete(ep(fake, "openai_responses", stream=stream), conv()))
+        assert len(fake.requests) == 1

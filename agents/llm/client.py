@@ -150,9 +150,16 @@ def _should_retry(status: int, headers: httpx.Headers | None) -> bool:
     return status in RETRY_STATUS or status >= 500
 
 
+RESPONSES_CODES = {"server_error": 500, "rate_limit_exceeded": 429}  # a failed Response's other codes: the request's
+
+
 def _embedded_error(body) -> int | None:
     """The status a 200 stands for when its body is only an error object: the code inside it
-    (OpenRouter: {"error": {"code": 502, ...}}), Anthropic's error type, else 500."""
+    (OpenRouter: {"error": {"code": 502, ...}}), Anthropic's error type, else 500; or when it is a
+    Responses answer that failed: by its error code, server_error retried, invalid_prompt not."""
+    if isinstance(body, dict) and body.get("object") == "response" and body.get("status") == "failed":
+        code = (body.get("error") or {}).get("code") if isinstance(body.get("error"), dict) else None
+        return RESPONSES_CODES.get(code, 400)
     if not isinstance(body, dict) or not body.get("error") or any(k in body for k in ("choices", "content", "output")):
         return None
     err = body["error"]
@@ -333,6 +340,9 @@ def _stream_error(events: list) -> tuple[int, str] | None:
             continue
         if not isinstance(ev, dict):
             continue
+        if ev.get("type") == "response.failed" and isinstance(ev.get("response"), dict):
+            status = _embedded_error({**ev["response"], "object": "response", "status": "failed"})
+            return status, "(inside the stream) " + orjson.dumps(ev["response"].get("error")).decode()[:500]
         if ev.get("type") == "error" or name == "error":
             err = ev.get("error") or ev  # Anthropic nests it; Responses puts code and message on the event
         elif ev.get("error") and ("choices" in ev or set(ev) == {"error"}):
