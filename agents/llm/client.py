@@ -2,8 +2,9 @@
 needs. Returns an Exchange: the request as sent (without headers, so without keys), the response
 as received, the normalized reply, usage, cost, latency and every attempt.
 
-Retried: connection errors, timeouts and bodies that fail to decode, HTTP 408, 409, 429, 5xx and 529, after `retry-after-ms`
-or `retry-after` (seconds or an HTTP date) when the server sends one (up to the endpoint's cap),
+Retried: connection errors, timeouts and bodies that fail to decode, HTTP 408, 409, 429, 5xx and
+529, after `retry-after-ms` or `retry-after` (seconds or an HTTP date) when the server sends one
+(up to the endpoint's cap),
 else exponential backoff with jitter; `x-should-retry: true|false` overrides the status, as in the
 official SDKs. Never retried: other 4xx, and quota or spend-limit errors (HTTP 402; 400, 403 or 429
 saying so: Anthropic answers an empty balance with 400), which raise QuotaExhausted: the agent
