@@ -5,15 +5,17 @@ as received, the normalized reply, usage, cost, latency and every attempt.
 Retried: connection errors, timeouts and bodies that fail to decode, HTTP 408, 409, 429, 5xx and
 529, after `retry-after-ms` or `retry-after` (seconds or an HTTP date) when the server sends one
 (up to the endpoint's cap), else exponential backoff with jitter; `x-should-retry: true|false`
-overrides the status, as in the official SDKs. Never retried: other 4xx, and quota or spend-limit errors (HTTP 402; 400, 403 or 429
-saying so: Anthropic answers an empty balance with 400), which raise QuotaExhausted: the agent
-stops, the run goes on. A 200 whose body is only an error object (OpenRouter, once the model has
-started) is classified by the code inside it, like the status it stands for; so is an error
-reported inside a stream after its 200 (Anthropic's `error` event, OpenRouter's error chunk), and
-a Responses answer that failed (by its error code). A
+overrides the status, as in the official SDKs. Never retried: other 4xx, and quota or
+spend-limit errors (HTTP 402; 400, 403 or 429 saying so: Anthropic answers an empty balance with
+400), which raise QuotaExhausted: the agent stops, the run goes on. A redirect is not followed:
+it fails at once, naming where it points.
+
+A server can fail after answering 200: a body that is only an error object (OpenRouter, once the
+model has started), an error inside a stream (Anthropic's `error` event, OpenRouter's error
+chunk), a Responses answer that failed. Each is classified like the status it stands for. A
 server that says it could not parse the model's output (llama.cpp answers HTTP 500 "Failed to
 parse ...") is not down: that answer is returned as an error exchange, which the session hands
-back to the model to repair. A redirect is not followed: it fails at once, naming where it points.
+back to the model to repair.
 
 A call that fails for good raises LLMError carrying `exchange`: the request, every attempt and the
 time spent, so the failure is recorded like any other call. Queueing for the endpoint's slot (the
