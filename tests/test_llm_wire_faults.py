@@ -296,3 +296,26 @@ def test_a_failed_responses_answer_is_classified_by_its_error_code(stream):
         with pytest.raises(LLMError, match="Invalid prompt"):
             asyncio.run(LLMClient().complete(ep(fake, "openai_responses", stream=stream), conv()))
         assert len(fake.requests) == 1
+
+
+def test_the_probe_sees_tools_on_a_llama_cpp_that_sends_arguments_as_an_object():
+    """The same llama.cpp build (ggml-org/llama.cpp#20198) answered the start-up probe's ping with
+    object arguments: the reply was thrown away and the run fell back to the text protocol."""
+    import httpx
+
+    from agents.llm.config import Endpoint
+    from agents.llm.probe import probe
+
+    def llama(request):
+        path = request.url.path
+        if path.endswith("/models"):
+            return httpx.Response(200, json={"object": "list", "data": [{"id": "m", "meta": {"n_ctx": 8192}}]})
+        if path.endswith("/props"):
+            return httpx.Response(200, json={"default_generation_settings": {"n_ctx": 8192}})
+        call = {"id": "c1", "type": "function", "function": {"name": "ping", "arguments": {"word": "hi"}}}
+        return httpx.Response(200, json={"object": "chat.completion", "model": "m", "choices": [{
+            "index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None,
+                                                                   "tool_calls": [call]}}]})
+
+    e = Endpoint(name="local", base_url="http://127.0.0.1:8080/v1", model="m", edit_format="auto")
+    assert probe(e, transport=httpx.MockTransport(llama)).edit_format == "search_replace"
