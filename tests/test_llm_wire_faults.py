@@ -319,3 +319,14 @@ def test_the_probe_sees_tools_on_a_llama_cpp_that_sends_arguments_as_an_object()
 
     e = Endpoint(name="local", base_url="http://127.0.0.1:8080/v1", model="m", edit_format="auto")
     assert probe(e, transport=httpx.MockTransport(llama)).edit_format == "search_replace"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_200_with_nothing_in_it_is_the_server_failing_and_is_retried(stream):
+    """A proxy whose upstream failed before answering can pass on 200 with an empty body
+    (coder/aibridge#56: "returning a 200 OK with a blank body"). There is no reply for the model to
+    repair: it was one, and repeated, the session ended as invalid_edit."""
+    empty = {"raw_events": []} if stream else {"raw": b""}
+    with FakeLLM({"alpha": [empty, {"text": "ok"}]}) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat", stream=stream), conv()))
+        assert ex.reply.text == "ok" and len(fake.requests) == 2 and "empty" in ex.attempts[0].error

@@ -10,8 +10,8 @@ spend-limit errors (HTTP 402; 400, 403 or 429 saying so: Anthropic answers an em
 400), which raise QuotaExhausted: the agent stops, the run goes on. A redirect is not followed:
 it fails at once, naming where it points.
 
-A server can fail after answering 200: a body that is only an error object (OpenRouter, once the
-model has started), an error inside a stream (Anthropic's `error` event, OpenRouter's error
+A server can fail after answering 200: an empty body or stream (a proxy whose upstream failed), a
+body that is only an error object (OpenRouter, once the model has started), an error inside a stream (Anthropic's `error` event, OpenRouter's error
 chunk), a Responses answer that failed. Each is classified like the status it stands for. A
 server that says it could not parse the model's output (llama.cpp answers HTTP 500 "Failed to
 parse ...") is not down: that answer is returned as an error exchange, which the session hands
@@ -156,6 +156,12 @@ def _should_retry(status: int, headers: httpx.Headers | None) -> bool:
 RESPONSES_CODES = {"server_error": 500, "rate_limit_exceeded": 429}  # a failed Response's other codes: the request's
 
 
+def _empty(result: dict) -> bool:
+    """A 200 with nothing in it: no bytes (or only whitespace), or a stream without one event."""
+    body = result.get("body", None)
+    return (isinstance(body, str) and not body.strip()) or result.get("events", None) == []
+
+
 def _embedded_error(body) -> int | None:
     """The status a 200 stands for when its body is only an error object: the code inside it
     (OpenRouter: {"error": {"code": 502, ...}}), Anthropic's error type, else 500; or when it is a
@@ -247,6 +253,8 @@ class LLMClient:
                         attempts.append(Attempt(status=status, error=f"redirected to {where}"))
                         raise LLMError(f"{ep.name}: HTTP {status}: {url} redirects to {where}; set the endpoint's "
                                        "base_url to where it points", status, attempts)
+                    if status < 400 and _empty(result):  # nothing for the model to repair: a failing server
+                        status, result = 502, f"HTTP {status} with an empty body"
                     if status < 400:
                         embedded = _embedded_error(result.get("body"))
                         if embedded is None:
