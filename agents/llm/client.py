@@ -10,12 +10,12 @@ spend-limit errors (HTTP 402; 400, 403 or 429 saying so: Anthropic answers an em
 400), which raise QuotaExhausted: the agent stops, the run goes on. A redirect is not followed:
 it fails at once, naming where it points.
 
-A server can fail after answering 200: an empty body or stream (a proxy whose upstream failed), a
-body that is only an error object (OpenRouter, once the model has started), an error inside a stream (Anthropic's `error` event, OpenRouter's error
-chunk), a Responses answer that failed. Each is classified like the status it stands for. A
-server that says it could not parse the model's output (llama.cpp answers HTTP 500 "Failed to
-parse ...") is not down: that answer is returned as an error exchange, which the session hands
-back to the model to repair.
+A server can fail after answering 200: an empty body or stream (a proxy whose upstream failed),
+a body that is only an error object (OpenRouter, once the model has started), an error inside a
+stream (Anthropic's `error` event, OpenRouter's error chunk), a Responses answer that failed.
+Each is classified like the status it stands for. A server that says it could not parse the
+model's output (llama.cpp answers HTTP 500 "Failed to parse ...") is not down: that answer is
+returned as an error exchange, which the session hands back to the model to repair.
 
 A call that fails for good raises LLMError carrying `exchange`: the request, every attempt and the
 time spent, so the failure is recorded like any other call. Queueing for the endpoint's slot (the
