@@ -17,6 +17,7 @@ test never hangs; the start-up probe's `ping` tool is answered with a call to it
     {"usage": {"input": 100, "cached": 20, "output": 30}, ...}            usage to report
     {"raw": b"...", "content_type": "...", "headers": {...}}              exactly these bytes, status 200
     {"raw_events": [(event name or None, data), ...]}                     exactly these server-sent events
+    {"keepalive_s": 0.2}                                                  SSE comments every 0.2 s, no event
     {"thinking": "...", ...}                                              Anthropic: a signed thinking block first
     {"huge": 50_000_000, "declare_length": False}                         a body of that many bytes, sent in
                                                                           chunks (never held whole); with
@@ -140,6 +141,8 @@ class FakeLLM:
             return _reply_raw(h, step)
         if "raw_events" in step:
             return _reply_sse(h, step["raw_events"])
+        if "keepalive_s" in step:  # OpenRouter, while the model has not started: SSE comments only
+            return _reply_keepalive(h, step["keepalive_s"])
         if "status" in step:
             return _reply_json(h, step["status"], step.get("body", {"error": {"message": "scripted error"}}),
                                step.get("headers", {}))
@@ -235,6 +238,22 @@ def _reply_sse(h, events: list[tuple[str | None, str]]) -> None:
         chunk = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
         h.wfile.write(chunk.encode())
         h.wfile.flush()
+
+
+def _reply_keepalive(h, every_s: float) -> None:
+    """`: OPENROUTER PROCESSING` comments until the client goes away
+    (https://openrouter.ai/docs/api/reference/streaming): bytes keep coming, no event ever does."""
+    h.send_response(200)
+    h.send_header("content-type", "text/event-stream")
+    h.end_headers()
+    try:
+        for _ in range(100_000):
+            h.wfile.write(b": OPENROUTER PROCESSING\n\n")
+            h.wfile.flush()
+            time.sleep(every_s)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    h.close_connection = True
 
 
 def _thirds(text: str) -> list[str]:

@@ -330,3 +330,15 @@ def test_a_200_with_nothing_in_it_is_the_server_failing_and_is_retried(stream):
     with FakeLLM({"alpha": [empty, {"text": "ok"}]}) as fake:
         ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat", stream=stream), conv()))
         assert ex.reply.text == "ok" and len(fake.requests) == 2 and "empty" in ex.attempts[0].error
+
+
+def test_a_stream_of_keepalive_comments_alone_ends_at_the_call_deadline():
+    """Bytes every 0.2 s reset the read timeout; only the call deadline ends it: recorded as a
+    failed call with the time spent, no hang."""
+    with FakeLLM({"alpha": [{"keepalive_s": 0.2}] * 3}) as fake:
+        e = ep(fake, "openai_chat", stream=True, read_timeout_s=1.0, call_deadline_s=2.0)
+        started = time.monotonic()
+        with pytest.raises(LLMError, match="call deadline") as info:
+            asyncio.run(LLMClient().complete(e, conv()))
+        assert time.monotonic() - started < 15  # 2 s, with slack for a busy machine
+        assert info.value.exchange.outcome == "failed" and info.value.exchange.latency_s >= 2.0
