@@ -356,7 +356,7 @@ def _stream_error(events: list) -> tuple[int, str] | None:
             return status, "(inside the stream) " + orjson.dumps(ev["response"].get("error")).decode()[:500]
         if ev.get("type") == "error" or name == "error":
             err = ev.get("error") or ev  # Anthropic nests it; Responses puts code and message on the event
-        elif ev.get("error") and ("choices" in ev or set(ev) == {"error"}):
+        elif ev.get("error"):  # a Chat chunk carrying an error, with or without choices
             err = ev["error"]
         else:
             continue
