@@ -342,3 +342,32 @@ def test_a_stream_of_keepalive_comments_alone_ends_at_the_call_deadline():
             asyncio.run(LLMClient().complete(e, conv()))
         assert time.monotonic() - started < 15  # 2 s, with slack for a busy machine
         assert info.value.exchange.outcome == "failed" and info.value.exchange.latency_s >= 2.0
+
+
+MISTRAL_CONTENT = [{"type": "thinking", "thinking": [{"type": "text", "text": "One knob, one step."}]},
+                   {"type": "text", "text": "I will move A."}]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_chat_content_sent_as_a_list_of_blocks_is_read_for_its_text(stream):
+    """Mistral's reasoning models (Magistral, mistral-large-2512+) send `content` as a list of
+    blocks, thinking then text, plain and in stream deltas (https://docs.mistral.ai/capabilities/
+    reasoning; NousResearch/hermes-agent#4748). Taken for a string, the reply, tool calls and all,
+    was discarded."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "edit", "arguments": '{"path": "a.py"}'}}
+    if stream:
+        def chunk(delta, finish=None):
+            return (None, json.dumps({"id": "c", "object": "chat.completion.chunk", "model": "m",
+                                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}))
+        step = {"raw_events": [chunk({"role": "assistant", "content": MISTRAL_CONTENT[:1]}),
+                               chunk({"content": MISTRAL_CONTENT[1:]}),
+                               chunk({"tool_calls": [{**call, "index": 0}]}), chunk({}, "tool_calls"),
+                               (None, "[DONE]")]}
+    else:
+        step = {"raw": json.dumps({"id": "c", "object": "chat.completion", "model": "m", "choices": [{
+            "index": 0, "finish_reason": "tool_calls",
+            "message": {"role": "assistant", "content": MISTRAL_CONTENT, "tool_calls": [call]}}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 4}})}
+    with FakeLLM({"alpha": [step]}) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat", stream=stream), conv()))
+    assert ex.error is None and ex.reply.text == "I will move A." and ex.reply.tool_calls[0].name == "edit"

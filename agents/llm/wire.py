@@ -199,9 +199,19 @@ def _chat_reply(body: dict) -> Reply:
     msg = choice["message"]
     calls = [ToolCall(id=c["id"], name=c["function"]["name"], arguments=_arguments(c["function"].get("arguments")))
              for c in msg.get("tool_calls") or []]
-    text = msg.get("content") or ""
+    text = _content_text(msg.get("content"))
     return Reply(text=text, tool_calls=calls, finish=CHAT_FINISH.get(choice.get("finish_reason"), "other"),
                  usage=_chat_usage(body.get("usage"), text, calls), model=body.get("model", ""))
+
+
+def _content_text(value) -> str:
+    """A Chat message's text: a string, or (Mistral's reasoning models) a list of blocks whose
+    `text` ones are the answer and whose `thinking` ones are not."""
+    if isinstance(value, list):
+        if not all(isinstance(b, dict) and "type" in b for b in value):
+            raise TypeError(f"content parts must be typed objects, not {str(value)[:100]}")
+        return "".join(b.get("text") or "" for b in value if b["type"] == "text")
+    return value or ""
 
 
 def _arguments(value) -> str:
@@ -332,7 +342,7 @@ def _chat_stream(events) -> Reply:
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("content"):
-                text.append(delta["content"])
+                text.append(_content_text(delta["content"]))
             for c in delta.get("tool_calls") or []:
                 slot = calls.slot(c.get("index"), c.get("id"))
                 fn = c.get("function") or {}
