@@ -15,10 +15,14 @@ test never hangs; the start-up probe's `ping` tool is answered with a call to it
     {"truncated": True, "text": "..."}                                    cut off at the token limit
     {"delay_s": 2.0, ...}                                                 wait before answering
     {"usage": {"input": 100, "cached": 20, "output": 30}, ...}            usage to report
-    {"raw": b"...", "content_type": "..."}                                exactly these bytes, status 200
+    {"raw": b"...", "content_type": "...", "headers": {...}}              exactly these bytes, status 200
     {"raw_events": [(event name or None, data), ...]}                     exactly these server-sent events
+    {"keepalive_s": 0.2}                                                  SSE comments every 0.2 s, no event
+    {"thinking": "...", ...}                                              Anthropic: a signed thinking block first
     {"huge": 50_000_000, "declare_length": False}                         a body of that many bytes, sent in
-                                                                          chunks (never held whole)
+                                                                          chunks (never held whole); with
+                                                                          "content_type": "text/event-stream"
+                                                                          one data line of that many bytes
 """
 
 from __future__ import annotations
@@ -137,6 +141,8 @@ class FakeLLM:
             return _reply_raw(h, step)
         if "raw_events" in step:
             return _reply_sse(h, step["raw_events"])
+        if "keepalive_s" in step:  # OpenRouter, while the model has not started: SSE comments only
+            return _reply_keepalive(h, step["keepalive_s"])
         if "status" in step:
             return _reply_json(h, step["status"], step.get("body", {"error": {"message": "scripted error"}}),
                                step.get("headers", {}))
@@ -148,6 +154,12 @@ class FakeLLM:
             h.end_headers()
             h.wfile.write(data)
             return
+        if api == "anthropic_messages" and body.get("thinking") and _thinking_dropped(body):
+            # Anthropic's answer when a tool-use turn comes back without its thinking blocks
+            # (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking, tool use)
+            return _reply_json(h, 400, {"type": "error", "error": {"type": "invalid_request_error", "message": (
+                "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When "
+                "`thinking` is enabled, a final `assistant` message must start with a thinking block")}})
         calls = [(self._next_id("call"), c["name"],
                   c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]))
                  for c in step.get("tool_calls", [])]
@@ -156,10 +168,19 @@ class FakeLLM:
                                       "output": max(1, (len(text) + sum(len(a) for _, _, a in calls)) // 4)}
         finish = "length" if step.get("truncated") else "tool_calls" if calls else "stop"
         render = {"openai_chat": _chat, "openai_responses": _responses, "anthropic_messages": _anthropic}[api]
+        extra = {"thinking": step["thinking"]} if step.get("thinking") and api == "anthropic_messages" else {}
         if body.get("stream"):
-            _reply_sse(h, render(self, text, calls, finish, usage, body, stream=True))
+            _reply_sse(h, render(self, text, calls, finish, usage, body, stream=True, **extra))
         else:
-            _reply_json(h, 200, render(self, text, calls, finish, usage, body, stream=False))
+            _reply_json(h, 200, render(self, text, calls, finish, usage, body, stream=False, **extra))
+
+
+def _thinking_dropped(body: dict) -> bool:
+    """The last assistant turn called tools but does not start with its thinking block."""
+    turns = [m for m in body.get("messages", []) if m.get("role") == "assistant" and isinstance(m.get("content"), list)]
+    if not turns or not any(b.get("type") == "tool_use" for b in turns[-1]["content"]):
+        return False
+    return turns[-1]["content"][0].get("type") not in ("thinking", "redacted_thinking")
 
 
 def _offers_ping(body: dict) -> bool:
@@ -180,6 +201,8 @@ def _reply_json(h, status: int, obj, headers: dict | None = None) -> None:
 def _reply_raw(h, step: dict) -> None:
     h.send_response(200)
     h.send_header("content-type", step.get("content_type", "application/json"))
+    for k, v in step.get("headers", {}).items():
+        h.send_header(k, v)
     if "raw" in step:
         data = step["raw"] if isinstance(step["raw"], bytes) else step["raw"].encode()
         h.send_header("content-length", str(len(data)))
@@ -192,6 +215,9 @@ def _reply_raw(h, step: dict) -> None:
     h.send_header("connection", "close")
     h.end_headers()
     chunk = b'{"choices": [{"message": {"content": "' + b"x" * (1 << 16)
+    if "event-stream" in step.get("content_type", ""):  # one data line that never ends
+        h.wfile.write(b"data: ")
+        chunk = b"x" * (1 << 16)
     sent = 0
     try:
         while sent < size:
@@ -212,6 +238,22 @@ def _reply_sse(h, events: list[tuple[str | None, str]]) -> None:
         chunk = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
         h.wfile.write(chunk.encode())
         h.wfile.flush()
+
+
+def _reply_keepalive(h, every_s: float) -> None:
+    """`: OPENROUTER PROCESSING` comments until the client goes away
+    (https://openrouter.ai/docs/api/reference/streaming): bytes keep coming, no event ever does."""
+    h.send_response(200)
+    h.send_header("content-type", "text/event-stream")
+    h.end_headers()
+    try:
+        for _ in range(100_000):
+            h.wfile.write(b": OPENROUTER PROCESSING\n\n")
+            h.wfile.flush()
+            time.sleep(every_s)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    h.close_connection = True
 
 
 def _thirds(text: str) -> list[str]:
@@ -265,11 +307,12 @@ def _responses(fake, text, calls, finish, usage, body, stream):
     return [(n, json.dumps(e)) for n, e in events]
 
 
-def _anthropic(fake, text, calls, finish, usage, body, stream):
+def _anthropic(fake, text, calls, finish, usage, body, stream, thinking=""):
     stop = {"length": "max_tokens", "tool_calls": "tool_use"}.get(finish, "end_turn")
     u = {"input_tokens": usage["input"] - usage["cached"], "output_tokens": usage["output"],
          "cache_read_input_tokens": usage["cached"], "cache_creation_input_tokens": 0}
-    content = ([{"type": "text", "text": text}] if text else []) + [
+    signed = [{"type": "thinking", "thinking": thinking, "signature": "sig-" + fake._next_id("th")}] if thinking else []
+    content = signed + ([{"type": "text", "text": text}] if text else []) + [
         {"type": "tool_use", "id": i, "name": n, "input": _loads(a)} for i, n, a in calls]
     msg = {"id": fake._next_id("msg"), "type": "message", "role": "assistant", "model": fake.model, "content": content,
            "stop_reason": stop, "usage": u}
@@ -279,6 +322,15 @@ def _anthropic(fake, text, calls, finish, usage, body, stream):
                                                                   "usage": {**u, "output_tokens": 1}}}),
           ("ping", {"type": "ping"})]
     index = 0
+    for b in signed:  # streamed as thinking_delta then signature_delta (the messages-streaming docs)
+        ev.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                           "content_block": {"type": "thinking", "thinking": ""}}))
+        ev += [("content_block_delta", {"type": "content_block_delta", "index": index,
+                                        "delta": {"type": "thinking_delta", "thinking": p}}) for p in _thirds(thinking)]
+        ev.append(("content_block_delta", {"type": "content_block_delta", "index": index,
+                                           "delta": {"type": "signature_delta", "signature": b["signature"]}}))
+        ev.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        index += 1
     if text:
         ev.append(("content_block_start", {"type": "content_block_start", "index": index,
                                            "content_block": {"type": "text", "text": ""}}))

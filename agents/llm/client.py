@@ -2,10 +2,18 @@
 needs. Returns an Exchange: the request as sent (without headers, so without keys), the response
 as received, the normalized reply, usage, cost, latency and every attempt.
 
-Retried: connection errors and timeouts, HTTP 408, 409, 429, 5xx and 529, after `retry-after-ms`
-or `retry-after` when the server sends one (up to the endpoint's cap), else exponential backoff
-with jitter. Never retried: other 4xx, and quota or spend-limit errors, which raise
-QuotaExhausted: the agent stops, the run goes on. A server that says it could not parse the
+Retried: connection errors, timeouts and bodies that fail to decode, HTTP 408, 409, 429, 5xx and
+529, after `retry-after-ms` or `retry-after` (seconds or an HTTP date) when the server sends one
+(up to the endpoint's cap), else exponential backoff with jitter; `x-should-retry: true|false`
+overrides the status, as in the official SDKs. Never retried: other 4xx, and quota or
+spend-limit errors (HTTP 402; 400, 403 or 429 saying so: Anthropic answers an empty balance with
+400), which raise QuotaExhausted: the agent stops, the run goes on. A redirect is not followed:
+it fails at once, naming where it points.
+
+A server can fail after answering 200: an empty body or stream (a proxy whose upstream failed),
+a body that is only an error object (OpenRouter, once the model has started), an error inside a
+stream (Anthropic's `error` event, OpenRouter's error chunk), a Responses answer that failed.
+Each is classified like the status it stands for. A server that says it could not parse the
 model's output (llama.cpp answers HTTP 500 "Failed to parse ...") is not down: that answer is
 returned as an error exchange, which the session hands back to the model to repair.
 
@@ -17,7 +25,9 @@ run-wide `gate`, else a semaphore per process) is timed apart from the call itse
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
+import email.utils
 import hashlib
 import random
 import re
@@ -26,7 +36,7 @@ import time
 import httpx
 import msgspec
 import orjson
-from httpx_sse import aconnect_sse
+from httpx_sse import EventSource, aconnect_sse
 
 from agents.llm.config import Endpoint
 from agents.llm.wire import Conversation, Reply, Usage, WireError, endpoint, parse_reply, parse_stream, request_body
@@ -108,17 +118,66 @@ def _delay(attempt: int, headers: httpx.Headers | None, cap: float) -> float | N
     if headers is not None:
         for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
             value = headers.get(name)
-            if value:
-                try:
-                    d = float(value) * scale
-                except ValueError:
-                    continue
-                return d if d <= cap else None
+            d = _seconds(value, scale) if value else None
+            if d is not None:
+                return max(0.0, d) if d <= cap else None
     return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
+def _seconds(value: str, scale: float) -> float | None:
+    """A Retry-After value in seconds: a number, or an HTTP date (RFC 9110 §10.2.3)."""
+    try:
+        d = float(value) * scale
+        return d if d == d else None  # NaN says nothing
+    except ValueError:
+        pass
+    if scale != 1.0:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
 def _quota(status: int, text: str) -> bool:
-    return status in (402, 403, 429) and any(m in text for m in QUOTA_MARKERS)
+    """The account cannot pay: 402 Payment Required always (OpenRouter); 400, 403 or 429 when the
+    body says so (Anthropic's empty balance is a 400 invalid_request_error)."""
+    return status == 402 or status in (400, 403, 429) and any(m in text for m in QUOTA_MARKERS)
+
+
+def _should_retry(status: int, headers: httpx.Headers | None) -> bool:
+    """The server's `x-should-retry` first (openai-python `_base_client._should_retry`), then the status."""
+    said = (headers or {}).get("x-should-retry", "").strip().lower()
+    if said in ("true", "false"):
+        return said == "true"
+    return status in RETRY_STATUS or status >= 500
+
+
+RESPONSES_CODES = {"server_error": 500, "rate_limit_exceeded": 429}  # a failed Response's other codes: the request's
+
+
+def _empty(result: dict) -> bool:
+    """A 200 with nothing in it: no bytes (or only whitespace), or a stream without one event."""
+    body = result.get("body", None)
+    return (isinstance(body, str) and not body.strip()) or result.get("events", None) == []
+
+
+def _embedded_error(body) -> int | None:
+    """The status a 200 stands for when its body is only an error object: the code inside it
+    (OpenRouter: {"error": {"code": 502, ...}}), Anthropic's error type, else 500; or when it is a
+    Responses answer that failed: by its error code, server_error retried, invalid_prompt not."""
+    if isinstance(body, dict) and body.get("object") == "response" and body.get("status") == "failed":
+        code = (body.get("error") or {}).get("code") if isinstance(body.get("error"), dict) else None
+        return RESPONSES_CODES.get(code, 400)
+    if not isinstance(body, dict) or not body.get("error") or any(k in body for k in ("choices", "content", "output")):
+        return None
+    err = body["error"]
+    code = err.get("code") if isinstance(err, dict) else None
+    if isinstance(code, int) and 400 <= code <= 599:
+        return code
+    kind = err.get("type") if isinstance(err, dict) else None
+    return {"overloaded_error": 529, "rate_limit_error": 429, "invalid_request_error": 400,
+            "authentication_error": 401, "permission_error": 403, "not_found_error": 404}.get(kind, 500)
 
 
 class LLMClient:
@@ -189,9 +248,19 @@ class LLMClient:
                             result = _oversize(status, data, over, ep.max_response_bytes)
                         else:
                             result = {"status": status, "body": _json_or_text(data)} if status < 400 else _text(data)
+                    if 300 <= status < 400:  # not followed: a POST sent on elsewhere may lose its body
+                        where = resp_headers.get("location", "(no location)")
+                        attempts.append(Attempt(status=status, error=f"redirected to {where}"))
+                        raise LLMError(f"{ep.name}: HTTP {status}: {url} redirects to {where}; set the endpoint's "
+                                       "base_url to where it points", status, attempts)
+                    if status < 400 and _empty(result):  # nothing for the model to repair: a failing server
+                        status, result = 502, f"HTTP {status} with an empty body"
                     if status < 400:
-                        attempts.append(Attempt(status=status))
-                        return result, attempts
+                        embedded = _embedded_error(result.get("body"))
+                        if embedded is None:
+                            attempts.append(Attempt(status=status))
+                            return result, attempts
+                        status, result = embedded, "(in a 200 body) " + orjson.dumps(result["body"]).decode()
                     text = result if isinstance(result, str) else result.get("head", "")
                     if status >= 500 and PARSE_FAILURE.search(text):  # the model's output, not the server
                         attempts.append(Attempt(status=status, error="the server could not parse the model's output"))
@@ -200,11 +269,11 @@ class LLMClient:
                         attempts.append(Attempt(status=status, error="quota"))
                         raise QuotaExhausted(f"{ep.name}: HTTP {status}, the account is out of quota: {text[:300]}",
                                              status, attempts)
-                    if status not in RETRY_STATUS and status < 500:
+                    if not _should_retry(status, resp_headers):
                         attempts.append(Attempt(status=status, error=text[:200]))
                         raise LLMError(f"{ep.name}: HTTP {status}: {text[:500]}", status, attempts)
                     error = f"HTTP {status}: {text[:200]}"
-                except (httpx.TransportError, httpx.TimeoutException) as exc:
+                except httpx.RequestError as exc:  # transport, timeouts, and a body that fails to decode
                     error = f"{type(exc).__name__}: {exc}"
                 wait = _delay(n, resp_headers, ep.retry_cap_s)
                 attempts.append(Attempt(status=status, error=error, waited_s=round(wait or 0.0, 3)))
@@ -247,14 +316,82 @@ async def _streamed(http: httpx.AsyncClient, url: str, body: dict, headers: dict
         if r.status_code >= 400:
             data, over = await _read_capped(r, cap)
             return r.status_code, r.headers, _oversize(r.status_code, data, over, cap) if over else _text(data)
-        events, size = [], 0
-        async for sse in source.aiter_sse():
-            size += len(sse.event) + len(sse.data) + 16
-            if size > cap:  # stop reading: what came so far is dropped, its start kept for the record
-                head = "".join(d for _, d in events)[:4096].encode()
-                return r.status_code, r.headers, _oversize(r.status_code, head, size, cap)
-            events.append([sse.event, sse.data])
+        if "text/event-stream" not in r.headers.get("content-type", ""):
+            # not a stream (a server that does not stream, or an error before it started): the body
+            # is the answer, read as a plain one; httpx_sse would raise SSEError, a TransportError
+            data, over = await _read_capped(r, cap)
+            return r.status_code, r.headers, (_oversize(r.status_code, data, over, cap) if over
+                                              else {"status": r.status_code, "body": _json_or_text(data)})
+        events, counted = [], _CountedText(r, cap)
+        try:
+            async for sse in EventSource(counted).aiter_sse():
+                events.append([sse.event, sse.data])
+        except _TooLarge:  # stop reading: what came so far is dropped, its start kept for the record
+            head = "".join(d for _, d in events)[:4096].encode() or counted.head
+            return r.status_code, r.headers, _oversize(r.status_code, head, counted.seen, cap)
+        reported = _stream_error(events)
+        if reported is not None and not PARSE_FAILURE.search(reported[1]):
+            # the server failed after its 200 (overloaded, provider gone): classified by the status it
+            # stands for, as if it had sent that; a parse failure is the model's and goes back to it
+            status, text = reported
+            return status, r.headers, text
         return r.status_code, r.headers, {"status": r.status_code, "events": events}
+
+
+def _stream_error(events: list) -> tuple[int, str] | None:
+    """(the status it stands for, its text) when the server reported an error inside the stream
+    after answering 200: Anthropic's `error` event, a Chat chunk with an `error` field (OpenRouter,
+    llama.cpp), a Responses `error` event. None for a stream without one."""
+    for name, data in events:
+        if "error" not in data:
+            continue
+        try:
+            ev = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(ev, dict):
+            continue
+        if ev.get("type") == "response.failed" and isinstance(ev.get("response"), dict):
+            status = _embedded_error({**ev["response"], "object": "response", "status": "failed"})
+            return status, "(inside the stream) " + orjson.dumps(ev["response"].get("error")).decode()[:500]
+        if ev.get("type") == "error" or name == "error":
+            err = ev.get("error") or ev  # Anthropic nests it; Responses puts code and message on the event
+        elif ev.get("error"):  # a Chat chunk carrying an error, with or without choices
+            err = ev["error"]
+        else:
+            continue
+        return _embedded_error({"error": err}) or 500, "(inside the stream) " + data[:500]
+    return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _CountedText:
+    """The response as httpx_sse's EventSource reads it (headers, aiter_text), counting the bytes
+    that arrive: past `cap` it stops, however the stream is cut into events. Counted per event, a
+    server whose event never ends (one endless data line, or events split by single newlines) was
+    held whole in the SSE parser's buffer."""
+
+    def __init__(self, r: httpx.Response, cap: int):
+        self.r, self.cap, self.seen, self.head = r, cap, 0, b""
+        self.headers = r.headers
+
+    async def aiter_text(self):
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        async for chunk in self.r.aiter_bytes():
+            self.seen += len(chunk)
+            if len(self.head) < 4096:
+                self.head += chunk[:4096 - len(self.head)]
+            if self.seen > self.cap:
+                raise _TooLarge
+            text = decode(chunk)
+            if text:
+                yield text
+        tail = decode(b"", final=True)
+        if tail:
+            yield tail
 
 
 async def _read_capped(r: httpx.Response, cap: int) -> tuple[bytes, int]:

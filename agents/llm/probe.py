@@ -76,7 +76,11 @@ def _root(ep: Endpoint) -> str:
 
 def _get(http: httpx.Client, ep: Endpoint, url: str, method: str = "GET", body: dict | None = None):
     try:
-        return http.request(method, url, json=body)
+        r = http.request(method, url, json=body)
+        if r.is_redirect:  # not followed, as the client does not: the base URL is not where the server is
+            raise ProbeError(f"{where(ep)}: {method} {url} redirects (HTTP {r.status_code}) to "
+                             f"{r.headers.get('location', '(no location)')}; set base_url to where it points")
+        return r
     except httpx.ConnectError as exc:
         raise ProbeError(f"{where(ep)}: nothing answers ({exc}); is the server running, and is the URL right?") \
             from None

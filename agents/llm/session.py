@@ -318,7 +318,7 @@ class LLMProposer:
         """The end of the session when the next request would not fit the endpoint's context window."""
         ep = self.endpoint
         if ep.context_tokens:  # a request past the window is refused (llama.cpp) or cut silently (Ollama)
-            need = prompt_fit.tokens(fixed + "".join(m.content + str(m.tool_calls) for m in messages))
+            need = prompt_fit.tokens(fixed + "".join(m.content + str(m.tool_calls) + str(m.thinking) for m in messages))
             if need + ep.max_output_tokens > ep.context_tokens:
                 if turn == 1:  # not even the first message fits: no session on this endpoint ever will
                     return Outcome(None, "window_too_small", f"endpoint {ep.name}: the context window of "
@@ -374,7 +374,8 @@ class LLMProposer:
     def _tool_turn(self, ws: Workspace, talk: _Talk, reply, tools) -> Proposal | None:
         """Each tool call of the reply run on the working copy, its result (or error, a repair)
         sent back; the Proposal as soon as one submits."""
-        talk.messages.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls))
+        talk.messages.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls,
+                                     thinking=reply.thinking))
         for call in reply.tool_calls:
             try:
                 args = orjson.loads(call.arguments or "{}")

@@ -34,6 +34,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     content: str = ""
     tool_calls: list[ToolCall] = []
     tool_call_id: str | None = None  # for role "tool"
+    thinking: list[dict] = []  # Anthropic's thinking blocks of an assistant turn, sent back verbatim (signed)
 
 
 class Tool(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +63,9 @@ class Reply(msgspec.Struct, kw_only=True):
     finish: Finish
     usage: Usage
     model: str = ""
+    # Anthropic thinking / redacted_thinking blocks, as sent: with extended thinking on, a tool-use
+    # turn must go back with them, signature and all, or the next request is refused (HTTP 400)
+    thinking: list[dict] = []
 
 
 class WireError(ValueError):
@@ -155,7 +159,7 @@ def _anthropic_messages(conv: Conversation) -> list[dict]:
             else:
                 out.append({"role": "user", "content": [block]})
         elif m.role == "assistant":
-            blocks = [{"type": "text", "text": m.content}] if m.content else []
+            blocks = list(m.thinking) + ([{"type": "text", "text": m.content}] if m.content else [])
             for c in m.tool_calls:
                 try:
                     args = orjson.loads(c.arguments or "{}")
@@ -193,11 +197,29 @@ ANTHROPIC_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "
 def _chat_reply(body: dict) -> Reply:
     choice = body["choices"][0]
     msg = choice["message"]
-    calls = [ToolCall(id=c["id"], name=c["function"]["name"], arguments=c["function"].get("arguments") or "")
+    calls = [ToolCall(id=c["id"], name=c["function"]["name"], arguments=_arguments(c["function"].get("arguments")))
              for c in msg.get("tool_calls") or []]
-    text = msg.get("content") or ""
+    text = _content_text(msg.get("content"))
     return Reply(text=text, tool_calls=calls, finish=CHAT_FINISH.get(choice.get("finish_reason"), "other"),
                  usage=_chat_usage(body.get("usage"), text, calls), model=body.get("model", ""))
+
+
+def _content_text(value) -> str:
+    """A Chat message's text: a string, or (Mistral's reasoning models) a list of blocks whose
+    `text` ones are the answer and whose `thinking` ones are not."""
+    if isinstance(value, list):
+        if not all(isinstance(b, dict) and "type" in b for b in value):
+            raise TypeError(f"content parts must be typed objects, not {str(value)[:100]}")
+        return "".join(b.get("text") or "" for b in value if b["type"] == "text")
+    return value or ""
+
+
+def _arguments(value) -> str:
+    """A tool call's arguments as JSON text. OpenAI sends a string; some compatible servers an
+    object (llama.cpp's server for a while: ggml-org/llama.cpp#20198), which is the same call."""
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return value or ""
 
 
 def _chat_usage(u: dict | None, text: str, calls: list[ToolCall]) -> Usage:
@@ -215,7 +237,7 @@ def _responses_reply(body: dict) -> Reply:
         if item["type"] == "message":
             texts += [c["text"] for c in item["content"] if c["type"] == "output_text"]
         elif item["type"] == "function_call":
-            calls.append(ToolCall(id=item["call_id"], name=item["name"], arguments=item.get("arguments") or ""))
+            calls.append(ToolCall(id=item["call_id"], name=item["name"], arguments=_arguments(item.get("arguments"))))
     status = body.get("status", "completed")
     if status == "incomplete":
         reason = (body.get("incomplete_details") or {}).get("reason", "")
@@ -234,18 +256,23 @@ def _responses_reply(body: dict) -> Reply:
     return Reply(text=text, tool_calls=calls, finish=finish, usage=usage, model=body.get("model", ""))
 
 
+THINKING = ("thinking", "redacted_thinking")
+
+
 def _anthropic_reply(body: dict) -> Reply:
-    texts, calls = [], []
+    texts, calls, thinking = [], [], []
     for block in body["content"]:
         if block["type"] == "text":
             texts.append(block["text"])
         elif block["type"] == "tool_use":
             calls.append(ToolCall(id=block["id"], name=block["name"], arguments=orjson.dumps(block["input"]).decode()))
+        elif block["type"] in THINKING:
+            thinking.append(block)
     text = "".join(texts)
     u = body.get("usage")
     usage = _anthropic_usage(u) if u else _estimate(text, calls)
     return Reply(text=text, tool_calls=calls, finish=ANTHROPIC_FINISH.get(body.get("stop_reason"), "other"),
-                 usage=usage, model=body.get("model", ""))
+                 usage=usage, model=body.get("model", ""), thinking=thinking)
 
 
 def _anthropic_usage(u: dict) -> Usage:
@@ -300,7 +327,7 @@ def _json(data: str) -> dict:
 
 
 def _chat_stream(events) -> Reply:
-    text, calls, finish, usage, model = [], {}, "other", None, ""
+    text, calls, finish, usage, model = [], _StreamedCalls(), "other", None, ""
     done = False
     for _, data in events:
         if data.strip() == "[DONE]":
@@ -315,10 +342,9 @@ def _chat_stream(events) -> Reply:
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("content"):
-                text.append(delta["content"])
+                text.append(_content_text(delta["content"]))
             for c in delta.get("tool_calls") or []:
-                slot = calls.setdefault(c.get("index", 0), {"id": "", "name": "", "arguments": ""})
-                slot["id"] = c.get("id") or slot["id"]
+                slot = calls.slot(c.get("index"), c.get("id"))
                 fn = c.get("function") or {}
                 slot["name"] += fn.get("name") or ""
                 slot["arguments"] += fn.get("arguments") or ""
@@ -326,10 +352,44 @@ def _chat_stream(events) -> Reply:
                 finish = CHAT_FINISH.get(choice["finish_reason"], "other")
     if not done:
         raise WireError("the stream ended without its [DONE] terminator: the reply may be incomplete")
-    tool_calls = [ToolCall(**calls[i]) for i in sorted(calls)]
+    tool_calls = [ToolCall(**c) for c in calls.slots]
     joined = "".join(text)
     return Reply(text=joined, tool_calls=tool_calls, finish=finish, usage=_chat_usage(usage, joined, tool_calls),
                  model=model)
+
+
+class _StreamedCalls:
+    """The tool calls of a Chat stream, assembled from their deltas. OpenAI gives each call its own
+    `index` and its id on the first delta; Ollama labels every call of a turn index 0 and Gemini's
+    compatible endpoint sends no index. So a delta with an id not seen yet opens a new call unless
+    its index names one still without an id; a delta without an id continues the call its index
+    names, else the one last opened."""
+
+    def __init__(self):
+        self.slots: list[dict] = []
+        self.by_index: dict[int, dict] = {}
+        self.by_id: dict[str, dict] = {}
+        self.current: dict | None = None
+
+    def slot(self, index, call_id) -> dict:
+        held = self.by_index.get(index) if index is not None else None
+        if call_id and call_id in self.by_id:
+            slot = self.by_id[call_id]
+        elif call_id:
+            slot = held if held is not None and not held["id"] else self._open(index)
+            slot["id"] = call_id
+            self.by_id[call_id] = slot
+        else:
+            slot = held if held is not None else self.current if index is None and self.current else self._open(index)
+        self.current = slot
+        return slot
+
+    def _open(self, index) -> dict:
+        slot = {"id": "", "name": "", "arguments": ""}
+        self.slots.append(slot)
+        if index is not None:
+            self.by_index[index] = slot
+        return slot
 
 
 def _responses_stream(events) -> Reply:
@@ -350,7 +410,7 @@ def _responses_stream(events) -> Reply:
 def _anthropic_stream(events) -> Reply:
     blocks: dict[int, dict] = {}
     usage: dict = {}
-    finish, model = "other", ""
+    finish, model, stopped = "other", "", False
     for name, data in events:
         ev = _json(data)
         kind = ev.get("type", name)
@@ -361,22 +421,30 @@ def _anthropic_stream(events) -> Reply:
         elif kind == "content_block_start":
             b = ev["content_block"]
             blocks[ev["index"]] = {"type": b["type"], "text": b.get("text", ""), "id": b.get("id", ""),
-                                   "name": b.get("name", ""), "json": ""}
+                                   "name": b.get("name", ""), "json": "", "raw": dict(b)}
         elif kind == "content_block_delta":
             d, b = ev["delta"], blocks[ev["index"]]
             if d["type"] == "text_delta":
                 b["text"] += d["text"]
             elif d["type"] == "input_json_delta":
                 b["json"] += d["partial_json"]
+            elif d["type"] == "thinking_delta":
+                b["raw"]["thinking"] = b["raw"].get("thinking", "") + d["thinking"]
+            elif d["type"] == "signature_delta":
+                b["raw"]["signature"] = b["raw"].get("signature", "") + d["signature"]
         elif kind == "message_delta":
             finish = ANTHROPIC_FINISH.get((ev.get("delta") or {}).get("stop_reason"), "other")
             usage.update({k: v for k, v in (ev.get("usage") or {}).items() if v is not None})
         elif kind == "error":
             raise WireError(f"the stream reported an error: {data[:300]}")
         elif kind == "message_stop":
+            stopped = True
             break
+    if not stopped:  # as a Chat stream without [DONE]: cut off, so the text may end mid-edit
+        raise WireError("the stream ended without its message_stop event: the reply may be incomplete")
     text = "".join(b["text"] for _, b in sorted(blocks.items()) if b["type"] == "text")
     calls = [ToolCall(id=b["id"], name=b["name"], arguments=b["json"] or "{}")
              for _, b in sorted(blocks.items()) if b["type"] == "tool_use"]
+    thinking = [b["raw"] for _, b in sorted(blocks.items()) if b["type"] in THINKING]
     return Reply(text=text, tool_calls=calls, finish=finish,
-                 usage=_anthropic_usage(usage) if usage else _estimate(text, calls), model=model)
+                 usage=_anthropic_usage(usage) if usage else _estimate(text, calls), model=model, thinking=thinking)
