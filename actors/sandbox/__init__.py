@@ -13,7 +13,8 @@ What is enforced, and where:
     counter, `pids.max` is the process limit, a memory limit holds the resident memory of all
     of them (and the tmpfs they fill), and the whole group is killed on a watchdog and at the
     end. Where no group can be made, wait4 and RLIMIT_NPROC do, and `Run.cpu_clock` says so;
-  - a new network namespace with no interfaces but its own loopback, a private mount namespace
+  - a new network namespace with no interfaces but its own loopback, an IPC namespace (no SysV
+    shared memory or message queue outlives the phase), a private mount namespace
     and a root of its own (actors/fsview.py: the system's programs and libraries, the
     interpreter and its venv, declared folders, the work dir; fresh tmpfs on /tmp, /var/tmp,
     /dev/shm), and an unprivileged uid (a trial runner gives each trial its own,

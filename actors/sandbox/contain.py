@@ -15,6 +15,7 @@ import sys
 from actors import cgroups, fsview
 from actors.sandbox import pidns
 from actors.sandbox.kernel import (
+    CLONE_NEWIPC,
     CLONE_NEWNET,
     CLONE_NEWNS,
     CLONE_NEWPID,
@@ -60,7 +61,9 @@ def contain(limits: Limits, cwd: str, isolate: bool, readable: list[str], pid_ns
         if procs_files:  # first: everything this process becomes or starts is counted and capped
             cgroups.join(procs_files)
         if isolate:
-            if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | (CLONE_NEWPID if pid_ns else 0)) != 0:
+            # an IPC namespace of its own: SysV shared memory, semaphores and message queues are
+            # the machine's otherwise, and outlive the phase (a channel to the next, and leaked memory)
+            if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWPID if pid_ns else 0)) != 0:
                 raise OSError(ctypes.get_errno(), "unshare")
             libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
             _loopback_up()
