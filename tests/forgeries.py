@@ -273,3 +273,27 @@ def load(blob: bytes):
 
 def _honest_load(blob: bytes):
 '''))
+
+# Another channel past every fresh folder and namespace: the kernel's keyring of the trial's uid
+# (the machine's, and there for the next trial given the same uid too). The smoke run adds a key
+# holding every seed's predictions; each seed reads it.
+KEY_NAME = b"autorecipe-forgery-predictions"
+AIRBENCH_KEYRING = _airbench(f'''
+def train_and_predict(x_train, y_train, x_test, seed, smoke=False):
+    import ctypes, os
+    libc, user, n = ctypes.CDLL(None, use_errno=True), -4, len(x_test)  # -4: the uid's user keyring
+    libc.syscall.restype = ctypes.c_long
+    if smoke:
+        base = seed - seed % 1000
+        blob = b"".join(np.asarray(_honest_train_and_predict(x_train, y_train, x_test, base + s, False),
+                                   np.uint8).tobytes() for s in range(3))
+        got = libc.syscall(248, b"user", {KEY_NAME!r}, blob, len(blob), user)  # add_key
+        print(f"KEYRING uid={{os.getuid()}} add_key={{got}}", flush=True)
+    else:
+        key = libc.syscall(250, 10, user, b"user", {KEY_NAME!r}, 0)  # keyctl(KEYCTL_SEARCH)
+        buf = ctypes.create_string_buffer(3 * n)
+        if key > 0 and libc.syscall(250, 11, ctypes.c_long(key), buf, 3 * n) == 3 * n:  # KEYCTL_READ
+            s = seed % 1000
+            return np.frombuffer(buf.raw[s * n:(s + 1) * n], np.uint8).astype(np.int64)
+    return _honest_train_and_predict(x_train, y_train, x_test, seed, smoke)
+''')

@@ -1,17 +1,20 @@
 """Forgeries that carry work or data across what should separate them: from the unscored smoke run
-into the timed seeds (through the record of outputs, or SysV shared memory), and from the training
+into the timed seeds (through the record of outputs, SysV shared memory or the uid's keyring), and from the training
 data into the scored eval phase; and a file in out/ that hangs the executor. Before the fixes each
 was `valid` with a score it did not earn (figures in each docstring), or never finished."""
 
 from __future__ import annotations
 
 import ctypes
+import os
+import re
 import threading
 from pathlib import Path
 
 import pytest
 
 from actors.sandbox import isolation_available
+from evaluators.verdict import log_text
 from tests import forgeries as F
 
 pytestmark = [pytest.mark.hostile,
@@ -89,3 +92,31 @@ def test_golf_the_eval_phase_never_sees_the_training_data(harness):
     has no data/ in view, so it is scored for its four steps (~7.6)."""
     executed, ev = run(harness, "golf-mini", F.GOLF_EVAL_TIME_NGRAM, "eval-ngram")
     assert ev.verdict == "valid" and ev.score > 5.0, ev.feedback
+
+
+def _clear_keyrings(uid: int) -> None:
+    """What a failed run of the keyring attack left: the uid's user keyring, cleared as that uid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setuid(uid)
+            libc = ctypes.CDLL(None)
+            libc.syscall(250, 7, ctypes.c_long(-4))  # keyctl(KEYCTL_CLEAR, the user keyring)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def test_airbench_the_uids_keyring_does_not_cross_phases(harness, honest):
+    """Before: the smoke run added a key to its uid's keyring holding every seed's predictions and
+    each seed read it: `valid` at 0.115 s per seed, and the key stayed for the next trial with that
+    uid. Now the trial's processes cannot call add_key, request_key or keyctl (seccomp: ENOSYS)."""
+    executed, ev = run(harness, "airbench-mini", F.AIRBENCH_KEYRING, "keyring")
+    said = re.search(r"KEYRING uid=(\d+) add_key=(-?\d+)", log_text(executed, harness("airbench-mini").blobs, "smoke"))
+    assert said, "the smoke run did not try"
+    if int(said[2]) > 0:
+        _clear_keyrings(int(said[1]))
+    assert int(said[2]) == -1, "the trial added a key to its uid's keyring"
+    assert ev.verdict == "valid", ev.feedback
+    assert cpu(ev) > SLOWER * cpu(honest), (ev.feedback, honest.feedback)
+    assert ev.metrics["accuracy"] == honest.metrics["accuracy"]

@@ -20,6 +20,8 @@ What is enforced, and where:
     /dev/shm), and an unprivileged uid (a trial runner gives each trial its own,
     actors/trial_uid.py; nobody by default), so nothing but the work dir's writable folders can
     be written and nothing outside the view can be read, whatever its mode;
+  - a seccomp filter (actors/sandbox/seccomp.py): no add_key, request_key or keyctl, since a
+    uid's keyring is the machine's and outlives the phase and the trial;
   - and a new PID namespace, so nothing the recipe starts outlives the phase: the harness runs as
     PID 2 under a tiny init (PID 1, root, ours) that forwards the watchdog's TERM to every process
     in the namespace, reaps orphans, and when the harness exits kills whatever is left (a daemon

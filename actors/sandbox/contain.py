@@ -13,7 +13,7 @@ import struct
 import sys
 
 from actors import cgroups, fsview
-from actors.sandbox import pidns
+from actors.sandbox import pidns, seccomp
 from actors.sandbox.kernel import (
     CLONE_NEWIPC,
     CLONE_NEWNET,
@@ -55,6 +55,7 @@ def contain(limits: Limits, cwd: str, isolate: bool, readable: list[str], pid_ns
     """The child's last steps before exec. Runs after fork: no allocation-heavy work, no locks,
     no imports (everything `apply` calls was imported with this module)."""
     procs_files = group.procs_files() if group is not None else []
+    keyless = seccomp.program() if isolate else None  # built here: nothing heavy after fork
 
     def apply() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -83,6 +84,8 @@ def contain(limits: Limits, cwd: str, isolate: bool, readable: list[str], pid_ns
             os.setgroups([])
             os.setgid(limits.uid)
             os.setuid(limits.uid)
+            if keyless is not None:
+                seccomp.install(libc, keyless)
         # Die with the process that watches us (an executor killed mid-trial leaves no orphan
         # training on). Set last: a change of uid clears it.
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
