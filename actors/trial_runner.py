@@ -87,8 +87,8 @@ def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name
 def read_output(path: Path) -> bytes | None:
     """A file the trial wrote, or None if it is anything else: a symlink (to /etc/shadow, say) or a
     hard link is never followed by this root process."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:  # O_NONBLOCK: opening a FIFO with no writer would wait forever; a regular file ignores it
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
@@ -157,7 +157,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                     outputs[f"audit/{label}"] = blobs.put(("\n".join(done.reports) + "\n").encode())
                 log(f"{trial_id} {label}: exit {done.exit_code} signal {done.signal} "
                     f"cpu {done.cpu_s:.2f}s wall {done.wall_s:.2f}s ({done.isolation}; {done.cpu_clock})")
-                outputs.update(harvest(spec, phase, work, carried, blobs))
+                outputs.update(harvest(spec, phase, work, carried, blobs, r))
                 if (done.exit_code != 0 or done.disk_over) and not phase.optional:
                     failed = True
                     break
@@ -202,10 +202,14 @@ def fresh_start(work: Path, carried: Path, phase, uid: int) -> None:
         os.chmod(work / "out" / f.name, 0o444)
 
 
-def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: BlobStore) -> dict:
+def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: BlobStore, repeat: int = 0) -> dict:
     """After each phase and repeat: the declared outputs it wrote become blobs (a file carried in
     keeps the blob of the phase that made it), and the files it carries are copied aside, where
-    only this process can change them."""
+    only this process can change them. A phase that declares its own outputs records only those
+    (with `{seed}` and `{repeat}` substituted): a smoke run that writes every seed's predictions
+    does not stand in for seeds that then write nothing."""
+    patterns = spec.outputs if phase.outputs is None else \
+        tuple(p.format(seed=repeat, repeat=repeat) for p in phase.outputs)
     got = {}
     for f in sorted((work / "out").iterdir()):
         if phase.carries is not None and (carried / f.name).exists():
@@ -213,7 +217,7 @@ def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: Blob
         data = read_output(f)
         if data is None:
             continue
-        if any(fnmatch.fnmatch(f.name, pat) for pat in spec.outputs):
+        if any(fnmatch.fnmatch(f.name, pat) for pat in patterns):
             got[f"out/{f.name}"] = blobs.put(data)
         if phase.carries is not None and any(fnmatch.fnmatch(f.name, pat) for pat in phase.carries):
             (carried / f.name).write_bytes(data)
@@ -272,7 +276,9 @@ def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY) -
         threads=spec.resources.threads,
         stages=stages,
         reach=tuple(str(p) for p in spec.reach),
-        hide=tuple(str(p) for p in phase.hidden),
+        # a judged phase serves the model it was given: the training data in view would let it train on,
+        # past the train budget, with bytes no artifact cap counts
+        hide=tuple(str(p) for p in phase.hidden) + ((str(work / "data"),) if phase.judge else ()),
         uid=uid,
         disk_bytes=spec.resources.disk_bytes,
         disk_paths=(str(work / "out"), str(work / "tmp")),

@@ -58,6 +58,10 @@ class Phase:
     # all of tmp/ is gone before the next phase or repeat. None: out/ is left as it is (tmp/ is
     # still fresh), for environments that have not declared what crosses.
     carries: tuple[str, ...] | None = None
+    # Files of out/ (globs, `{seed}` and `{repeat}` substituted) this phase's outputs are recorded
+    # from; None: the environment's `outputs`. Where each repeat must make its own file, say so:
+    # otherwise a file an earlier phase wrote under a repeat's name is recorded as the repeat's.
+    outputs: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,15 @@ What is enforced, and where:
     counter, `pids.max` is the process limit, a memory limit holds the resident memory of all
     of them (and the tmpfs they fill), and the whole group is killed on a watchdog and at the
     end. Where no group can be made, wait4 and RLIMIT_NPROC do, and `Run.cpu_clock` says so;
-  - a new network namespace with no interfaces but its own loopback, a private mount namespace
+  - a new network namespace with no interfaces but its own loopback, an IPC namespace (no SysV
+    shared memory or message queue outlives the phase), a private mount namespace
     and a root of its own (actors/fsview.py: the system's programs and libraries, the
     interpreter and its venv, declared folders, the work dir; fresh tmpfs on /tmp, /var/tmp,
     /dev/shm), and an unprivileged uid (a trial runner gives each trial its own,
     actors/trial_uid.py; nobody by default), so nothing but the work dir's writable folders can
     be written and nothing outside the view can be read, whatever its mode;
+  - a seccomp filter (actors/sandbox/seccomp.py): no add_key, request_key or keyctl, since a
+    uid's keyring is the machine's and outlives the phase and the trial;
   - and a new PID namespace, so nothing the recipe starts outlives the phase: the harness runs as
     PID 2 under a tiny init (PID 1, root, ours) that forwards the watchdog's TERM to every process
     in the namespace, reaps orphans, and when the harness exits kills whatever is left (a daemon

@@ -13,8 +13,9 @@ import struct
 import sys
 
 from actors import cgroups, fsview
-from actors.sandbox import pidns
+from actors.sandbox import pidns, seccomp
 from actors.sandbox.kernel import (
+    CLONE_NEWIPC,
     CLONE_NEWNET,
     CLONE_NEWNS,
     CLONE_NEWPID,
@@ -54,13 +55,16 @@ def contain(limits: Limits, cwd: str, isolate: bool, readable: list[str], pid_ns
     """The child's last steps before exec. Runs after fork: no allocation-heavy work, no locks,
     no imports (everything `apply` calls was imported with this module)."""
     procs_files = group.procs_files() if group is not None else []
+    keyless = seccomp.program() if isolate else None  # built here: nothing heavy after fork
 
     def apply() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         if procs_files:  # first: everything this process becomes or starts is counted and capped
             cgroups.join(procs_files)
         if isolate:
-            if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | (CLONE_NEWPID if pid_ns else 0)) != 0:
+            # an IPC namespace of its own: SysV shared memory, semaphores and message queues are
+            # the machine's otherwise, and outlive the phase (a channel to the next, and leaked memory)
+            if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWPID if pid_ns else 0)) != 0:
                 raise OSError(ctypes.get_errno(), "unshare")
             libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
             _loopback_up()
@@ -80,6 +84,8 @@ def contain(limits: Limits, cwd: str, isolate: bool, readable: list[str], pid_ns
             os.setgroups([])
             os.setgid(limits.uid)
             os.setuid(limits.uid)
+            if keyless is not None:
+                seccomp.install(libc, keyless)
         # Die with the process that watches us (an executor killed mid-trial leaves no orphan
         # training on). Set last: a change of uid clears it.
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from actors.sandbox.kernel import CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID
+from actors.sandbox.kernel import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID
 
 _isolation: bool | None = None
 _pid_namespace: bool | None = None
@@ -30,7 +30,7 @@ def isolation_available() -> bool:
             _isolation = False
         else:
             probe = ("import ctypes,os,sys;l=ctypes.CDLL(None,use_errno=True);"
-                     f"sys.exit(0 if l.unshare({CLONE_NEWNS | CLONE_NEWNET})==0 else 1)")
+                     f"sys.exit(0 if l.unshare({CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC})==0 else 1)")
             done = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30)
             _isolation = done.returncode == 0
     return _isolation

@@ -26,8 +26,10 @@ SPEC = EnvironmentSpec(
     recipe_files=(RECIPE,),
     harness_files=("run_seed.py",),
     phases=(
-        Phase("smoke", ("{python}", "harness/run_seed.py", "--seed", "0", "--smoke"), carries=()),
-        Phase("train", ("{python}", "harness/run_seed.py", "--seed", "{seed}"), carries=()),  # each seed from nothing
+        # each seed from nothing, scored on the predictions it wrote itself
+        Phase("smoke", ("{python}", "harness/run_seed.py", "--seed", "0", "--smoke"), carries=(),
+              outputs=("pred_0_smoke.npy",)),
+        Phase("train", ("{python}", "harness/run_seed.py", "--seed", "{seed}"), carries=(), outputs=("pred_{seed}.npy",)),
     ),
     tiers={
         "micro": Tier("micro", {"smoke": Budget(5), "train": Budget(2)}, repeats={"train": 3},
