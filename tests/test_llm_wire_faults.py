@@ -191,9 +191,9 @@ def test_a_stream_whose_event_never_ends_is_cut_at_the_byte_cap():
 def test_anthropic_thinking_blocks_go_back_with_their_tool_calls(tmp_path, stream):
     """With extended thinking on (extra_body), Anthropic refuses a tool-use turn sent back without
     its signed thinking block, HTTP 400: every session failed at its second call."""
+    from agents.llm.session import LLMProposer
     from tests.llm_responders import climber
     from tests.test_llm_sessions import _endpoint, _run
-    from agents.llm.session import LLMProposer
 
     def thinker(tag, api, body):
         return {**climber(tag, api, body), "thinking": "The knob should move one step."}
