@@ -43,7 +43,7 @@ from benchmarks.bench_log import machine  # noqa: E402
 from benchmarks.markdown import write_section  # noqa: E402
 from events import EventStore, NewEvent, Record, replay  # noqa: E402
 from events.replay import gc_paused  # noqa: E402
-from events.segments import FRAME_HEADER, HEADER_SIZE, OFFSET, list_segments  # noqa: E402
+from events.segments import FRAME_HEADER, HEADER_SIZE, OFFSET, crc32, list_segments  # noqa: E402
 from events.synthetic import generate  # noqa: E402
 
 MARK_START, MARK_END = "<!-- bench_ceilings:start -->", "<!-- bench_ceilings:end -->"
@@ -110,11 +110,8 @@ def planned_records(events: list[NewEvent]) -> list[Record]:
 
 def bare_encode(path: Path, records: list[Record], fsync: bool) -> int:
     """Encode, frame (length, CRC of offset + payload, offset) and write the frames, a batch at a time."""
-    import zlib
-
     encode = msgspec.msgpack.Encoder().encode
     header, offset_of = FRAME_HEADER.pack, OFFSET.pack
-    crc32 = zlib.crc32
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
     try:
         for i in range(0, len(records), BATCH):

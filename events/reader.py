@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import zlib
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -28,6 +27,7 @@ from events.segments import (
     Walk,
     _frame_size,
     check_header,
+    crc32,
     list_segments,
 )
 
@@ -264,11 +264,16 @@ def _visit_segment(seg: _Segment, cursor: int, handlers, until: int | None,
 
 def _visit_chunk(buf: bytes, seg: _Segment, chunk_pos: int, cursor: int, stop: int, handlers,
                  decode) -> tuple[int, int]:
-    """Visit the good frames at the start of `buf`: (bytes they take, next offset)."""
+    """Visit the good frames at the start of `buf`: (bytes they take, next offset). The chunk's
+    frames are checked and decoded first, then folded: two tight loops, each keeping its own
+    code and data in cache, run measurably faster than one that alternates between them."""
     view = memoryview(buf)
-    unpack, crc32, get = FRAME_HEADER.unpack_from, zlib.crc32, handlers.get
+    unpack = FRAME_HEADER.unpack_from
     pos, size, overhead = 0, len(buf), FRAME_OVERHEAD
     last_header = size - overhead
+    first = cursor
+    records: list = []
+    keep = records.append
     while pos <= last_header and cursor != stop:
         length, crc, offset = unpack(buf, pos)
         body = pos + overhead
@@ -277,15 +282,26 @@ def _visit_chunk(buf: bytes, seg: _Segment, chunk_pos: int, cursor: int, stop: i
                 and crc32(view[pos + 8:end]) == crc):
             break
         try:
-            record = decode(view[body:end])
+            keep(decode(view[body:end]))
         except msgspec.DecodeError:
-            record = _decode_slow(view[body:end], seg, cursor, chunk_pos + pos)
-        if record.offset != cursor:
-            raise CorruptLog(seg.path, chunk_pos + pos, cursor, f"record says offset {record.offset}")
+            keep(_decode_slow(view[body:end], seg, cursor, chunk_pos + pos))
+        cursor += 1
+        pos = end
+    get = handlers.get
+    for expected, record in enumerate(records, first):
+        if record.offset != expected:
+            raise CorruptLog(seg.path, _frame_position(buf, chunk_pos, expected - first), expected,
+                             f"record says offset {record.offset}")
         event = record.event
         handler = get(type(event))
         if handler is not None:
             handler(record, event)
-        cursor += 1
-        pos = end
     return pos, cursor
+
+
+def _frame_position(buf: bytes, chunk_pos: int, index: int) -> int:
+    """The file position of the chunk's frame number `index` (its frames are known good)."""
+    pos = 0
+    for _ in range(index):
+        pos += FRAME_OVERHEAD + FRAME_HEADER.unpack_from(buf, pos)[0]
+    return chunk_pos + pos

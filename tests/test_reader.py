@@ -65,3 +65,48 @@ def test_iter_records_until_and_from(tmp_path):
     reader = LogReader(tmp_path / "log")
     assert [r.offset for r in reader.iter_records(33, 41)] == list(range(33, 41))
     assert reader.end_offset() == 80
+
+
+def test_frames_carry_the_standard_crc32_so_older_logs_still_verify(tmp_path):
+    """The checksum comes from zlib-ng when it is installed; it must be zlib's CRC-32 exactly,
+    or every log written before (and by a reader without zlib-ng) would read as corrupt."""
+    import zlib
+
+    from events.segments import FRAME_HEADER, HEADER_SIZE
+
+    with EventStore(tmp_path / "log") as s:
+        s.append(lifecycle("t1", 1.0) + lifecycle("t2", 2.0))
+    buf = list_segments(tmp_path / "log")[0][1].read_bytes()
+    pos, checked = HEADER_SIZE, 0
+    while pos < len(buf):
+        length, crc, _ = FRAME_HEADER.unpack_from(buf, pos)
+        end = pos + FRAME_HEADER.size + length
+        assert zlib.crc32(buf[pos + 8:end]) == crc
+        pos, checked = end, checked + 1
+    assert checked == 8
+
+
+def test_replay_refuses_a_frame_whose_record_names_another_offset(tmp_path):
+    """A frame whose CRC holds but whose record says another offset (a frame copied from
+    elsewhere in the log, checksum and all, rewritten): refused at that frame, not folded."""
+    from events import replay
+    from events.envelope import decode_record, encode_record
+    from events.segments import FRAME_HEADER, HEADER_SIZE, frame_header
+
+    with EventStore(tmp_path / "log") as s:
+        s.append(lifecycle("t1", 1.0) + lifecycle("t2", 2.0))
+    path = list_segments(tmp_path / "log")[0][1]
+    buf = path.read_bytes()
+    pos = HEADER_SIZE
+    for _ in range(5):  # to the frame of offset 5
+        pos += FRAME_HEADER.size + FRAME_HEADER.unpack_from(buf, pos)[0]
+    length = FRAME_HEADER.unpack_from(buf, pos)[0]
+    record = decode_record(buf[pos + FRAME_HEADER.size:pos + FRAME_HEADER.size + length])
+    import msgspec
+
+    forged = encode_record(msgspec.structs.replace(record, offset=6))
+    assert len(forged) == length
+    path.write_bytes(buf[:pos] + frame_header(5, forged) + forged + buf[pos + FRAME_HEADER.size + length:])
+    with pytest.raises(CorruptLog, match="record says offset 6") as refused:
+        replay(tmp_path)
+    assert refused.value.position == pos and refused.value.offset == 5
