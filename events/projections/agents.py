@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import msgspec
+from dataclasses import dataclass, field
 
 from events.projections.trials import TrialRow
 from events.ranking import better, has_score
 from events.schema import Direction
 
 
-class AgentStats(msgspec.Struct, kw_only=True, gc=False):
+@dataclass(slots=True, kw_only=True)  # not a Struct, for the reason given at ledger.Spend
+class AgentStats:
     agent: str
     proposed: int = 0
     evaluated: int = 0
-    statuses: dict[str, int] = {}
+    statuses: dict[str, int] = field(default_factory=dict)
     keeps: int = 0
     best_score: float | None = None
     realized_deltas: int = 0
