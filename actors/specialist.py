@@ -19,7 +19,7 @@ from actors.failures import evidence
 from actors.reactor import Reactor, fact_id
 from agents.changes import EditError, make_change, surface_violations
 from agents.lineage_view import build_view, render
-from agents.proposer import Context, Outcome, Proposal, Proposer
+from agents.proposer import STOPS_FOR_GOOD, Context, Outcome, Proposal, Proposer
 from environments.spec import EnvironmentSpec
 from events import (
     NO_STREAM,
@@ -42,7 +42,7 @@ MAX_ID_RACES = 20  # another specialist took the trial id: the same proposal, th
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 30.0, 900.0  # after a model call failed for good (the reference's schedule)
 
 
-STOPS_AGENT = ("quota", "endpoint_down", "window_too_small", "failed")  # this agent proposes no more (until --resume)
+STOPS_AGENT = STOPS_FOR_GOOD + ("failed",)  # this agent proposes no more (until --resume)
 
 
 class RunStopping(Exception):

@@ -20,6 +20,7 @@ from actors.config import BASELINE_ID
 from actors.decisions import Append
 from actors.reactor import Reactor
 from agents.changes import code_sha256
+from agents.proposer import STOPS_FOR_GOOD
 from events import (
     NO_STREAM,
     AgentSessionEnded,
@@ -45,7 +46,7 @@ class Supervisor(Reactor):
         self.baseline_code = baseline_code
         self.clock = clock
         self.exhausted_at: dict[str, int] = {}
-        self.out_of_quota: set[str] = set()  # agents stopped for good (out of quota, or their server gone)
+        self.out_of_quota: set[str] = set()  # agents stopped for good (out of quota, refused, their server gone)
         self.why_out: dict[str, tuple[str, str]] = {}
         self.failed: dict[str, str] = {}  # agents whose proposer kept raising: why
         self.last_verdict_at = -1
@@ -53,7 +54,7 @@ class Supervisor(Reactor):
     def observe(self, rec: Record) -> None:
         ev = rec.event
         if isinstance(ev, AgentSessionEnded):
-            if ev.outcome in ("quota", "endpoint_down", "window_too_small"):  # the agent stopped for good
+            if ev.outcome in STOPS_FOR_GOOD:
                 self.out_of_quota.add(ev.agent)
                 self.why_out[ev.agent] = (ev.outcome, ev.detail)
             elif ev.outcome == "failed":

@@ -41,12 +41,18 @@ class Context:
     record: Callable[[Any], None] = lambda exchange: None
 
 
+# Session outcomes after which an agent proposes no more (until --resume): waiting changes
+# neither its account, nor a server that refuses its key or model, nor one that is gone, nor a
+# context window too small for the first message.
+STOPS_FOR_GOOD = ("quota", "refused", "endpoint_down", "window_too_small")
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a session ended, for proposers that can end in more ways than a proposal or nothing."""
 
     proposal: Proposal | None
-    outcome: str  # submitted, exhausted, invalid_edit, limit, error, quota
+    outcome: str  # submitted, exhausted, invalid_edit, limit, error, or one of STOPS_FOR_GOOD
     detail: str = ""
     turns: int = 1
     parent_id: str | None = None  # for an invalid_edit: the trial the session worked from

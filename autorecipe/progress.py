@@ -7,12 +7,13 @@ import time
 
 import click
 
+from agents.proposer import STOPS_FOR_GOOD
 from events import AgentSessionEnded, Record, RunStopped, RunStopRequested, TrialEvaluated
 from events.projections.trials import CLAIMED, EXECUTED, RUNNABLE
 
 STATUS_EVERY_S = 15.0
 COLORS = {"keep": "green", "discard": None, "harness_abort": "magenta"}
-FAILED_SESSIONS = ("error", "endpoint_down", "quota", "limit", "abandoned", "window_too_small")  # ended with no trial, and why
+FAILED_SESSIONS = ("error", "limit", "abandoned", *STOPS_FOR_GOOD)  # ended with no trial, and why
 
 
 def cause_of(detail: str) -> str:

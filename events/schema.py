@@ -253,7 +253,7 @@ class LlmExchanged(Event, frozen=True, tag="llm.exchanged"):
     latency_s: float = 0.0
     http_status: int | None = None
     error: str | None = None
-    outcome: str = "ok"  # ok: a response came back (usable or not); failed, unreachable, quota: none did
+    outcome: str = "ok"  # ok: a response came back (usable or not); failed, unreachable, quota, refused: none did
     attempts: int = 1  # HTTP attempts, retries included
     queued_s: float = 0.0  # waiting for the endpoint's concurrency slot; latency_s is the call alone
 

@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 
-from agents.llm.client import LLMClient, LLMError, QuotaExhausted, request_hash
+from agents.llm.client import EndpointRefused, LLMClient, LLMError, QuotaExhausted, request_hash
 from agents.llm.config import ConfigError, Endpoint, Price, from_shortcut, load_config
 from agents.llm.wire import APIS, Conversation, Message, Tool, ToolCall
 from tests.fake_llm_server import FakeLLM
@@ -177,3 +177,23 @@ def test_tool_call_ids_survive_each_format_round_trip():
              Message(role="tool", tool_call_id="call_9", content="done"))
     for api in APIS:
         assert str(request_body(api, "m", c, 100)).count("call_9") == 2, api
+
+
+@pytest.mark.parametrize("status, hint", [(401, "API key"), (403, "may not use this model"), (404, "no such model")])
+def test_a_refused_key_or_model_is_not_retried_and_says_what_to_fix(status, hint):
+    """Waiting does not fix a revoked key or a misspelt model: one request, and an error that
+    names the status, the endpoint's model and what to check."""
+    script = {"alpha": [{"status": status, "body": {"error": {"message": "nope"}}}, {"text": "never reached"}]}
+    with FakeLLM(script) as fake:
+        with pytest.raises(EndpointRefused, match=f"HTTP {status} from .*{hint}.*model .m.") as refused:
+            asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv()))
+        assert len(fake.requests) == 1
+    assert refused.value.exchange.outcome == "refused"
+
+
+def test_a_refusal_the_server_says_to_retry_is_retried():
+    script = {"alpha": [{"status": 401, "headers": {"x-should-retry": "true"}, "body": {"error": {"message": "rotating"}}},
+                        {"text": "ok"}]}
+    with FakeLLM(script) as fake:
+        ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv()))
+    assert ex.reply.text == "ok" and [a.status for a in ex.attempts] == [401, 200]

@@ -192,3 +192,20 @@ def test_run_cost_usd_without_a_priced_endpoint_is_refused_and_help_says_how_cos
 
     text = " ".join(CliRunner().invoke(main, ["run", "--help"]).output.split())
     assert "--cost-usd" in text and "(llm.exchanged), priced from its usage by the endpoint's price table" in text
+
+
+def test_a_refused_key_stops_each_agent_once_and_the_run_ends(tmp_path):
+    """Every specialist's key revoked: each session ends `refused` (not `error`, which is retried
+    with back-off for ever), the agents stop, and the supervisor ends the run saying why."""
+    refused = {"status": 401, "body": {"error": {"message": "Incorrect API key provided"}}}
+    with FakeLLM(script={"alpha": [refused], "beta": [refused]}, responder=climber) as fake:
+        ep = _endpoint(fake)
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(ep), "beta": LLMProposer(ep)}, trials=3)
+        calls = len(fake.requests)
+    ended = [r.event for r in records if r.type == "agent.session_ended"]
+    assert sorted((e.agent, e.outcome) for e in ended) == [("alpha", "refused"), ("beta", "refused")]
+    assert all("HTTP 401" in e.detail and "--resume" in e.detail for e in ended)
+    assert calls == 2 and list(st.trials.rows) == ["t0000"]
+    assert st.run.stopped == "error"
+    stop = next(r.event for r in records if r.type == "run.stop_requested")
+    assert "no specialist can act" in stop.detail and "API key" in stop.detail

@@ -7,7 +7,8 @@ Retried: connection errors, timeouts and bodies that fail to decode, HTTP 408, 4
 (up to the endpoint's cap), else exponential backoff with jitter; `x-should-retry: true|false`
 overrides the status, as in the official SDKs. Never retried: other 4xx, and quota or
 spend-limit errors (HTTP 402; 400, 403 or 429 saying so: Anthropic answers an empty balance with
-400), which raise QuotaExhausted: the agent stops, the run goes on. A redirect is not followed:
+400), which raise QuotaExhausted, and a refused key, model or address (401, 403, 404), which raise
+EndpointRefused: the agent stops, the run goes on. A redirect is not followed:
 it fails at once, naming where it points.
 
 A server can fail after answering 200: an empty body or stream (a proxy whose upstream failed),
@@ -59,6 +60,15 @@ class QuotaExhausted(LLMError):
     """The account cannot pay for more calls: retrying only burns time."""
 
 
+class EndpointRefused(LLMError):
+    """The server refuses this key, this model or this address (HTTP 401, 403, 404): it will go
+    on refusing until someone changes the endpoint's configuration, so the agent stops."""
+
+
+REFUSED_STATUS = {401: "the API key is missing, wrong or revoked", 403: "the key may not use this model or endpoint",
+                  404: "no such model or address at this base_url"}
+
+
 class Attempt(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: int | None = None
     error: str | None = None
@@ -78,7 +88,7 @@ class Exchange(msgspec.Struct, kw_only=True):
     attempts: list[Attempt]
     error: str | None = None
     queued_s: float = 0.0  # waiting for the endpoint's concurrency slot, not counted in latency_s
-    outcome: str = "ok"  # ok (a response came back, usable or not), failed (no response), quota
+    outcome: str = "ok"  # ok (a response came back, usable or not), failed (no response), quota, refused
 
 
 def request_hash(api: str, body: dict) -> str:
@@ -214,6 +224,7 @@ class LLMClient:
                                     reply=None, usage=Usage(), cost_usd=0.0, latency_s=time.monotonic() - started,
                                     attempts=exc.attempts, error=str(exc), queued_s=started - queued_at,
                                     outcome="quota" if isinstance(exc, QuotaExhausted)
+                                    else "refused" if isinstance(exc, EndpointRefused)
                                     else "unreachable" if exc.unreachable else "failed")
             raise
         latency = time.monotonic() - started
@@ -271,6 +282,9 @@ class LLMClient:
                                              status, attempts)
                     if not _should_retry(status, resp_headers):
                         attempts.append(Attempt(status=status, error=text[:200]))
+                        if status in REFUSED_STATUS:
+                            raise EndpointRefused(f"{ep.name}: HTTP {status} from {url}: {REFUSED_STATUS[status]} "
+                                                  f"(model {ep.model!r}): {text[:300]}", status, attempts)
                         raise LLMError(f"{ep.name}: HTTP {status}: {text[:500]}", status, attempts)
                     error = f"HTTP {status}: {text[:200]}"
                 except httpx.RequestError as exc:  # transport, timeouts, and a body that fails to decode

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import orjson
 
-from agents.llm.client import Attempt, Exchange, LLMError, QuotaExhausted, cost, reply_of, request_hash
+from agents.llm.client import Attempt, EndpointRefused, Exchange, LLMError, QuotaExhausted, cost, reply_of, request_hash
 from agents.llm.config import Endpoint
 from agents.llm.wire import Conversation, Usage, WireError, request_body
 from events import LlmExchanged
@@ -37,8 +37,8 @@ class ReplayClient:
             raise Divergence(f"call {rec.call_seq}: the request differs from the recorded one "
                              f"(hash {key[:12]} vs {rec.request_hash[:12]}): {_first_difference(recorded_body, body)}")
         if rec.outcome != "ok":  # the call failed in the run: it fails again, the same way
-            exc = (QuotaExhausted if rec.outcome == "quota" else LLMError)(rec.error or "the call failed",
-                                                                            rec.http_status)
+            kind = {"quota": QuotaExhausted, "refused": EndpointRefused}.get(rec.outcome, LLMError)
+            exc = kind(rec.error or "the call failed", rec.http_status)
             exc.unreachable = rec.outcome == "unreachable"
             raise exc
         response = orjson.loads(self.get_blob(rec.response)) if rec.response else None

@@ -35,7 +35,7 @@ import orjson
 
 from agents.changes import EditError, make_change, surface_violations
 from agents.llm import prompt_fit, text_protocol
-from agents.llm.client import Exchange, LLMClient, LLMError, QuotaExhausted
+from agents.llm.client import EndpointRefused, Exchange, LLMClient, LLMError, QuotaExhausted
 from agents.llm.config import Endpoint
 from agents.llm.matching import MatchError, resolve
 from agents.llm.wire import Conversation, Message, Tool
@@ -335,9 +335,10 @@ class LLMProposer:
         ep = self.endpoint
         if exc.exchange is not None:
             record(exc.exchange)
-        kind = "quota" if isinstance(exc, QuotaExhausted) else "endpoint_down" if exc.unreachable else "error"
+        kind = ("quota" if isinstance(exc, QuotaExhausted) else "refused" if isinstance(exc, EndpointRefused)
+                else "endpoint_down" if exc.unreachable else "error")
         detail = (f"endpoint {ep.name} at {ep.base_url} refused the connection: {exc}" if exc.unreachable
-                  else str(exc))
+                  else f"{exc}; fix the endpoint's key or model and --resume" if kind == "refused" else str(exc))
         return Outcome(None, kind, detail, turns=turn)
 
     def _ask_again(self, ctx: Context, talk: _Talk, ex: Exchange, text_mode: bool) -> bool:
