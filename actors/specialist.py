@@ -183,7 +183,7 @@ class Specialist(Reactor):
             self.backoff, self.retry_at = 0.0, time.monotonic() + RAISED_RETRY_S
         elif outcome.outcome == "error":
             self.backoff = min(self.backoff * 2, MAX_BACKOFF_S) if self.backoff else FIRST_BACKOFF_S
-            self.retry_at = time.monotonic() + self.backoff
+            self.retry_at = time.monotonic() + max(self.backoff, outcome.retry_after_s or 0.0)
         else:
             self.backoff = 0.0
         return outcome

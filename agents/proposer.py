@@ -56,6 +56,7 @@ class Outcome:
     detail: str = ""
     turns: int = 1
     parent_id: str | None = None  # for an invalid_edit: the trial the session worked from
+    retry_after_s: float | None = None  # an error: the server asked to be left alone this long
 
 
 class Proposer(Protocol):

@@ -197,3 +197,13 @@ def test_a_refusal_the_server_says_to_retry_is_retried():
     with FakeLLM(script) as fake:
         ex = asyncio.run(LLMClient().complete(ep(fake, "openai_chat"), conv()))
     assert ex.reply.text == "ok" and [a.status for a in ex.attempts] == [401, 200]
+
+
+def test_a_wait_past_the_cap_is_handed_on_so_the_agent_waits_as_long():
+    script = {"alpha": [{"status": 429, "headers": {"retry-after": "3600"}, "body": {"error": {"message": "busy"}}},
+                        {"text": "never reached"}]}
+    with FakeLLM(script) as fake:
+        with pytest.raises(LLMError, match="longer than 60 s") as failed:
+            asyncio.run(LLMClient().complete(ep(fake, "openai_chat", retry_cap_s=60.0), conv()))
+        assert len(fake.requests) == 1
+    assert failed.value.retry_after_s == 3600.0

@@ -209,3 +209,21 @@ def test_a_refused_key_stops_each_agent_once_and_the_run_ends(tmp_path):
     assert st.run.stopped == "error"
     stop = next(r.event for r in records if r.type == "run.stop_requested")
     assert "no specialist can act" in stop.detail and "API key" in stop.detail
+
+
+def test_a_session_that_failed_on_a_long_retry_after_waits_that_long(tmp_path):
+    """The server asked for an hour: the agent's next session is not due in the back-off's
+    30 s, where it would only be told again."""
+    import time
+
+    from actors.log_client import LocalLog
+    from actors.specialist import FIRST_BACKOFF_S, Specialist
+    from agents.proposer import Outcome
+    from events import EventStore
+
+    log = LocalLog(EventStore(tmp_path / "log", fsync=False), RunDir(tmp_path).blobs())
+    agent = Specialist(log, SPEC, "alpha", LibraryProposer())
+    agent.outcome_of(Outcome(None, "error", "HTTP 429", retry_after_s=3600.0))
+    assert agent.retry_at - time.monotonic() > 3500
+    agent.outcome_of(Outcome(None, "error", "HTTP 503"))
+    assert FIRST_BACKOFF_S <= agent.retry_at - time.monotonic() <= 2 * FIRST_BACKOFF_S + 1

@@ -54,6 +54,7 @@ class LLMError(RuntimeError):
         self.status, self.attempts = status, attempts or []
         self.exchange: Exchange | None = None  # the failed call, for the record
         self.unreachable = False  # nothing answered at the endpoint's address on the last attempt
+        self.retry_after_s: float | None = None  # the server asked for this long a wait, past the cap
 
 
 class QuotaExhausted(LLMError):
@@ -125,13 +126,20 @@ def _error_message(body) -> str:
 
 def _delay(attempt: int, headers: httpx.Headers | None, cap: float) -> float | None:
     """Seconds to wait before the next try; None when the server asks for longer than `cap`."""
-    if headers is not None:
-        for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-            value = headers.get(name)
-            d = _seconds(value, scale) if value else None
-            if d is not None:
-                return max(0.0, d) if d <= cap else None
+    asked = _asked(headers)
+    if asked is not None:
+        return max(0.0, asked) if asked <= cap else None
     return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * random.random())
+
+
+def _asked(headers: httpx.Headers | None) -> float | None:
+    """The wait the server asks for, in seconds: `retry-after-ms`, else `retry-after`."""
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(name) if headers is not None else None
+        d = _seconds(value, scale) if value else None
+        if d is not None:
+            return d
+    return None
 
 
 def _seconds(value: str, scale: float) -> float | None:
@@ -294,8 +302,10 @@ class LLMClient:
                 if n == ep.retries:
                     break
                 if wait is None:
-                    raise LLMError(f"{ep.name}: the server asks to wait longer than {ep.retry_cap_s:g} s ({error})",
+                    exc = LLMError(f"{ep.name}: the server asks to wait longer than {ep.retry_cap_s:g} s ({error})",
                                    status, attempts)
+                    exc.retry_after_s = _asked(resp_headers)  # the agent's next session waits as long
+                    raise exc
                 await asyncio.sleep(wait)
         raise LLMError(f"{ep.name}: gave up after {len(attempts)} attempts; last: {attempts[-1].error}",
                        attempts[-1].status, attempts)

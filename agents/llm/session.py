@@ -339,7 +339,7 @@ class LLMProposer:
                 else "endpoint_down" if exc.unreachable else "error")
         detail = (f"endpoint {ep.name} at {ep.base_url} refused the connection: {exc}" if exc.unreachable
                   else f"{exc}; fix the endpoint's key or model and --resume" if kind == "refused" else str(exc))
-        return Outcome(None, kind, detail, turns=turn)
+        return Outcome(None, kind, detail, turns=turn, retry_after_s=exc.retry_after_s)
 
     def _ask_again(self, ctx: Context, talk: _Talk, ex: Exchange, text_mode: bool) -> bool:
         """A reply that could not be used (none, cut off, no tool called): one repair, and the
