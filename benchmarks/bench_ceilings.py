@@ -5,6 +5,9 @@
     python benchmarks/bench_ceilings.py --profile replay       # where the time goes (cProfile)
     python benchmarks/bench_ceilings.py --check                # exit 1 below 0.6x of a ceiling
 
+A third row, not a target, is replay's loop with handlers that do nothing: the log's own share
+of replay, so the fold's share is the difference between it and the first row.
+
 Replay: `replay(run_dir)` (read the segments, check every CRC and offset, decode, fold into
 RunState) against the typed-decode ceiling: the same segment files read whole, split at each
 frame's length and every payload decoded by a msgspec Decoder into `Record` with its typed event,
@@ -42,7 +45,11 @@ import msgspec  # noqa: E402
 from benchmarks.bench_log import machine  # noqa: E402
 from benchmarks.markdown import write_section  # noqa: E402
 from events import EventStore, NewEvent, Record, replay  # noqa: E402
+from events.projections.folded import decode_folded  # noqa: E402
+from events.projections.state import RunState  # noqa: E402
+from events.reader import visit  # noqa: E402
 from events.replay import gc_paused  # noqa: E402
+from events.rundir import RunDir  # noqa: E402
 from events.segments import FRAME_HEADER, HEADER_SIZE, OFFSET, crc32, list_segments  # noqa: E402
 from events.synthetic import generate  # noqa: E402
 
@@ -92,6 +99,16 @@ def typed_decode(log_dir: Path) -> int:
 
 def fold(run_dir: Path) -> int:
     return replay(run_dir).applied
+
+
+def walk(run_dir: Path) -> int:
+    """Replay's loop with a handler that does nothing: the log's own share of replay (read, check
+    every CRC and offset, decode the fold's views, dispatch), for telling it from the fold's."""
+    def nothing(record, event) -> None:
+        return None
+
+    visited, _, _ = visit(RunDir(run_dir).reader(), dict.fromkeys(RunState().handlers, nothing), None, decode_folded)
+    return visited
 
 
 # -- append and its ceiling -----------------------------------------------------------------------
@@ -156,7 +173,7 @@ def measure(root: Path, events: list[NewEvent], reps: int, fsync: bool) -> dict:
     write_run(run, events)
     records = planned_records(events)
     n = len(events)
-    assert typed_decode(run / "log") == n == fold(run), "the two sides must cover the same events"
+    assert typed_decode(run / "log") == n == fold(run) == walk(run), "the sides must cover the same events"
     work = root / "append"
 
     def fresh() -> None:
@@ -164,17 +181,19 @@ def measure(root: Path, events: list[NewEvent], reps: int, fsync: bool) -> dict:
         work.mkdir()
 
     clock = time.perf_counter if fsync else time.process_time
-    best = {"decode": [], "fold": [], "bare": [], "append": []}
+    best = {"decode": [], "fold": [], "walk": [], "bare": [], "append": []}
     for _ in range(reps):  # alternate the sides of each pair
         best["decode"].append(timed(typed_decode, run / "log"))
         best["fold"].append(timed(fold, run))
+        best["walk"].append(timed(walk, run))
         best["bare"].append(timed(bare_encode, work / "frames.bin", records, fsync, before=fresh, clock=clock))
         best["append"].append(timed(store_append, work / "log", events, fsync, before=fresh, clock=clock))
     shutil.rmtree(work, ignore_errors=True)
     rate = {k: n / min(v) for k, v in best.items()}
     disk = sum(p.stat().st_size for p in (run / "log").glob("segment-*.log"))
     return {"events": n, "reps": reps, "fsync": fsync, "bytes_per_event": disk / n, **{f"{k}_rate": r for k, r in rate.items()},
-            "replay_ratio": rate["fold"] / rate["decode"], "append_ratio": rate["append"] / rate["bare"]}
+            "replay_ratio": rate["fold"] / rate["decode"], "append_ratio": rate["append"] / rate["bare"],
+            "walk_ratio": rate["walk"] / rate["decode"]}
 
 
 def profile(root: Path, events: list[NewEvent], which: str) -> None:
@@ -214,6 +233,8 @@ def report(m: dict, command: str) -> str:
         "|---|---:|---|---:|---:|",
         f"| replay: read, CRC, decode, fold into RunState | {m['fold_rate']:,.0f} | typed decode of the same "
         f"frames (msgspec → Record), no checks, no fold | {m['decode_rate']:,.0f} | {verdict(m['replay_ratio'])} |",
+        f"| (not a target) replay's loop with no-op handlers: read, CRC, decode, dispatch | {m['walk_rate']:,.0f} "
+        f"| the same typed decode | {m['decode_rate']:,.0f} | {m['walk_ratio']:.2f}× |",
         f"| `EventStore.append`, batch {BATCH:,} | {m['append_rate']:,.0f} | bare encoder: the same Records "
         f"encoded, framed with CRC, written | {m['bare_rate']:,.0f} | {verdict(m['append_ratio'])} |",
         "",
