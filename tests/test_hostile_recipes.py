@@ -433,3 +433,27 @@ def test_leftovers_helper_sees_a_live_trial_process(h):
         stop.set()
         watcher.join()
     assert seen, "a running trial's process was not found by leftovers()"
+
+
+def test_fills_the_disk_with_files_it_deleted_but_holds_open(h):
+    """A file deleted while held open still takes the disk, but no walk of out/ and tmp/ finds a
+    name for it: 40 such files of 8 MiB, over a 48 MiB cap, then it waits. Stopped for its disk
+    as a trial whose files can be seen is, not left to write until its budget runs out."""
+    executed, verdict = hostile(h, """
+        import os, time
+        chunk = b"x" * 8 * 1024**2
+        held = []
+        for i in range(40):
+            f = open(f"out/fill-{i}", "wb")
+            os.unlink(f.name)
+            f.write(chunk)
+            f.flush()
+            held.append(f)
+            time.sleep(0.01)
+        time.sleep(30)
+    """)
+    phase = executed.phases[0]
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, phase
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
+    assert not phase.timed_out, phase
+    survives(h)

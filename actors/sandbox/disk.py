@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from actors.sandbox.limits import Limits
 
@@ -32,7 +33,37 @@ def disk_use(folders: tuple[str, ...], stop_past: int | None = None) -> int:
     return total
 
 
-def over_disk(limits: Limits) -> int | None:
-    """The bytes counted under `limits.disk_paths` when they are past `limits.disk_bytes`, else None."""
+def held_unlinked(pids, folders: tuple[str, ...]) -> int:
+    """Bytes in files on the folders' filesystems that `pids` hold open after deleting them: they
+    take the disk until closed, yet no walk of the folders finds a name for them."""
+    devices = set()
+    for folder in folders:
+        try:
+            devices.add(os.stat(folder).st_dev)
+        except OSError:
+            pass
+    seen, total = set(), 0
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue  # gone already
+        for fd in fds:
+            try:
+                st = os.stat(f"/proc/{pid}/fd/{fd}")  # the open file itself, named or not
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 0 and st.st_dev in devices and key not in seen:
+                seen.add(key)
+                total += st.st_blocks * 512
+    return total
+
+
+def over_disk(limits: Limits, pids=()) -> int | None:
+    """The bytes counted under `limits.disk_paths`, and in deleted files there that `pids` (the
+    phase's processes) still hold open, when they are past `limits.disk_bytes`, else None."""
     used = disk_use(limits.disk_paths, limits.disk_bytes)
+    if used <= limits.disk_bytes and pids:
+        used += held_unlinked(pids, limits.disk_paths)
     return used if used > limits.disk_bytes else None

@@ -49,7 +49,7 @@ def watch(pid: int, start: float, limits: Limits, group: cgroups.Group | None, p
         if not w.killed and not w.cancelled:
             w.killed_in = stages.overdue(time.monotonic())
             if limits.disk_bytes is not None and polls % 25 == 0:
-                w.disk_over = over_disk(limits)
+                w.disk_over = over_disk(limits, group.pids() if group is not None else ())
         if not w.killed and (elapsed > limits.kill_after_s or w.cancelled or w.killed_in or w.disk_over or over_cpu):
             w.killed = True
             w.status, w.rusage = stop(pid, pid_ns, group)
