@@ -212,6 +212,8 @@ def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: Blob
         tuple(p.format(seed=repeat, repeat=repeat) for p in phase.outputs)
     got = {}
     for f in sorted((work / "out").iterdir()):
+        if not _nameable(f.name):
+            continue  # the event that records outputs could not be written: as if it wrote nothing
         if phase.carries is not None and (carried / f.name).exists():
             continue  # carried in: recorded when it was made
         data = read_output(f)
@@ -222,6 +224,16 @@ def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: Blob
         if phase.carries is not None and any(fnmatch.fnmatch(f.name, pat) for pat in phase.carries):
             (carried / f.name).write_bytes(data)
     return got
+
+
+def _nameable(name: str) -> bool:
+    """Whether a file name the trial chose can name an output in the log: bytes that are not
+    UTF-8 arrive as surrogates, which no event encodes."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env: dict, limits: Limits,
