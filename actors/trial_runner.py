@@ -157,7 +157,8 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                     outputs[f"audit/{label}"] = blobs.put(("\n".join(done.reports) + "\n").encode())
                 log(f"{trial_id} {label}: exit {done.exit_code} signal {done.signal} "
                     f"cpu {done.cpu_s:.2f}s wall {done.wall_s:.2f}s ({done.isolation}; {done.cpu_clock})")
-                outputs.update(harvest(spec, phase, work, carried, blobs, r))
+                if not done.disk_over:  # past its cap, what it wrote is not read, let alone stored
+                    outputs.update(harvest(spec, phase, work, carried, blobs, r))
                 if (done.exit_code != 0 or done.disk_over) and not phase.optional:
                     failed = True
                     break

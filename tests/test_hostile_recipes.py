@@ -457,3 +457,26 @@ def test_fills_the_disk_with_files_it_deleted_but_holds_open(h):
     assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
     assert not phase.timed_out, phase
     survives(h)
+
+
+def test_fills_the_blob_store_with_sparse_outputs(h):
+    """Sparse files hold almost no blocks, but an output is read and stored whole: 12 declared
+    outputs of 8 MiB each (a byte at the end of each, so none is the same blob), 96 MiB against a
+    48 MiB cap, written in a burst just before it exits. Over its disk cap, and none of it stored."""
+    wildcard = dataclasses.replace(h.spec, outputs=(*h.spec.outputs, "fill-*"))
+    spec, h.spec = h.spec, wildcard
+    try:
+        executed, verdict = hostile(h, """
+            for i in range(12):
+                with open(f"out/fill-{i}", "wb") as f:
+                    f.truncate(8 * 1024**2 - 1)
+                    f.write(bytes([i]))
+        """)
+    finally:
+        h.spec = spec
+    phase = executed.phases[0]
+    stored = sum(ref.size for name, ref in executed.outputs.items() if name.startswith("out/fill-"))
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, (phase, stored)
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
+    assert stored == 0, f"{stored:,} bytes of a trial over its disk cap went into the blob store"
+    survives(h)

@@ -177,17 +177,18 @@ def test_the_disk_cap_is_checked_again_when_the_phase_ends(work):
     assert calm.exit_code == 0 and calm.disk_over is None and b"disk cap" not in calm.log
 
 
-def test_disk_use_counts_allocated_blocks_and_every_entry(tmp_path):
+def test_disk_use_counts_what_files_hold_or_yield_and_every_entry(tmp_path):
     from actors.sandbox import disk_use
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "full").write_bytes(b"x" * 1024**2)
-    with open(tmp_path / "sparse", "wb") as f:  # 1 GiB long, nothing allocated
-        f.truncate(1024**3)
     for i in range(100):
         (tmp_path / f"empty{i}").touch()
     used = disk_use((str(tmp_path),))
     assert 1024**2 + 100 * 4096 <= used < 1024**2 + 110 * 4096 + 64 * 1024
+    with open(tmp_path / "sparse", "wb") as f:  # 1 GiB long, nothing allocated: read whole, it is 1 GiB
+        f.truncate(1024**3)
+    assert disk_use((str(tmp_path),)) >= used + 1024**3
 
 
 def test_disk_use_stops_counting_past_the_cap(tmp_path):

@@ -9,9 +9,10 @@ from actors.sandbox.limits import Limits
 
 
 def disk_use(folders: tuple[str, ...], stop_past: int | None = None) -> int:
-    """Bytes the files under `folders` take on disk (allocated blocks, so a sparse file counts for
-    what it really holds), plus a block for every entry, so a million empty files count too.
-    Stops counting once past `stop_past`: the watchdog waits on this walk."""
+    """Bytes the files under `folders` take on disk, or yield when read, whichever is more: a
+    sparse file holds few blocks, but an output is read and stored whole. Plus a block for every
+    entry, so a million empty files count too. Stops counting once past `stop_past`: the
+    watchdog waits on this walk."""
     total = 0
     stack = list(folders)
     while stack:
@@ -25,7 +26,8 @@ def disk_use(folders: tuple[str, ...], stop_past: int | None = None) -> int:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                total += st.st_blocks * 512 + 4096
+                held = st.st_blocks * 512
+                total += (max(held, st.st_size) if stat.S_ISREG(st.st_mode) else held) + 4096
                 if stop_past is not None and total > stop_past:
                     return total
                 if entry.is_dir(follow_symlinks=False):
