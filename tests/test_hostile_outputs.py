@@ -114,3 +114,26 @@ def test_nanochat_metric_lines_float_cannot_read_never_make_the_evaluator_raise(
         assert got.verdict == "valid" and got.score == 0.25 and "val_bpb" not in got.metrics
     else:
         assert got.verdict == "crash"
+
+
+def test_chat_judge_reads_no_zip_bomb_the_recipe_left_as_its_checkpoint(tmp_path):
+    """The judge runs outside the sandbox with no memory limit and reads the checkpoint the recipe
+    wrote: a data.pkl that inflates to 2 GiB from a few MiB. Read under a 1 GiB address-space
+    limit here, so reading it whole fails where it would otherwise take the host's memory."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bomb = tmp_path / "ckpt.pt"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("archive/data.pkl", "w", force_zip64=True) as f:
+            chunk = b"\0" * 64 * 1024**2
+            for _ in range(32):
+                f.write(chunk)
+    assert bomb.stat().st_size < 8 * 1024**2  # the bomb: small on disk
+    judge_dir = Path(__file__).parent.parent / "environments" / "chat_mini" / "judge"
+    probe = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+             f"sys.path.insert(0, {str(judge_dir)!r}); import chat_judge; "
+             f"print(chat_judge.checkpoint_depth({str(bomb)!r}))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "-1", done.stderr[-2000:]
