@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.sandbox import NOBODY, Limits, isolation_available, run, thread_env
+from actors.scratch import remove_tree
 from actors.trial_uid import trial_uid
 from environments.spec import EnvironmentSpec
 from events import BlobStore, Phase, TrialExecuted
@@ -56,7 +57,7 @@ class TrialPaths:
 def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name: str, uid: int = NOBODY) -> Path:
     work = paths.scratch / name
     if work.exists():
-        shutil.rmtree(work)
+        remove_tree(work)
     for sub in ("recipe", "harness", "data", "out", "tmp"):
         (work / sub).mkdir(parents=True, mode=0o755)
     os.chmod(work, 0o755)
@@ -166,9 +167,9 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 break
     finally:
         if not keep_work:
-            shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(side, ignore_errors=True)
-        shutil.rmtree(carried, ignore_errors=True)
+            remove_tree(work)
+        remove_tree(side)
+        remove_tree(carried)
     wall = sum(p.wall_s for p in phases)
     return TrialExecuted(
         trial_id=trial_id, attempt=attempt, executor=executor, phases=phases, outputs=outputs,
@@ -179,13 +180,13 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
 
 def _private(path: Path) -> Path:
     if path.exists():
-        shutil.rmtree(path)
+        remove_tree(path)
     path.mkdir(mode=0o700, parents=True)
     return path
 
 
 def _empty(folder: Path, uid: int) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(folder)
     folder.mkdir(mode=0o755)
     if isolation_available():
         os.chown(folder, uid, uid)

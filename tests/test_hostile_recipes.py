@@ -480,3 +480,23 @@ def test_fills_the_blob_store_with_sparse_outputs(h):
     assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
     assert stored == 0, f"{stored:,} bytes of a trial over its disk cap went into the blob store"
     survives(h)
+
+
+@pytest.mark.parametrize("where", ["out", "tmp"])
+def test_a_folder_tree_deeper_than_pythons_recursion_limit_is_removed(h, where):
+    """3,000 nested folders (12 MiB of entries, inside the cap): Python 3.11's rmtree recurses
+    and raised RecursionError, ignore_errors or not, so the trial runner failed (the attempt lost,
+    a free retry) and the work dir stayed behind. The trial is the recipe's: valid here, and gone."""
+    executed, verdict = hostile(h, f"""
+        import os
+        fd = os.open("{where}", os.O_RDONLY)
+        for _ in range(3000):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.close(fd)
+    """)
+    assert verdict.verdict == "valid", verdict.feedback
+    assert not list(h.scratch.glob(f"{executed.trial_id}-a1*")), "the work dir outlived its trial"
+    survives(h)
