@@ -484,9 +484,10 @@ def test_fills_the_blob_store_with_sparse_outputs(h):
 
 @pytest.mark.parametrize("where", ["out", "tmp"])
 def test_a_folder_tree_deeper_than_pythons_recursion_limit_is_removed(h, where):
-    """3,000 nested folders (12 MiB of entries, inside the cap): Python 3.11's rmtree recurses
-    and raised RecursionError, ignore_errors or not, so the trial runner failed (the attempt lost,
-    a free retry) and the work dir stayed behind. The trial is the recipe's: valid here, and gone."""
+    """3,000 nested folders: Python 3.11's rmtree recurses and raised RecursionError,
+    ignore_errors or not, so the trial runner failed (the attempt lost, a free retry) and the work
+    dir stayed behind. Now the verdict is the recipe's (past the disk walk's depth, so over its
+    cap), and the work dir is gone."""
     executed, verdict = hostile(h, f"""
         import os
         fd = os.open("{where}", os.O_RDONLY)
@@ -497,6 +498,30 @@ def test_a_folder_tree_deeper_than_pythons_recursion_limit_is_removed(h, where):
             fd = inner
         os.close(fd)
     """)
-    assert verdict.verdict == "valid", verdict.feedback
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
     assert not list(h.scratch.glob(f"{executed.trial_id}-a1*")), "the work dir outlived its trial"
+    survives(h)
+
+
+def test_fills_the_disk_below_a_path_too_long_to_name(h):
+    """Folders with 255-character names, 20 deep, make a path past PATH_MAX: a walk by path
+    names cannot open them, and 56 MiB of files there went uncounted against the 48 MiB cap."""
+    executed, verdict = hostile(h, """
+        import os
+        fd = os.open("out", os.O_RDONLY)
+        for _ in range(20):
+            os.mkdir("d" * 255, dir_fd=fd)
+            inner = os.open("d" * 255, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        for i in range(2):  # two files: each under the 32 MiB file-size limit
+            with open(os.open(f"fill{i}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+                f.write(b"x" * 28 * 1024**2)
+        os.close(fd)
+    """)
+    phase = executed.phases[0]
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, phase
+    # the audit hook takes an open relative to a folder's descriptor as one outside out/ and tmp/
+    # (it drops dir_fd): disqualified comes before the crash, either is the recipe's own label
+    assert verdict.verdict in ("crash", "disqualified"), verdict.feedback
     survives(h)

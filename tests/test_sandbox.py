@@ -191,6 +191,23 @@ def test_disk_use_counts_what_files_hold_or_yield_and_every_entry(tmp_path):
     assert disk_use((str(tmp_path),)) >= used + 1024**3
 
 
+def test_disk_use_counts_a_tree_deeper_than_it_walks_as_past_the_cap(tmp_path):
+    import os
+
+    from actors.sandbox import disk_use
+    from actors.sandbox.disk import MAX_DEPTH
+
+    fd = os.open(tmp_path, os.O_RDONLY)
+    for _ in range(MAX_DEPTH + 5):
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+    cap = 10 * 1024**2  # far more than the folders' entries count
+    assert disk_use((str(tmp_path),)) < cap < disk_use((str(tmp_path),), stop_past=cap)
+
+
 def test_disk_use_stops_counting_past_the_cap(tmp_path):
     from actors.sandbox import disk_use
 
