@@ -137,3 +137,22 @@ def test_chat_judge_reads_no_zip_bomb_the_recipe_left_as_its_checkpoint(tmp_path
              f"print(chat_judge.checkpoint_depth({str(bomb)!r}))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "-1", done.stderr[-2000:]
+
+
+@pytest.mark.hostile
+def test_golf_a_server_that_inflates_every_distribution_within_the_probes_tolerance_gains_nothing(harness):
+    """The normalization probe allows a logsumexp off by 1e-3 (float error). A server that adds
+    0.00099 to every log-probability passes it, and was paid 0.00099 nats (0.0014 bits) in every
+    scored byte: most of the noise margin, for nothing. Scored on the renormalized distributions,
+    it gets the baseline's score; training is deterministic, so the two agree to float error."""
+    from environments.spec import Edit
+
+    g = harness("golf-mini")
+    inflate = Edit("train_gpt_mini.py", "return F.log_softmax(self.forward(idx).float(), dim=-1)",
+                   "return F.log_softmax(self.forward(idx).float(), dim=-1) + 0.00099")
+    _, verdict = g.trial(g.edited([inflate]), trial_id="inflated")
+    baseline = g.baseline[1]
+    assert verdict.verdict == baseline.verdict == "valid", verdict.feedback
+    normalized = next(c for c in verdict.checks if c.name == "normalized")
+    assert normalized.passed and normalized.measured > 0.0009, normalized  # the attack was made
+    assert abs(verdict.score - baseline.score) < 1e-5, (verdict.score, baseline.score)

@@ -107,6 +107,7 @@ def _judge(pipes, rng, item: dict, ctx: int, probed: bool) -> tuple[bool, list[f
         x[j, : len(r)] = r
     lp = judging.ask(pipes, x)
     errors = [judging.logsumexp_error(lp[j, : len(r)]) for j, r in enumerate(rows)]
+    lp = judging.normalized(lp)  # scored as distributions, whatever slack the probe allowed
     changed_by = None
     if probe is not None:
         j, t = probe
