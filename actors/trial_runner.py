@@ -250,6 +250,7 @@ def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env:
     judge = subprocess.Popen(
         [sys.executable, str(script)], cwd=side, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, pass_fds=(to_server_w, to_judge_r), close_fds=True,
+        preexec_fn=_judge_limits(limits.address_space),
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
              **thread_env(1), **judge_env, "AUTORECIPE_JUDGE_TO": str(to_server_w),
              "AUTORECIPE_JUDGE_FROM": str(to_judge_r)})
@@ -274,6 +275,17 @@ def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env:
     usage = {"cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
              "wall_s": time.monotonic() - started}
     return done, files, usage
+
+
+def _judge_limits(address_space: int | None):
+    """A judge runs outside the sandbox and reads what the recipe's server sends (arrays whose
+    size the server chooses within the protocol, a checkpoint it wrote): it gets no more memory
+    than the phase it judges, so a reply built to be huge fails the judge, the recipe's crash,
+    never the host's memory."""
+    def apply() -> None:
+        if address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    return apply
 
 
 def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY) -> Limits:

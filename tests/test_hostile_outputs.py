@@ -156,3 +156,23 @@ def test_golf_a_server_that_inflates_every_distribution_within_the_probes_tolera
     normalized = next(c for c in verdict.checks if c.name == "normalized")
     assert normalized.passed and normalized.measured > 0.0009, normalized  # the attack was made
     assert abs(verdict.score - baseline.score) < 1e-5, (verdict.score, baseline.score)
+
+
+def test_a_judge_gets_no_more_memory_than_the_phase_it_judges(tmp_path):
+    """A judge runs outside the sandbox; a server can make its replies as large as the protocol
+    allows. Under the phase's 1 GiB address space, a judge that would hold 2 GiB fails (its log
+    kept, no result: the recipe's crash) instead of taking the host's memory."""
+    import sys
+
+    from actors.sandbox import Limits
+    from actors.trial_runner import judged_run
+
+    script = tmp_path / "judge.py"
+    script.write_text("big = bytearray(2 << 30)\nopen('eval.json', 'w').write('{}')\n")
+    work = tmp_path / "work"
+    work.mkdir(mode=0o755)
+    limits = Limits(kill_after_s=60, address_space=1 << 30, isolate=False)
+    done, files, _ = judged_run(script, tmp_path / "side", [sys.executable, "-c", "pass"], work, {}, {}, limits,
+                                None)
+    assert done.exit_code == 0
+    assert "eval.json" not in files and b"MemoryError" in files["judge.log"], files
