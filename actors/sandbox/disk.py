@@ -104,6 +104,19 @@ def held_unlinked(pids, folders: tuple[str, ...]) -> int:
     return total
 
 
+def uid_pids(uid: int) -> list[int]:
+    """The processes of `uid`: a trial's, where no cgroup names them (each trial has its own uid)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    out.append(int(name))
+            except OSError:
+                pass
+    return out
+
+
 def over_disk(limits: Limits, pids=()) -> int | None:
     """The bytes counted under `limits.disk_paths`, and in deleted files there that `pids` (the
     phase's processes) still hold open, when they are past `limits.disk_bytes`, else None."""
