@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -38,6 +39,17 @@ def scratch_dir(run_id: str, executor: str) -> Path:
 WORK_DIR = re.compile(r".+-a\d+(\.judge|\.carried)?")
 
 
+def remove_tree(path: Path) -> None:
+    """Remove `path` and what is in it, however deep a trial nested its folders, never following
+    a link; a path that is not there is fine. Python 3.11's rmtree recurses a frame a level and
+    raises RecursionError (ignore_errors or not) past about a thousand: then GNU rm, which does not."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
 def clear_work_dirs(folder: Path) -> None:
     """Remove the trial work dirs in an executor's scratch folder, and nothing else there."""
     try:
@@ -46,9 +58,9 @@ def clear_work_dirs(folder: Path) -> None:
         return
     for entry in entries:
         if WORK_DIR.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
+            remove_tree(entry)
 
 
 def clear(folder: Path) -> None:
     """Remove `folder` and what is in it; a folder that is not there is fine."""
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(folder)

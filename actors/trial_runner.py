@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.sandbox import NOBODY, Limits, isolation_available, run, thread_env
+from actors.scratch import remove_tree
 from actors.trial_uid import trial_uid
 from environments.spec import EnvironmentSpec
 from events import BlobStore, Phase, TrialExecuted
@@ -56,7 +57,7 @@ class TrialPaths:
 def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name: str, uid: int = NOBODY) -> Path:
     work = paths.scratch / name
     if work.exists():
-        shutil.rmtree(work)
+        remove_tree(work)
     for sub in ("recipe", "harness", "data", "out", "tmp"):
         (work / sub).mkdir(parents=True, mode=0o755)
     os.chmod(work, 0o755)
@@ -157,7 +158,8 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                     outputs[f"audit/{label}"] = blobs.put(("\n".join(done.reports) + "\n").encode())
                 log(f"{trial_id} {label}: exit {done.exit_code} signal {done.signal} "
                     f"cpu {done.cpu_s:.2f}s wall {done.wall_s:.2f}s ({done.isolation}; {done.cpu_clock})")
-                outputs.update(harvest(spec, phase, work, carried, blobs, r))
+                if not done.disk_over:  # past its cap, what it wrote is not read, let alone stored
+                    outputs.update(harvest(spec, phase, work, carried, blobs, r))
                 if (done.exit_code != 0 or done.disk_over) and not phase.optional:
                     failed = True
                     break
@@ -165,9 +167,9 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 break
     finally:
         if not keep_work:
-            shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(side, ignore_errors=True)
-        shutil.rmtree(carried, ignore_errors=True)
+            remove_tree(work)
+        remove_tree(side)
+        remove_tree(carried)
     wall = sum(p.wall_s for p in phases)
     return TrialExecuted(
         trial_id=trial_id, attempt=attempt, executor=executor, phases=phases, outputs=outputs,
@@ -178,13 +180,13 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
 
 def _private(path: Path) -> Path:
     if path.exists():
-        shutil.rmtree(path)
+        remove_tree(path)
     path.mkdir(mode=0o700, parents=True)
     return path
 
 
 def _empty(folder: Path, uid: int) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(folder)
     folder.mkdir(mode=0o755)
     if isolation_available():
         os.chown(folder, uid, uid)
@@ -212,6 +214,8 @@ def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: Blob
         tuple(p.format(seed=repeat, repeat=repeat) for p in phase.outputs)
     got = {}
     for f in sorted((work / "out").iterdir()):
+        if not _nameable(f.name):
+            continue  # the event that records outputs could not be written: as if it wrote nothing
         if phase.carries is not None and (carried / f.name).exists():
             continue  # carried in: recorded when it was made
         data = read_output(f)
@@ -222,6 +226,16 @@ def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: Blob
         if phase.carries is not None and any(fnmatch.fnmatch(f.name, pat) for pat in phase.carries):
             (carried / f.name).write_bytes(data)
     return got
+
+
+def _nameable(name: str) -> bool:
+    """Whether a file name the trial chose can name an output in the log: bytes that are not
+    UTF-8 arrive as surrogates, which no event encodes."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env: dict, limits: Limits,
@@ -236,6 +250,7 @@ def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env:
     judge = subprocess.Popen(
         [sys.executable, str(script)], cwd=side, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, pass_fds=(to_server_w, to_judge_r), close_fds=True,
+        preexec_fn=_judge_limits(limits.address_space),
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
              **thread_env(1), **judge_env, "AUTORECIPE_JUDGE_TO": str(to_server_w),
              "AUTORECIPE_JUDGE_FROM": str(to_judge_r)})
@@ -260,6 +275,17 @@ def judged_run(script: Path, side: Path, argv, work: Path, env: dict, judge_env:
     usage = {"cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
              "wall_s": time.monotonic() - started}
     return done, files, usage
+
+
+def _judge_limits(address_space: int | None):
+    """A judge runs outside the sandbox and reads what the recipe's server sends (arrays whose
+    size the server chooses within the protocol, a checkpoint it wrote): it gets no more memory
+    than the phase it judges, so a reply built to be huge fails the judge, the recipe's crash,
+    never the host's memory."""
+    def apply() -> None:
+        if address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    return apply
 
 
 def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY) -> Limits:

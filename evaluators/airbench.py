@@ -14,7 +14,6 @@ Priority, first match wins:
 
 from __future__ import annotations
 
-import io
 import statistics
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from evaluators.verdict import (
     clock_check,
     failed,
     legality_checks,
+    load_npy,
     phase_failure,
     self_report_check,
     verdict,
@@ -121,10 +121,9 @@ def _predictions(executed: TrialExecuted, blobs: BlobStore, seed: int, n: int):
     ref = executed.outputs.get(f"out/pred_{seed}.npy")
     if ref is None:
         return "wrote no predictions"
-    try:
-        pred = np.load(io.BytesIO(blobs.get(ref)), allow_pickle=False)
-    except ValueError as exc:
-        return f"unreadable predictions ({exc})"
+    pred = load_npy(blobs.get(ref))
+    if isinstance(pred, str):
+        return f"unreadable predictions: {pred}"
     if pred.shape != (n,) or not np.issubdtype(pred.dtype, np.integer):
         return f"predictions of shape {pred.shape} and type {pred.dtype}, expected ({n},) integers"
     return pred

@@ -15,6 +15,7 @@ Score-like lines the recipe printed are never read (a check says how many there 
 from __future__ import annotations
 
 import ast
+import math
 import os
 import time
 
@@ -43,6 +44,11 @@ def knobs(source: str) -> dict[str, float]:
     missing = [k for k in KNOBS if k not in out]
     if missing:
         raise ValueError(f"knobs.py does not set {', '.join(missing)}")
+    # the loss is a function of these: an infinite knob, or a width or precision of 0 or less,
+    # would score (a division by zero, or a loss below any real recipe's), not describe a model
+    bad = [f"{k} = {v!r}" for k, v in out.items() if not math.isfinite(v) or (k in ("WIDTH", "PRECISION") and v <= 0)]
+    if bad:
+        raise ValueError(f"knobs.py sets {', '.join(bad)}: knobs are finite, WIDTH and PRECISION above 0")
     return out
 
 
@@ -68,8 +74,8 @@ def evaluate(executed: TrialExecuted, blobs, data, tier) -> TrialEvaluated:
     ref = executed.outputs.get("out/knobs.py")
     try:
         k = knobs(blobs.get(ref).decode()) if ref else None
-    except (ValueError, SyntaxError) as exc:
-        return verdict(executed, NAME, VERSION, "crash", f"unreadable recipe: {exc}", [])
+    except Exception as exc:  # noqa: BLE001 - whatever the recipe wrote, its own crash, never the evaluator's
+        return verdict(executed, NAME, VERSION, "crash", f"unreadable recipe: {type(exc).__name__}: {exc}", [])
     if k is None:
         return verdict(executed, NAME, VERSION, "crash", "no out/knobs.py", [])
     size = k["WIDTH"] * k["PRECISION"] * 100

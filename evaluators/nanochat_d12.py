@@ -22,8 +22,9 @@ from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 NAME, VERSION = "nanochat-d12", "1"
 DEPTH = re.compile(r"^autorecipe-depth: blocks=(\d+)", re.M)
-CORE = re.compile(r"^CORE metric: ([-+]?[0-9.]+)", re.M)
-VAL_BPB = re.compile(r"Validation bpb: ([0-9.]+)")
+# numbers as Python's float() reads them, so no line the recipe prints makes the evaluator raise
+CORE = re.compile(r"^CORE metric: ([-+]?(?:\d+\.?\d*|\.\d+))(?![\d.])", re.M)
+VAL_BPB = re.compile(r"Validation bpb: ((?:\d+\.?\d*|\.\d+))(?![\d.])")
 
 
 def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) -> TrialEvaluated:

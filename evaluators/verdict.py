@@ -8,10 +8,14 @@ recorded outputs gives the same verdict, byte for byte.
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
@@ -117,6 +121,29 @@ def self_report_check(executed: TrialExecuted, blobs: BlobStore) -> Check:
                  evidence=f"the recipe printed {n} score-like line(s); the evaluator measures instead" if n else "")
 
 
+def load_npy(data: bytes) -> np.ndarray | str:
+    """An array the recipe wrote in the npy format, or what is wrong with it. Whatever the bytes
+    are (empty, a zip, a header that claims terabytes), this returns; it never raises: an
+    evaluator that raised would make the recipe's mistake a harness_abort, hidden and retried."""
+    f = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            return f"npy format version {version} (this reads 1.0 and 2.0)"
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        if dtype.hasobject:
+            return "an array of Python objects"
+        want = math.prod(shape) * dtype.itemsize
+        if want != len(data) - f.tell():  # checked before numpy allocates what the header claims
+            return f"the header says {shape} of {dtype} ({want:,} bytes) but {len(data) - f.tell():,} bytes follow"
+        f.seek(0)
+        array = np.load(f, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - anything the bytes make numpy raise is a bad file
+        return f"not an npy array ({type(exc).__name__}: {str(exc)[:200]})"
+    return array if isinstance(array, np.ndarray) else f"not an npy array (a {type(array).__name__})"
+
+
 def judged(executed: TrialExecuted, blobs: BlobStore, name: str) -> tuple[dict | None, str]:
     """What a phase's judge wrote (judge/<name>: no recipe process can write there), or None and
     why there is nothing to score."""
@@ -208,6 +235,12 @@ def budget_check(p) -> Check:
 
 def verdict(executed: TrialExecuted, evaluator: str, version: str, verdict: str, feedback: str,
             checks: list[Check], score: float | None = None, metrics: dict[str, float] | None = None) -> TrialEvaluated:
+    """The verdict event. A valid one must carry a finite score: an infinite one would be the best
+    for ever (nothing ranks past it), a NaN one ranks nowhere; either is what the recipe wrote
+    going wrong, so it is the recipe's crash, with the number as evidence."""
+    if verdict == "valid" and (score is None or not math.isfinite(score)):
+        checks = [*checks, Check(name="score_finite", passed=False, evidence=f"the score came out as {score!r}")]
+        verdict, feedback, score = "crash", f"Crash: the score is not a finite number ({score!r}).", None
     return TrialEvaluated(trial_id=executed.trial_id, attempt=executed.attempt, evaluator=evaluator,
                           evaluator_version=version, verdict=verdict, score=score, metrics=metrics or {},
                           checks=checks, feedback=feedback)

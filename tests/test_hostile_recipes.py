@@ -433,3 +433,95 @@ def test_leftovers_helper_sees_a_live_trial_process(h):
         stop.set()
         watcher.join()
     assert seen, "a running trial's process was not found by leftovers()"
+
+
+def test_fills_the_disk_with_files_it_deleted_but_holds_open(h):
+    """A file deleted while held open still takes the disk, but no walk of out/ and tmp/ finds a
+    name for it: 40 such files of 8 MiB, over a 48 MiB cap, then it waits. Stopped for its disk
+    as a trial whose files can be seen is, not left to write until its budget runs out."""
+    executed, verdict = hostile(h, """
+        import os, time
+        chunk = b"x" * 8 * 1024**2
+        held = []
+        for i in range(40):
+            f = open(f"out/fill-{i}", "wb")
+            os.unlink(f.name)
+            f.write(chunk)
+            f.flush()
+            held.append(f)
+            time.sleep(0.01)
+        time.sleep(30)
+    """)
+    phase = executed.phases[0]
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, phase
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
+    assert not phase.timed_out, phase
+    survives(h)
+
+
+def test_fills_the_blob_store_with_sparse_outputs(h):
+    """Sparse files hold almost no blocks, but an output is read and stored whole: 12 declared
+    outputs of 8 MiB each (a byte at the end of each, so none is the same blob), 96 MiB against a
+    48 MiB cap, written in a burst just before it exits. Over its disk cap, and none of it stored."""
+    wildcard = dataclasses.replace(h.spec, outputs=(*h.spec.outputs, "fill-*"))
+    spec, h.spec = h.spec, wildcard
+    try:
+        executed, verdict = hostile(h, """
+            for i in range(12):
+                with open(f"out/fill-{i}", "wb") as f:
+                    f.truncate(8 * 1024**2 - 1)
+                    f.write(bytes([i]))
+        """)
+    finally:
+        h.spec = spec
+    phase = executed.phases[0]
+    stored = sum(ref.size for name, ref in executed.outputs.items() if name.startswith("out/fill-"))
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, (phase, stored)
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
+    assert stored == 0, f"{stored:,} bytes of a trial over its disk cap went into the blob store"
+    survives(h)
+
+
+@pytest.mark.parametrize("where", ["out", "tmp"])
+def test_a_folder_tree_deeper_than_pythons_recursion_limit_is_removed(h, where):
+    """3,000 nested folders: Python 3.11's rmtree recurses and raised RecursionError,
+    ignore_errors or not, so the trial runner failed (the attempt lost, a free retry) and the work
+    dir stayed behind. Now the verdict is the recipe's (past the disk walk's depth, so over its
+    cap), and the work dir is gone."""
+    executed, verdict = hostile(h, f"""
+        import os
+        fd = os.open("{where}", os.O_RDONLY)
+        for _ in range(3000):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.close(fd)
+    """)
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
+    assert not list(h.scratch.glob(f"{executed.trial_id}-a1*")), "the work dir outlived its trial"
+    survives(h)
+
+
+def test_fills_the_disk_below_a_path_too_long_to_name(h):
+    """Folders with 255-character names, 20 deep, make a path past PATH_MAX: a walk by path
+    names cannot open them, and 56 MiB of files there went uncounted against the 48 MiB cap."""
+    executed, verdict = hostile(h, """
+        import os
+        fd = os.open("out", os.O_RDONLY)
+        for _ in range(20):
+            os.mkdir("d" * 255, dir_fd=fd)
+            inner = os.open("d" * 255, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        for i in range(2):  # two files: each under the 32 MiB file-size limit
+            with open(os.open(f"fill{i}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+                f.write(b"x" * 28 * 1024**2)
+        os.close(fd)
+    """)
+    phase = executed.phases[0]
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, phase
+    # the audit hook takes an open relative to a folder's descriptor as one outside out/ and tmp/
+    # (it drops dir_fd): disqualified comes before the crash, either is the recipe's own label
+    assert verdict.verdict in ("crash", "disqualified"), verdict.feedback
+    survives(h)

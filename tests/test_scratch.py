@@ -37,3 +37,21 @@ def test_an_executor_clears_what_a_killed_attempt_of_it_left(tmp_path):
     run_local(tmp_path / "run", spec, RunConfig(env="dryrun", runner="zero", fsync=False, trials=1),
               {"alpha": LibraryProposer()}, scratch=tmp_path / "scratch")
     assert not stale.exists() and mine.is_dir()
+
+
+def test_clearing_removes_a_work_dir_nested_deeper_than_pythons_recursion_limit(tmp_path):
+    """An executor that starts clears what a killed attempt left: a trial's 3,000 nested folders
+    made rmtree raise RecursionError, and the executor failed at every start."""
+    import os
+
+    from actors.scratch import clear_work_dirs
+
+    fd = os.open(tmp_path, os.O_RDONLY)
+    for name in ["t1-a1", "out", *["d"] * 3000]:
+        os.mkdir(name, dir_fd=fd)
+        inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+    clear_work_dirs(tmp_path)
+    assert not (tmp_path / "t1-a1").exists()

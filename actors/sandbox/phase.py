@@ -13,7 +13,7 @@ from pathlib import Path
 
 from actors import cgroups
 from actors.sandbox.contain import contain, needed_paths
-from actors.sandbox.disk import over_disk
+from actors.sandbox.disk import over_disk, uid_pids
 from actors.sandbox.drain import Drain
 from actors.sandbox.environment import child_env
 from actors.sandbox.limits import NOBODY, Limits, Run
@@ -71,7 +71,9 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits, should_
     output, reports = Drain(out_r, limits.log_bytes, stages, on_line), Drain(rep_r, 64 * 1024)
     output.start()
     reports.start()
-    watched = watch(proc.pid, start, limits, group, pid_ns, stages, should_stop)
+    # the phase's processes: its cgroup's, or (isolated, no cgroup) its uid's, a trial's own
+    pids_of = group.pids if group is not None else (lambda: uid_pids(limits.uid)) if isolate else None
+    watched = watch(proc.pid, start, limits, group, pid_ns, stages, should_stop, pids_of)
     end = time.monotonic()
     proc.returncode = os.waitstatus_to_exitcode(watched.status)
     signal_group(proc.pid, signal.SIGKILL)  # whatever the recipe left behind in its group

@@ -30,9 +30,10 @@ class Watched:
 
 
 def watch(pid: int, start: float, limits: Limits, group: cgroups.Group | None, pid_ns: bool,
-          stages: StageClock, should_stop=None) -> Watched:
+          stages: StageClock, should_stop=None, pids_of=None) -> Watched:
     """Wait for `pid` to end, looking about every 10 ms; stop it when a limit is passed or
-    `should_stop()` (asked every 25th look) says so."""
+    `should_stop()` (asked every 25th look) says so. `pids_of()` names the phase's processes,
+    whose deleted but open files count against the disk cap."""
     w = Watched()
     polls = 0
     while w.status is None:
@@ -49,7 +50,7 @@ def watch(pid: int, start: float, limits: Limits, group: cgroups.Group | None, p
         if not w.killed and not w.cancelled:
             w.killed_in = stages.overdue(time.monotonic())
             if limits.disk_bytes is not None and polls % 25 == 0:
-                w.disk_over = over_disk(limits)
+                w.disk_over = over_disk(limits, pids_of() if pids_of is not None else ())
         if not w.killed and (elapsed > limits.kill_after_s or w.cancelled or w.killed_in or w.disk_over or over_cpu):
             w.killed = True
             w.status, w.rusage = stop(pid, pid_ns, group)

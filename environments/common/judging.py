@@ -56,6 +56,14 @@ def logsumexp_error(lp: np.ndarray) -> float:
     return float(np.abs((m + np.log(np.exp(lp - m).sum(-1, keepdims=True)))).max()) if lp.size else 0.0
 
 
+def normalized(lp: np.ndarray) -> np.ndarray:
+    """`lp` made to sum to one at every position: what is scored. The normalization probe lets a
+    distribution be off by its tolerance (float error), and a server that added that much to
+    every log-probability would otherwise be paid for it in every scored token."""
+    m = lp.max(-1, keepdims=True)
+    return lp - (m + np.log(np.exp(lp - m).sum(-1, keepdims=True)))
+
+
 def rng() -> np.random.Generator:
     """An order the recipe cannot predict (it never sees this process)."""
     return np.random.default_rng(int.from_bytes(os.urandom(8), "little"))

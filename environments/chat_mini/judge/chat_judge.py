@@ -19,15 +19,25 @@ import judging  # noqa: E402
 
 BOS, PROBES = 256, 8
 BLOCK = re.compile(r"^blocks\.(\d+)\.")
+# a state dict's data.pkl names its tensors and points at their storage: kilobytes. The recipe
+# wrote the zip, and this process has no memory limit: a member that inflates past this is not read
+PICKLE_BYTES = 16 * 1024**2
 
 
 def checkpoint_depth(path: str) -> int:
     """Blocks named in a torch.save checkpoint (a zip whose data.pkl holds the state's keys),
-    read from the pickle's opcodes: nothing in it is run. -1 if it is no such file."""
+    read from the pickle's opcodes: nothing in it is run. -1 if it is no such file, or its
+    data.pkl inflates past PICKLE_BYTES (a zip bomb would fill this process's memory)."""
     try:
         with zipfile.ZipFile(path) as z:
-            name = next(n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
-            blocks = {int(m.group(1)) for _, arg, _ in pickletools.genops(z.read(name))
+            info = next(i for i in z.infolist() if i.filename.endswith("/data.pkl") or i.filename == "data.pkl")
+            if info.file_size > PICKLE_BYTES:
+                return -1
+            with z.open(info) as f:  # reads stop at the declared size, whatever the stream holds
+                data = f.read(PICKLE_BYTES + 1)
+            if len(data) > PICKLE_BYTES:
+                return -1
+            blocks = {int(m.group(1)) for _, arg, _ in pickletools.genops(data)
                       if isinstance(arg, str) and (m := BLOCK.match(arg))}
     except (OSError, zipfile.BadZipFile, StopIteration, ValueError):
         return -1
@@ -97,6 +107,7 @@ def _judge(pipes, rng, item: dict, ctx: int, probed: bool) -> tuple[bool, list[f
         x[j, : len(r)] = r
     lp = judging.ask(pipes, x)
     errors = [judging.logsumexp_error(lp[j, : len(r)]) for j, r in enumerate(rows)]
+    lp = judging.normalized(lp)  # scored as distributions, whatever slack the probe allowed
     changed_by = None
     if probe is not None:
         j, t = probe

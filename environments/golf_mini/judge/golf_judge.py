@@ -57,6 +57,7 @@ def main(pipes) -> dict:
                     x[j, rows[i][2] + 1:] = suffixes[i]
             lp = judging.ask(pipes, x)
             norm_err = max(norm_err, judging.logsumexp_error(lp))
+            lp = judging.normalized(lp)
             for j, i in enumerate(batch):
                 s, _, t = rows[i]
                 if t is not None or (s, width) in probed:
