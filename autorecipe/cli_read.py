@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import orjson
 
-from autorecipe.errors import existing_run, fail
+from autorecipe.errors import existing_run, fail, warn_if_short
 from events import CorruptLog, replay
 from events.envelope import record_to_jsonable
 from events.export import autoresearch_tsv, reference_tsv
@@ -44,11 +44,13 @@ def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int, verify:
                 click.echo(f"  {c.session_id} ({c.agent}): {c.detail}", err=True)
     from autorecipe.render import summary_json, summary_text
 
-    existing_run(run_dir)
+    run = existing_run(run_dir)
     try:
         state = replay(run_dir, until=until)
     except CorruptLog as exc:
         fail(str(exc))
+    if until is None or state.next_offset < until:  # the log ended before --until did
+        warn_if_short(run, state.next_offset)
     if as_json:
         click.echo(orjson.dumps(summary_json(state, top), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -79,11 +81,13 @@ def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offse
     """Print RUN_DIR's events in log order, one per line."""
     from autorecipe.render import record_line
 
-    reader = existing_run(run_dir).reader()
+    run = existing_run(run_dir)
+    reader = run.reader()
     where = Filter(stream, types)
-    shown = 0
+    shown, end = 0, 0 if from_offset == 0 else None  # end: after the last record read
     try:
         for record in reader.iter_records(from_offset):
+            end = record.offset + 1
             if not where(record):
                 continue
             if as_json:
@@ -93,6 +97,9 @@ def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offse
             shown += 1
             if limit is not None and shown >= limit:
                 break
+        else:
+            if end is not None:
+                warn_if_short(run, end)
     except CorruptLog as exc:
         fail(str(exc))
     except BrokenPipeError:
@@ -109,11 +116,12 @@ def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offse
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File to write (default: stdout).")
 def export_cmd(run_dir: str, tsv: bool, layout: str, output: str | None) -> None:
     """Export RUN_DIR's evaluated trials as results.tsv, in verdict order."""
-    existing_run(run_dir)
+    run = existing_run(run_dir)
     try:
         state = replay(run_dir)
     except CorruptLog as exc:
         fail(str(exc))
+    warn_if_short(run, state.next_offset)
     body = autoresearch_tsv(state) if layout == "autoresearch" else reference_tsv(state)
     if output:
         Path(output).write_text(body)

@@ -1,0 +1,98 @@
+"""A careless user at the command line: a damaged run resumed, a truncated log read, a busy port,
+a URL where nothing listens, a live run confirmed, numbers out of range. Each is one clear line
+(and the right exit status) before anything is spent, never a traceback, a hang or lost data."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from actors.config import RunConfig
+from actors.local_loop import run_local
+from agents.library import LibraryProposer
+from autorecipe.cli import main
+from autorecipe.errors import message
+from environments import registry
+from events import CorruptLog, WrongExpectedVersion
+from events.segments import FRAME_OVERHEAD, HEADER_SIZE, list_segments, scan
+
+SPEC = registry.get("dryrun")
+
+
+def invoke(*args, **kw):
+    return CliRunner().invoke(main, [str(a) for a in args], **kw)
+
+
+def one_line_error(result, *words, code=2):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    for w in words:
+        assert w in result.output, result.output
+
+
+@pytest.fixture
+def stopped_run(tmp_path):
+    path = tmp_path / "run"
+    run_local(path, SPEC, RunConfig(env="dryrun", runner="zero", fsync=False, trials=3),
+              {a.name: LibraryProposer() for a in SPEC.specialists})
+    return path
+
+
+def cut_to(run: Path, keep: int) -> None:
+    """Truncate the run's only segment after its first `keep` records, at a frame boundary: a
+    clean-looking log that ends below its COMMITTED mark."""
+    (_, segment), = list_segments(run / "log")
+    data = segment.read_bytes()
+    frames = scan(data, HEADER_SIZE, 0)
+    segment.write_bytes(data[: frames.starts[keep] - FRAME_OVERHEAD])
+
+
+# --- a damaged log, across Ray -------------------------------------------------------------------
+
+def test_corrupt_log_and_a_version_conflict_survive_pickling():
+    exc = CorruptLog(Path("/r/log/segment-1.log"), 40, 3, "CRC mismatch")
+    back = pickle.loads(pickle.dumps(exc))
+    assert (back.segment, back.position, back.offset, back.why, str(back)) == \
+        (exc.segment, 40, 3, "CRC mismatch", str(exc))
+    conflict = pickle.loads(pickle.dumps(WrongExpectedVersion("trial/t1", 2, 3, "e1")))
+    assert (conflict.stream, conflict.expected, conflict.actual, conflict.event_id) == ("trial/t1", 2, 3, "e1")
+
+
+def test_the_error_line_unwraps_what_ray_wrapped():
+    ray_exceptions = pytest.importorskip("ray.exceptions")
+    exc = CorruptLog(Path("/r/log/segment-1.log"), 40, 3, "CRC mismatch")
+    trace = f"Traceback (most recent call last):\n  File \"x.py\", line 1\nevents.segments.CorruptLog: {exc}\n"
+    task = ray_exceptions.RayTaskError("EventLog.read", trace, exc)
+    assert message(task) == str(exc)
+    assert message(task.as_instanceof_cause()) == str(exc)  # what ray.get raises
+    assert message(ray_exceptions.ActorDiedError(task)) == str(exc)  # __init__ raised: only the text is kept
+
+
+def test_resume_of_a_run_whose_acknowledged_tail_is_gone_says_so_in_one_line(stopped_run):
+    cut_to(stopped_run, 5)  # no run.stopped any more, so it looks resumable; the store refuses it
+    result = invoke("run", stopped_run, "--resume", "-q")
+    one_line_error(result, "COMMITTED says", "acknowledged events are missing")
+    assert "not a torn tail" not in result.output  # COMMITTED, not a valid record after it, is the witness
+    assert "ray" not in result.output.splitlines()[-1].lower()
+
+
+# --- a log that ends below its COMMITTED mark ----------------------------------------------------
+
+@pytest.mark.parametrize("command", [("replay",), ("export", "--tsv"), ("log",)])
+def test_reading_a_log_cut_below_committed_warns(stopped_run, command):
+    assert "warning" not in invoke(command[0], stopped_run, *command[1:]).output
+    total = sum(1 for _ in scan(next(iter(list_segments(stopped_run / "log")))[1].read_bytes(), HEADER_SIZE, 0).starts)
+    cut_to(stopped_run, 7)
+    result = invoke(command[0], stopped_run, *command[1:])
+    assert result.exit_code == 0, result.output
+    assert f"{total - 7} acknowledged event(s) are missing (offsets 7 to {total - 1})" in result.output
+
+
+def test_replay_until_inside_the_log_does_not_warn(stopped_run):
+    cut_to(stopped_run, 7)
+    assert "missing" not in invoke("replay", stopped_run, "--until", 5).output
+    assert "missing" in invoke("replay", stopped_run, "--until", 9).output
