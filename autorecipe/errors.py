@@ -9,7 +9,6 @@ import click
 
 from events import CorruptLog, LogLocked, RunDir
 
-
 # the last line of a Python traceback: "package.module.Class: what happened"
 _RAISED = re.compile(r"^(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*: (.+)$")
 

@@ -5,6 +5,8 @@ a URL where nothing listens, a live run confirmed, numbers out of range. Each is
 from __future__ import annotations
 
 import pickle
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,59 @@ def test_replay_until_inside_the_log_does_not_warn(stopped_run):
     cut_to(stopped_run, 7)
     assert "missing" not in invoke("replay", stopped_run, "--until", 5).output
     assert "missing" in invoke("replay", stopped_run, "--until", 9).output
+
+
+# --- serve on a port it cannot have --------------------------------------------------------------
+
+def test_serve_on_a_busy_port_refuses_before_saying_serving(stopped_run):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        result = invoke("serve", stopped_run, "--port", holder.getsockname()[1])
+    finally:
+        holder.close()
+    one_line_error(result, "in use", "--port")
+    assert "serving" not in result.output
+
+
+@pytest.mark.parametrize("args, words", [(("--port", 70000), ("70000", "0<=x<=65535")),
+                                         (("--host", "no-such-host.invalid", "--token", "t"), ("no-such-host.invalid",)),
+                                         (("--host", "192.0.2.77", "--token", "t"), ("cannot serve on 192.0.2.77",))])
+def test_serve_on_an_address_it_cannot_have_is_one_line(stopped_run, args, words):
+    result = invoke("serve", stopped_run, *args)
+    one_line_error(result, *words)
+    assert "serving" not in result.output
+
+
+# --- stream from where nothing answers -----------------------------------------------------------
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connections are refused
+    return port
+
+
+@pytest.mark.parametrize("url", ["localhost:8000", "ftp://127.0.0.1/", "http://", "http://[::1"])
+def test_stream_refuses_a_malformed_url_at_once(url):
+    started = time.monotonic()
+    one_line_error(invoke("stream", url), "URL")
+    assert time.monotonic() - started < 30
+
+
+def test_stream_gives_up_when_no_first_connection_succeeds():
+    started = time.monotonic()
+    result = invoke("stream", f"http://127.0.0.1:{_free_port()}", "--give-up-after", 0.5)
+    one_line_error(result, "no connection to", "0.5 s")
+    assert time.monotonic() - started < 30  # before: retried forever
+
+
+def test_stream_gives_up_on_a_4xx(stopped_run):
+    from events.gateway import create_app
+    from tests.gateway_server import Served
+
+    with Served(create_app(stopped_run)) as served:
+        result = invoke("stream", served.url + "/not-here", "--give-up-after", 60)
+    one_line_error(result, "404")
