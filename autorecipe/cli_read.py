@@ -17,9 +17,9 @@ from events.reader import Filter
 
 @click.command("replay")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--until", type=int, default=None, metavar="N", help="Fold only events with offset < N.")
+@click.option("--until", type=click.IntRange(0), default=None, metavar="N", help="Fold only events with offset < N.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("--top", type=int, default=10, show_default=True, help="Leaderboard length.")
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Leaderboard length.")
 @click.option("--verify", is_flag=True, help="Audit the run: recipes against their hashes and surfaces, every "
               "verdict re-derived from its recorded outputs; list divergences and exit 1 on any.")
 @click.option("--llm", "llm_mode", type=click.Choice(["replay"]), default=None,
@@ -73,8 +73,8 @@ def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int, verify:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--type", "types", multiple=True, metavar="T", help="Only this event type (repeatable), e.g. trial.evaluated.")
 @click.option("--stream", default=None, metavar="S", help="Only streams starting with S, e.g. trial/ or agent/opt.")
-@click.option("--from", "from_offset", type=int, default=0, show_default=True, help="First offset.")
-@click.option("--limit", type=int, default=None, help="At most this many events.")
+@click.option("--from", "from_offset", type=click.IntRange(0), default=0, show_default=True, help="First offset.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many events.")
 @click.option("--json", "as_json", is_flag=True, help="Whole records as JSON lines.")
 def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offset: int,
             limit: int | None, as_json: bool) -> None:

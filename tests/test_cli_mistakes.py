@@ -154,3 +154,37 @@ def test_stream_gives_up_on_a_4xx(stopped_run):
     with Served(create_app(stopped_run)) as served:
         result = invoke("stream", served.url + "/not-here", "--give-up-after", 60)
     one_line_error(result, "404")
+
+
+# --- confirm on a run it cannot write --------------------------------------------------------------
+
+def test_confirm_on_a_live_run_refuses_before_running_any_seed(stopped_run, monkeypatch):
+    import autorecipe.claims as claims
+    from events import EventStore
+
+    ran = []
+    monkeypatch.setattr(claims, "local_trial", lambda *a, **kw: ran.append(a) or pytest.fail("a seed ran"))
+    with EventStore(stopped_run / "log"):  # as a running loop holds it
+        result = invoke("confirm", stopped_run, "t0001", "--seeds", 2)
+    one_line_error(result, "running loop")
+    assert ran == []
+
+
+# --- numbers out of range ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ("calibrate", "dryrun", "--runs", 0), ("replay", "RUN", "--top", 0), ("replay", "RUN", "--until", -1),
+    ("log", "RUN", "--from", -3), ("log", "RUN", "--limit", 0), ("show", "RUN", "t0000", "--log-lines", -1),
+    ("synth", "NEW", "--trials", 0), ("synth", "NEW", "--executors", 0), ("synth", "NEW", "--batch", 0),
+    ("fork", "RUN", "NEW", "--at", -1), ("fork", "RUN", "NEW", "--at", 3, "--noise-margin", -0.1),
+    ("confirm", "RUN", "t0001", "--alpha", 0), ("confirm", "RUN", "t0001", "--alpha", 1.5),
+    ("confirm", "RUN", "t0001", "--min-delta", -1), ("run", "NEW", "--hours", 0), ("run", "NEW", "--cpu-hours", -2),
+    ("run", "NEW", "--serve", 70000), ("serve", "RUN", "--port", -1), ("stream", "http://127.0.0.1:1", "--from", -1),
+    ("stream", "http://127.0.0.1:1", "--give-up-after", 0),
+])
+def test_a_number_out_of_range_is_refused_by_name(stopped_run, tmp_path, args):
+    args = [stopped_run if a == "RUN" else tmp_path / "new" if a == "NEW" else a for a in args]
+    flag = [a for a in args if isinstance(a, str) and a.startswith("--")][-1]
+    result = invoke(*args)
+    one_line_error(result, flag, "range")
+    assert not (tmp_path / "new").exists()
