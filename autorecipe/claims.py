@@ -64,6 +64,16 @@ def confirm(run_dir: Path, trial_id: str, seeds: int, first_seed: int = 1, metri
     if parent_id is None:
         raise ValueError("the baseline has no parent to compare with")
     parent = _code(state, parent_id, blobs)
+    with rd.store() as store:  # first: a live or read-only run fails here, before any seed is spent
+        event = _tested(state, spec, trial_id, parent_id, code, parent, seeds, first_seed, metric, min_delta, alpha,
+                        scratch, log)
+        store.append([NewEvent(event=event, stream=claim_stream(trial_id), event_id=new_event_id(),
+                               producer="autorecipe/confirm")])
+    return event
+
+
+def _tested(state, spec, trial_id, parent_id, code, parent, seeds, first_seed, metric, min_delta, alpha, scratch,
+            log) -> ClaimTested:
     data = prepared_data(spec, log=log)
     seed_list = list(range(first_seed, first_seed + seeds))
     runs: dict[str, list[float | None]] = {"trial": [], "parent": []}
@@ -90,9 +100,6 @@ def confirm(run_dir: Path, trial_id: str, seeds: int, first_seed: int = 1, metri
                         improvement=test.improvement if test else None, t_stat=_finite(test.t_stat) if test else None,
                         p_value=test.p_value if test else None, min_delta=min_delta, alpha=alpha, passed=passed,
                         detail="; ".join(notes))
-    with rd.store() as store:
-        store.append([NewEvent(event=event, stream=claim_stream(trial_id), event_id=new_event_id(),
-                               producer="autorecipe/confirm")])
     return event
 
 

@@ -190,7 +190,7 @@ def recipe_key(code: dict[str, bytes], path: str) -> str:
 @click.command("calibrate")
 @click.argument("env")
 @click.option("--tier", default="standard", show_default=True)
-@click.option("--runs", type=int, default=3, show_default=True, help="Baseline trials to measure.")
+@click.option("--runs", type=click.IntRange(1), default=3, show_default=True, help="Baseline trials to measure.")
 @ENV_OPT
 def calibrate_cmd(env: str, tier: str, runs: int, env_opts: tuple[str, ...]) -> None:
     """Re-measure ENV's baseline on this machine and record it beside the prepared data

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import orjson
 
-from autorecipe.errors import existing_run, fail
+from autorecipe.errors import existing_run, fail, warn_if_short
 from events import CorruptLog, replay
 from events.envelope import record_to_jsonable
 from events.export import autoresearch_tsv, reference_tsv
@@ -17,9 +17,9 @@ from events.reader import Filter
 
 @click.command("replay")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--until", type=int, default=None, metavar="N", help="Fold only events with offset < N.")
+@click.option("--until", type=click.IntRange(0), default=None, metavar="N", help="Fold only events with offset < N.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("--top", type=int, default=10, show_default=True, help="Leaderboard length.")
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Leaderboard length.")
 @click.option("--verify", is_flag=True, help="Audit the run: recipes against their hashes and surfaces, every "
               "verdict re-derived from its recorded outputs; list divergences and exit 1 on any.")
 @click.option("--llm", "llm_mode", type=click.Choice(["replay"]), default=None,
@@ -44,11 +44,13 @@ def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int, verify:
                 click.echo(f"  {c.session_id} ({c.agent}): {c.detail}", err=True)
     from autorecipe.render import summary_json, summary_text
 
-    existing_run(run_dir)
+    run = existing_run(run_dir)
     try:
         state = replay(run_dir, until=until)
     except CorruptLog as exc:
         fail(str(exc))
+    if until is None or state.next_offset < until:  # the log ended before --until did
+        warn_if_short(run, state.next_offset)
     if as_json:
         click.echo(orjson.dumps(summary_json(state, top), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -71,19 +73,21 @@ def replay_cmd(run_dir: str, until: int | None, as_json: bool, top: int, verify:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--type", "types", multiple=True, metavar="T", help="Only this event type (repeatable), e.g. trial.evaluated.")
 @click.option("--stream", default=None, metavar="S", help="Only streams starting with S, e.g. trial/ or agent/opt.")
-@click.option("--from", "from_offset", type=int, default=0, show_default=True, help="First offset.")
-@click.option("--limit", type=int, default=None, help="At most this many events.")
+@click.option("--from", "from_offset", type=click.IntRange(0), default=0, show_default=True, help="First offset.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many events.")
 @click.option("--json", "as_json", is_flag=True, help="Whole records as JSON lines.")
 def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offset: int,
             limit: int | None, as_json: bool) -> None:
     """Print RUN_DIR's events in log order, one per line."""
     from autorecipe.render import record_line
 
-    reader = existing_run(run_dir).reader()
+    run = existing_run(run_dir)
+    reader = run.reader()
     where = Filter(stream, types)
-    shown = 0
+    shown, end = 0, 0 if from_offset == 0 else None  # end: after the last record read
     try:
         for record in reader.iter_records(from_offset):
+            end = record.offset + 1
             if not where(record):
                 continue
             if as_json:
@@ -93,6 +97,9 @@ def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offse
             shown += 1
             if limit is not None and shown >= limit:
                 break
+        else:
+            if end is not None:
+                warn_if_short(run, end)
     except CorruptLog as exc:
         fail(str(exc))
     except BrokenPipeError:
@@ -109,11 +116,12 @@ def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offse
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File to write (default: stdout).")
 def export_cmd(run_dir: str, tsv: bool, layout: str, output: str | None) -> None:
     """Export RUN_DIR's evaluated trials as results.tsv, in verdict order."""
-    existing_run(run_dir)
+    run = existing_run(run_dir)
     try:
         state = replay(run_dir)
     except CorruptLog as exc:
         fail(str(exc))
+    warn_if_short(run, state.next_offset)
     body = autoresearch_tsv(state) if layout == "autoresearch" else reference_tsv(state)
     if output:
         Path(output).write_text(body)

@@ -46,9 +46,9 @@ anything left to try (an offline library runs dry: dryrun's after about 20 trial
 @ENV_OPT
 @click.option("--agents", default="", help="Comma-separated specialists (default: all of the environment's).")
 @click.option("--trials", type=click.IntRange(1), default=40, show_default=True, help="Proposals by specialists.")
-@click.option("--hours", type=float, help="Deadline, from the start of the run.")
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True), help="Deadline, from the start of the run.")
 @click.option("--patience", type=click.IntRange(1), help="Stop after this many verdicts without a new best.")
-@click.option("--cpu-hours", type=float, help="Stop when trial compute reaches this.")
+@click.option("--cpu-hours", type=click.FloatRange(min=0, min_open=True), help="Stop when trial compute reaches this.")
 @click.option("--cost-usd", type=click.FloatRange(min=0, min_open=True),
               help="Stop when LLM spend reaches this many US dollars: the sum of the cost of every model call "
               "(llm.exchanged), priced from its usage by the endpoint's price table (price = {input, cached_input, "
@@ -85,7 +85,7 @@ anything left to try (an offline library runs dry: dryrun's after about 20 trial
               help="How the model edits: tools (search_replace, whole_file), plain text for models without tool "
               "calling (text, text_whole_file), or auto: probed at start.")
 @click.option("--address", help="A Ray cluster to join ('auto' for the local one); default: start one.")
-@click.option("--serve", "serve_port", type=int, default=None, metavar="PORT",
+@click.option("--serve", "serve_port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
               help="Also serve the run on http://127.0.0.1:PORT while it runs (autorecipe serve, in this process).")
 @click.option("--resume", "resume", is_flag=True, help="Continue the run in RUN_DIR with its recorded configuration.")
 @click.option("--keep-work", is_flag=True, help="Keep every trial's work dir (under $AUTORECIPE_SCRATCH, default "

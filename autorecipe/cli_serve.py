@@ -24,7 +24,8 @@ def is_loopback(host: str) -> bool:
 @click.command("serve")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="TCP port; 0 takes a free one (the URL printed names it).")
 @click.option("--token", envvar="AUTORECIPE_TOKEN", help="Bearer token clients must send (or $AUTORECIPE_TOKEN); "
               "required to bind anywhere but loopback.")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
@@ -46,6 +47,8 @@ def serve_cmd(run_dir: str, host: str, port: int, token: str | None, allow_hosts
     """
     import uvicorn
 
+    from autorecipe.embedded_gateway import PortBusy, bind
+    from autorecipe.errors import fail
     from autorecipe.session_view import session_view
     from events.gateway import create_app
 
@@ -61,28 +64,42 @@ def serve_cmd(run_dir: str, host: str, port: int, token: str | None, allow_hosts
                          session_view=session_view(run_dir))
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"serving {run_dir} on http://{host}:{port}  (/events, /events/stream, /trials, /lineage, "
+    try:  # bound before "serving" is said: a busy or impossible address is one line, not a traceback
+        sock = bind(port, host, flag="--port")
+    except PortBusy as exc:
+        fail(str(exc))
+    port = sock.getsockname()[1]
+    where = f"[{host}]" if ":" in host else host
+    click.echo(f"serving {run_dir} on http://{where}:{port}  (/events, /events/stream, /trials, /lineage, "
                f"/leaderboard, /health, /openapi.json){'; token required' if token else ''}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @click.command("stream")
 @click.argument("url")
-@click.option("--from", "from_offset", type=int, default=0, show_default=True, help="First offset.")
+@click.option("--from", "from_offset", type=click.IntRange(0), default=0, show_default=True, help="First offset.")
 @click.option("--type", "types", multiple=True, metavar="T", help="Only this event type (repeatable).")
 @click.option("--stream", "stream_prefix", metavar="S", help="Only streams starting with S.")
 @click.option("--token", envvar="AUTORECIPE_TOKEN", help="Bearer token (or $AUTORECIPE_TOKEN).")
 @click.option("--json", "as_json", is_flag=True, help="Whole records as JSON lines.")
+@click.option("--give-up-after", "first_connect_s", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, metavar="SECONDS",
+              help="Stop when no first connection succeeds within this long; once one has, a dropped connection "
+                   "is retried without end.")
 def stream_cmd(url: str, from_offset: int, types: tuple[str, ...], stream_prefix: str | None, token: str | None,
-               as_json: bool) -> None:
+               as_json: bool, first_connect_s: float = 60.0) -> None:
     """Follow a served run from URL, printing events as they arrive; reconnects and resumes
     after the last offset printed, so nothing is missed or printed twice."""
     import asyncio
 
-    from events.consumer import LogDamaged, Unauthorized, follow
+    from autorecipe.errors import fail
+    from events.consumer import GaveUp, LogDamaged, Unauthorized, follow
 
     async def main():
-        async for rec in follow(url, from_offset, list(types), stream_prefix, token,
+        async for rec in follow(url, from_offset, list(types), stream_prefix, token, first_connect_s=first_connect_s,
                                 on_reconnect=lambda e, d: click.echo(f"(reconnecting in {d:.1f}s: {e})", err=True)):
             if as_json:
                 sys.stdout.write(orjson.dumps(rec).decode() + "\n")
@@ -97,5 +114,7 @@ def stream_cmd(url: str, from_offset: int, types: tuple[str, ...], stream_prefix
         asyncio.run(main())
     except (Unauthorized, LogDamaged) as exc:
         raise click.ClickException(str(exc)) from None
+    except GaveUp as exc:
+        fail(str(exc))
     except KeyboardInterrupt:
         os._exit(0)

@@ -14,7 +14,7 @@ LOG_TAIL = 40
 @click.command("show")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.argument("trial_id")
-@click.option("--log-lines", type=int, default=LOG_TAIL, show_default=True, help="Lines of each phase's log tail.")
+@click.option("--log-lines", type=click.IntRange(0), default=LOG_TAIL, show_default=True, help="Lines of each phase's log tail.")
 @click.option("--session", is_flag=True, help="Also the model session behind it: messages, tool calls and results, "
               "tokens, latency and cost of every call.")
 def show_cmd(run_dir: str, trial_id: str, log_lines: int, session: bool) -> None:

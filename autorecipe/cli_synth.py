@@ -10,10 +10,10 @@ from events import RunDir
 
 @click.command("synth")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--trials", type=int, default=200, show_default=True, help="Trials proposed by the specialists.")
+@click.option("--trials", type=click.IntRange(1), default=200, show_default=True, help="Trials proposed by the specialists.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--executors", type=int, default=4, show_default=True)
-@click.option("--batch", type=int, default=100, show_default=True, help="Events per durable append.")
+@click.option("--executors", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=100, show_default=True, help="Events per durable append.")
 def synth_cmd(run_dir: str, trials: int, seed: int, executors: int, batch: int) -> None:
     """Write a simulated run to RUN_DIR (it must not hold a log yet).
 

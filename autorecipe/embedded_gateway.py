@@ -20,17 +20,26 @@ class PortBusy(OSError):
     pass
 
 
-def bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def bind(port: int, host: str = HOST, flag: str = "--serve PORT") -> socket.socket:
+    """A listening socket on host:port, or PortBusy saying why not (in use, not an address of
+    this machine, not allowed) and which `flag` to change."""
+    if not 0 <= port <= 65535:
+        raise PortBusy(f"port {port} is not a TCP port (0 to 65535): pick another {flag}")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise PortBusy(f"cannot serve on {host}:{port}: {host!r} is not a host name or address here "
+                       f"({getattr(exc, 'strerror', None) or exc})") from None
+    sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((HOST, port))
+        sock.bind(address)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise PortBusy(f"port {port} on {HOST} is in use (another run's gateway?): pick another --serve PORT, "
+            raise PortBusy(f"port {port} on {host} is in use (another run's gateway?): pick another {flag}, "
                            f"or stop what holds it") from None
-        raise PortBusy(f"cannot serve on {HOST}:{port}: {exc.strerror or exc}") from None
+        raise PortBusy(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(256)
     return sock
 

@@ -133,10 +133,15 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
 
     started_ray = ensure_ray(address)
     signals.reinstall()  # ray.init replaced the SIGTERM handler
-    attach_gate(proposers, f"autorecipe-llm-gate-{run_id}")  # one concurrency limit per server, run-wide
-    cluster = ray.cluster_resources()
-    rd.path.mkdir(parents=True, exist_ok=True)
-    handle, log = _start_log(rd, run_id, config, spec, _log_pinned(cluster, run_dir, echo), resume)
+    try:
+        attach_gate(proposers, f"autorecipe-llm-gate-{run_id}")  # one concurrency limit per server, run-wide
+        cluster = ray.cluster_resources()
+        rd.path.mkdir(parents=True, exist_ok=True)
+        handle, log = _start_log(rd, run_id, config, spec, _log_pinned(cluster, run_dir, echo), resume)
+    except BaseException:  # the log would not open (damaged, say): the Ray started for it goes too
+        if started_ray:
+            ray.shutdown()
+        raise
     supervisor = Supervisor(log, agents, spec.baseline_code())
     supervisor.catch_up()
     if resume:

@@ -6,11 +6,16 @@
 Delivery is at-least-once over the network and exactly-once to the caller: after a dropped
 connection the client reconnects with Last-Event-ID (the last offset it handed out), and drops
 anything at or below it. Store the last offset you processed to resume across restarts.
+
+Reconnecting is for a gateway that was there and went away (a restart, a dropped network). A
+URL that could never work is given up on: one that is not http(s)://HOST, an answer 4xx (the
+wrong path, a refused token), or no first connection within `first_connect_s`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import AsyncIterator
 
 import httpx
@@ -24,6 +29,21 @@ class Unauthorized(RuntimeError):
     pass
 
 
+class GaveUp(RuntimeError):
+    """Following cannot work: a malformed URL, a 4xx answer, or no first connection in time."""
+
+
+def checked_url(url: str) -> str:
+    """`url` without its trailing slash, or GaveUp saying what is wrong with it."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise GaveUp(f"{url!r} is not a URL ({exc}): give the gateway's, e.g. http://127.0.0.1:8000") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise GaveUp(f"{url!r} is not an http(s)://HOST[:PORT] URL: give the gateway's, e.g. http://127.0.0.1:8000")
+    return url.rstrip("/")
+
+
 class LogDamaged(RuntimeError):
     """The gateway met a damaged frame in the run's log: every event before it was delivered;
     reconnecting cannot get past it. `detail` has the segment, byte position and offset."""
@@ -35,7 +55,12 @@ class LogDamaged(RuntimeError):
 
 async def follow(url: str, from_offset: int = 0, types: list[str] | None = None, stream: str | None = None,
                  token: str | None = None, reconnect: bool = True, client: httpx.AsyncClient | None = None,
-                 on_reconnect=lambda error, delay: None) -> AsyncIterator[dict]:
+                 on_reconnect=lambda error, delay: None, first_connect_s: float | None = 60.0) -> AsyncIterator[dict]:
+    """`first_connect_s`: give up (GaveUp) when no connection has succeeded this long after the
+    start; None retries forever. Once one has, a dropped connection is retried without limit."""
+    endpoint = checked_url(url) + "/events/stream"
+    give_up_at = None if first_connect_s is None else time.monotonic() + first_connect_s
+    connected = False
     last = from_offset - 1
     delay = RECONNECT_MIN_S
     params = [("type", t) for t in types or []] + ([("stream", stream)] if stream else [])
@@ -47,10 +72,15 @@ async def follow(url: str, from_offset: int = 0, types: list[str] | None = None,
             try:
                 h = {**headers, "last-event-id": str(last)} if last >= 0 else headers
                 q = params if last >= 0 else params + [("from", str(from_offset))]
-                async with aconnect_sse(client, "GET", url.rstrip("/") + "/events/stream", params=q, headers=h) as src:
-                    if src.response.status_code == 401:
+                async with aconnect_sse(client, "GET", endpoint, params=q, headers=h) as src:
+                    status = src.response.status_code
+                    if status == 401:
                         raise Unauthorized(f"{url}: the gateway wants a bearer token (--token)")
+                    if 400 <= status < 500:  # asking again gets the same answer
+                        raise GaveUp(f"{endpoint} answered {status} {src.response.reason_phrase}: is {url} an "
+                                     "autorecipe gateway (autorecipe serve), and the token right?")
                     src.response.raise_for_status()
+                    connected = True
                     async for sse in src.aiter_sse():
                         if sse.event == "error":
                             raise LogDamaged(orjson.loads(sse.data))
@@ -65,8 +95,17 @@ async def follow(url: str, from_offset: int = 0, types: list[str] | None = None,
             except (httpx.TransportError, httpx.HTTPStatusError) as exc:
                 if not reconnect:
                     raise
-                on_reconnect(exc, delay)
-                await asyncio.sleep(delay)
+                if isinstance(exc, httpx.UnsupportedProtocol):
+                    raise GaveUp(f"{url}: {exc}") from None
+                wait = delay
+                if not connected and give_up_at is not None:
+                    left = give_up_at - time.monotonic()
+                    if left <= 0:
+                        raise GaveUp(f"no connection to {url} in {first_connect_s:g} s (last: "
+                                     f"{exc or type(exc).__name__}); is the gateway running there?") from None
+                    wait = min(delay, left)  # the last try falls on the limit, not past it
+                on_reconnect(exc, wait)
+                await asyncio.sleep(wait)
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 continue
             if not reconnect:

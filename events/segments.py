@@ -41,14 +41,23 @@ _NAME = re.compile(r"^segment-(\d{20})\.log$")
 class CorruptLog(Exception):
     """A segment holds damaged bytes with valid records after them. Nothing was changed on disk."""
 
-    def __init__(self, segment: Path, position: int, offset: int, why: str):
+    NOT_TORN = "valid records follow, so this is not a torn tail"
+
+    def __init__(self, segment: Path, position: int, offset: int, why: str, not_torn: str | None = NOT_TORN):
+        """`not_torn`: why this is not a torn tail (None where `why` already says)."""
         self.segment, self.position, self.offset, self.why = segment, position, offset, why
+        self.not_torn = not_torn
         super().__init__(
             f"corrupt event log: {segment} at byte {position} (event offset {offset}): {why}; "
-            "valid records follow, so this is not a torn tail. Nothing was deleted. Restore the "
+            f"{not_torn + '. ' if not_torn else ''}Nothing was deleted. Restore the "
             "segment from a copy, or move the damaged segment and everything after it away to "
             "keep the events before it."
         )
+
+    def __reduce__(self):
+        # rebuilt from its fields: the default (the message as the only argument) does not fit
+        # __init__, so a CorruptLog raised in an actor could not cross back to the driver
+        return type(self), (self.segment, self.position, self.offset, self.why, self.not_torn)
 
 
 def segment_name(base_offset: int) -> str:

@@ -64,6 +64,9 @@ class WrongExpectedVersion(Exception):
             f"(event {event_id}); the batch was refused and nothing was stored"
         )
 
+    def __reduce__(self):  # crosses Ray whole (the default would pass __init__ the message alone)
+        return type(self), (self.stream, self.expected, self.actual, self.event_id)
+
 
 class LogWriteFailed(Exception):
     """Writing or syncing a batch failed; the batch was not acknowledged. After a failed sync the
@@ -410,7 +413,8 @@ class EventStore:
             base, path = segments[-1]
             raise CorruptLog(path, path.stat().st_size, expected,
                              f"the log ends at offset {expected} but {COMMITTED} says {self._witness} events were "
-                             "acknowledged: acknowledged events are missing (a truncated or lost segment)")
+                             "acknowledged: acknowledged events are missing (a truncated or lost segment)",
+                             not_torn=None)
         self._next_offset = expected
         self._open_active(segments[-1][0], create=False)
 
@@ -440,7 +444,8 @@ class EventStore:
                 if self._witness is not None and walk.cursor < self._witness:
                     raise CorruptLog(path, walk.position, walk.cursor,
                                      f"{walk.problem} in an acknowledged record ({COMMITTED} says {self._witness} "
-                                     "events were acknowledged), so this is damage, not a torn write")
+                                     "events were acknowledged), so this is damage, not a torn write",
+                                     not_torn=None)
                 self._cut_tail(path, walk.torn_bytes(), walk.position, walk.cursor)
         finally:
             os.close(fd)

@@ -1,0 +1,190 @@
+"""A careless user at the command line: a damaged run resumed, a truncated log read, a busy port,
+a URL where nothing listens, a live run confirmed, numbers out of range. Each is one clear line
+(and the right exit status) before anything is spent, never a traceback, a hang or lost data."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from actors.config import RunConfig
+from actors.local_loop import run_local
+from agents.library import LibraryProposer
+from autorecipe.cli import main
+from autorecipe.errors import message
+from environments import registry
+from events import CorruptLog, WrongExpectedVersion
+from events.segments import FRAME_OVERHEAD, HEADER_SIZE, list_segments, scan
+
+SPEC = registry.get("dryrun")
+
+
+def invoke(*args, **kw):
+    return CliRunner().invoke(main, [str(a) for a in args], **kw)
+
+
+def one_line_error(result, *words, code=2):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    for w in words:
+        assert w in result.output, result.output
+
+
+@pytest.fixture
+def stopped_run(tmp_path):
+    path = tmp_path / "run"
+    run_local(path, SPEC, RunConfig(env="dryrun", runner="zero", fsync=False, trials=3),
+              {a.name: LibraryProposer() for a in SPEC.specialists})
+    return path
+
+
+def cut_to(run: Path, keep: int) -> None:
+    """Truncate the run's only segment after its first `keep` records, at a frame boundary: a
+    clean-looking log that ends below its COMMITTED mark."""
+    (_, segment), = list_segments(run / "log")
+    data = segment.read_bytes()
+    frames = scan(data, HEADER_SIZE, 0)
+    segment.write_bytes(data[: frames.starts[keep] - FRAME_OVERHEAD])
+
+
+# --- a damaged log, across Ray -------------------------------------------------------------------
+
+def test_corrupt_log_and_a_version_conflict_survive_pickling():
+    exc = CorruptLog(Path("/r/log/segment-1.log"), 40, 3, "CRC mismatch")
+    back = pickle.loads(pickle.dumps(exc))
+    assert (back.segment, back.position, back.offset, back.why, str(back)) == \
+        (exc.segment, 40, 3, "CRC mismatch", str(exc))
+    conflict = pickle.loads(pickle.dumps(WrongExpectedVersion("trial/t1", 2, 3, "e1")))
+    assert (conflict.stream, conflict.expected, conflict.actual, conflict.event_id) == ("trial/t1", 2, 3, "e1")
+
+
+def test_the_error_line_unwraps_what_ray_wrapped():
+    ray_exceptions = pytest.importorskip("ray.exceptions")
+    exc = CorruptLog(Path("/r/log/segment-1.log"), 40, 3, "CRC mismatch")
+    trace = f"Traceback (most recent call last):\n  File \"x.py\", line 1\nevents.segments.CorruptLog: {exc}\n"
+    task = ray_exceptions.RayTaskError("EventLog.read", trace, exc)
+    assert message(task) == str(exc)
+    assert message(task.as_instanceof_cause()) == str(exc)  # what ray.get raises
+    assert message(ray_exceptions.ActorDiedError(task)) == str(exc)  # __init__ raised: only the text is kept
+
+
+def test_resume_of_a_run_whose_acknowledged_tail_is_gone_says_so_in_one_line(stopped_run):
+    cut_to(stopped_run, 5)  # no run.stopped any more, so it looks resumable; the store refuses it
+    result = invoke("run", stopped_run, "--resume", "-q")
+    one_line_error(result, "COMMITTED says", "acknowledged events are missing")
+    assert "not a torn tail" not in result.output  # COMMITTED, not a valid record after it, is the witness
+    assert "ray" not in result.output.splitlines()[-1].lower()
+
+
+# --- a log that ends below its COMMITTED mark ----------------------------------------------------
+
+@pytest.mark.parametrize("command", [("replay",), ("export", "--tsv"), ("log",)])
+def test_reading_a_log_cut_below_committed_warns(stopped_run, command):
+    assert "warning" not in invoke(command[0], stopped_run, *command[1:]).output
+    total = sum(1 for _ in scan(next(iter(list_segments(stopped_run / "log")))[1].read_bytes(), HEADER_SIZE, 0).starts)
+    cut_to(stopped_run, 7)
+    result = invoke(command[0], stopped_run, *command[1:])
+    assert result.exit_code == 0, result.output
+    assert f"{total - 7} acknowledged event(s) are missing (offsets 7 to {total - 1})" in result.output
+
+
+def test_replay_until_inside_the_log_does_not_warn(stopped_run):
+    cut_to(stopped_run, 7)
+    assert "missing" not in invoke("replay", stopped_run, "--until", 5).output
+    assert "missing" in invoke("replay", stopped_run, "--until", 9).output
+
+
+# --- serve on a port it cannot have --------------------------------------------------------------
+
+def test_serve_on_a_busy_port_refuses_before_saying_serving(stopped_run):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        result = invoke("serve", stopped_run, "--port", holder.getsockname()[1])
+    finally:
+        holder.close()
+    one_line_error(result, "in use", "--port")
+    assert "serving" not in result.output
+
+
+@pytest.mark.parametrize("args, words", [(("--port", 70000), ("70000", "0<=x<=65535")),
+                                         (("--host", "no-such-host.invalid", "--token", "t"), ("no-such-host.invalid",)),
+                                         (("--host", "192.0.2.77", "--token", "t"), ("cannot serve on 192.0.2.77",))])
+def test_serve_on_an_address_it_cannot_have_is_one_line(stopped_run, args, words):
+    result = invoke("serve", stopped_run, *args)
+    one_line_error(result, *words)
+    assert "serving" not in result.output
+
+
+# --- stream from where nothing answers -----------------------------------------------------------
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connections are refused
+    return port
+
+
+@pytest.mark.parametrize("url", ["localhost:8000", "ftp://127.0.0.1/", "http://", "http://[::1"])
+def test_stream_refuses_a_malformed_url_at_once(url):
+    started = time.monotonic()
+    one_line_error(invoke("stream", url), "URL")
+    assert time.monotonic() - started < 30
+
+
+def test_stream_gives_up_when_no_first_connection_succeeds():
+    started = time.monotonic()
+    result = invoke("stream", f"http://127.0.0.1:{_free_port()}", "--give-up-after", 0.5)
+    one_line_error(result, "no connection to", "0.5 s")
+    assert time.monotonic() - started < 30  # before: retried forever
+
+
+def test_stream_gives_up_on_a_4xx(stopped_run):
+    from events.gateway import create_app
+    from tests.gateway_server import Served
+
+    with Served(create_app(stopped_run)) as served:
+        result = invoke("stream", served.url + "/not-here", "--give-up-after", 60)
+    one_line_error(result, "404")
+
+
+# --- confirm on a run it cannot write --------------------------------------------------------------
+
+def test_confirm_on_a_live_run_refuses_before_running_any_seed(stopped_run, monkeypatch):
+    import autorecipe.claims as claims
+    from events import EventStore
+
+    ran = []
+    monkeypatch.setattr(claims, "local_trial", lambda *a, **kw: ran.append(a) or pytest.fail("a seed ran"))
+    with EventStore(stopped_run / "log"):  # as a running loop holds it
+        result = invoke("confirm", stopped_run, "t0001", "--seeds", 2)
+    one_line_error(result, "running loop")
+    assert ran == []
+
+
+# --- numbers out of range ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ("calibrate", "dryrun", "--runs", 0), ("replay", "RUN", "--top", 0), ("replay", "RUN", "--until", -1),
+    ("log", "RUN", "--from", -3), ("log", "RUN", "--limit", 0), ("show", "RUN", "t0000", "--log-lines", -1),
+    ("synth", "NEW", "--trials", 0), ("synth", "NEW", "--executors", 0), ("synth", "NEW", "--batch", 0),
+    ("fork", "RUN", "NEW", "--at", -1), ("fork", "RUN", "NEW", "--at", 3, "--noise-margin", -0.1),
+    ("confirm", "RUN", "t0001", "--alpha", 0), ("confirm", "RUN", "t0001", "--alpha", 1.5),
+    ("confirm", "RUN", "t0001", "--min-delta", -1), ("run", "NEW", "--hours", 0), ("run", "NEW", "--cpu-hours", -2),
+    ("run", "NEW", "--serve", 70000), ("serve", "RUN", "--port", -1), ("stream", "http://127.0.0.1:1", "--from", -1),
+    ("stream", "http://127.0.0.1:1", "--give-up-after", 0),
+])
+def test_a_number_out_of_range_is_refused_by_name(stopped_run, tmp_path, args):
+    args = [stopped_run if a == "RUN" else tmp_path / "new" if a == "NEW" else a for a in args]
+    flag = [a for a in args if isinstance(a, str) and a.startswith("--")][-1]
+    result = invoke(*args)
+    one_line_error(result, flag, "range")
+    assert not (tmp_path / "new").exists()
