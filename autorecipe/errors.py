@@ -18,9 +18,9 @@ def unwrapped(exc: BaseException) -> BaseException | str:
     str is the remote traceback); an actor whose __init__ raised dies with an ActorDiedError that
     keeps only the text, so the last line of that traceback is what it said."""
     ray_exceptions = sys.modules.get("ray.exceptions")  # never import Ray to print an error
+    if ray_exceptions is None:
+        return exc
     for _ in range(10):  # a cause of a cause: a task that called an actor that failed
-        if ray_exceptions is None:
-            return exc
         if isinstance(exc, ray_exceptions.RayTaskError) and isinstance(exc.cause, BaseException):
             exc = exc.cause
         elif isinstance(exc, ray_exceptions.RayActorError) and exc.actor_init_failed:

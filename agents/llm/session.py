@@ -335,10 +335,14 @@ class LLMProposer:
         ep = self.endpoint
         if exc.exchange is not None:
             record(exc.exchange)
-        kind = ("quota" if isinstance(exc, QuotaExhausted) else "refused" if isinstance(exc, EndpointRefused)
-                else "endpoint_down" if exc.unreachable else "error")
-        detail = (f"endpoint {ep.name} at {ep.base_url} refused the connection: {exc}" if exc.unreachable
-                  else f"{exc}; fix the endpoint's key or model and --resume" if kind == "refused" else str(exc))
+        if isinstance(exc, QuotaExhausted):
+            kind, detail = "quota", str(exc)
+        elif isinstance(exc, EndpointRefused):
+            kind, detail = "refused", f"{exc}; fix the endpoint's key or model and --resume"
+        elif exc.unreachable:
+            kind, detail = "endpoint_down", f"endpoint {ep.name} at {ep.base_url} refused the connection: {exc}"
+        else:
+            kind, detail = "error", str(exc)
         return Outcome(None, kind, detail, turns=turn, retry_after_s=exc.retry_after_s)
 
     def _ask_again(self, ctx: Context, talk: _Talk, ex: Exchange, text_mode: bool) -> bool:
