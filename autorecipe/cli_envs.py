@@ -199,8 +199,11 @@ def calibrate_cmd(env: str, tier: str, runs: int, env_opts: tuple[str, ...]) -> 
     from autorecipe.local_trial import local_trial
 
     spec = spec_of(env, env_options(env_opts))
+    try:
+        t = spec.tier(tier)  # before any data is prepared: a typo costs nothing
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
     data = prepared_data(spec, log=lambda m: click.echo(m, err=True))
-    t = spec.tier(tier)
     results = []
     with tempfile.TemporaryDirectory(prefix="autorecipe-calibrate-") as root:
         for i in range(runs):
@@ -210,9 +213,19 @@ def calibrate_cmd(env: str, tier: str, runs: int, env_opts: tuple[str, ...]) -> 
             click.echo(f"run {i + 1}/{runs}: {ev.verdict} {spec.metric}={ev.score} ({time.monotonic() - started:.1f} s)",
                        err=True)
             results.append((executed, ev))
-    scores = [ev.score for _, ev in results if ev.score is not None]
+    valid = [(executed, ev) for executed, ev in results if ev.verdict == "valid" and ev.score is not None]
+    if not valid:  # a calibration of nothing would replace a good one: keep what was recorded
+        ev = results[0][1]
+        opts = "".join(f" --env-opt {o}" for o in env_opts)
+        raise click.ClickException(
+            f"no baseline run of {spec.name} ({tier}) was valid, so nothing was recorded; the first was "
+            f"{ev.verdict}: {ev.feedback}\nsee one run in full with: autorecipe trial {spec.name} --tier {tier}{opts}")
+    if len(valid) < len(results):
+        click.echo(f"warning: {len(results) - len(valid)} of {runs} baseline runs were not valid; "
+                   f"the calibration is the mean of the other {len(valid)}", err=True)
+    scores = [ev.score for _, ev in valid]
     phase_use = {}
-    for executed, _ in results:
+    for executed, _ in valid:
         for p in executed.phases:
             if p.budget_s:
                 phase_use.setdefault(p.name.partition(":")[0], []).append(p.cpu_s / p.budget_s)
@@ -220,7 +233,7 @@ def calibrate_cmd(env: str, tier: str, runs: int, env_opts: tuple[str, ...]) -> 
         "environment": spec.name, "tier": tier, "runs": runs, "machine": platform.node(),
         "processor": platform.processor() or platform.machine(), "data_root": str(data_root()),
         "verdicts": [ev.verdict for _, ev in results],
-        "score_mean": statistics.fmean(scores) if scores else None,
+        "score_mean": statistics.fmean(scores),
         "score_std": statistics.pstdev(scores) if len(scores) > 1 else None,
         "metrics": [ev.metrics for _, ev in results],
         "budget_use": {k: round(max(v), 3) for k, v in phase_use.items()},

@@ -53,8 +53,8 @@ def serve_cmd(run_dir: str, host: str, port: int, token: str | None, allow_hosts
     from events.gateway import create_app
 
     if not is_loopback(host) and not token:
-        raise click.ClickException(f"binding {host} exposes the run beyond this machine: give --token "
-                                   "(or $AUTORECIPE_TOKEN), or bind 127.0.0.1")
+        raise click.UsageError(f"binding {host} exposes the run beyond this machine: give --token "
+                               "(or $AUTORECIPE_TOKEN), or bind 127.0.0.1")
     try:
         if allow_hosts:
             hosts = (*LOOPBACK, *allow_hosts, *(() if is_loopback(host) else (host,)))

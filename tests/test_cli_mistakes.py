@@ -170,6 +170,46 @@ def test_confirm_on_a_live_run_refuses_before_running_any_seed(stopped_run, monk
     assert ran == []
 
 
+# --- calibrate when the baseline does not run ------------------------------------------------------
+
+@pytest.fixture
+def broken_baseline(tmp_path, monkeypatch):
+    """A user's own environment (dryrun's shape) whose baseline recipe raises, and a data folder
+    holding the calibration an earlier, good run recorded."""
+    package = tmp_path / "userenv"
+    (package / "recipe").mkdir(parents=True)
+    (package / "recipe" / "knobs.py").write_text("A = 0.0\nraise RuntimeError('the baseline is broken')\n")
+    (package / "__init__.py").write_text(
+        "import dataclasses\nfrom pathlib import Path\nfrom environments.dryrun import SPEC as DRYRUN\n"
+        "SPEC = dataclasses.replace(DRYRUN, name='broken', recipe_root=Path(__file__).parent / 'recipe')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("AUTORECIPE_DATA", str(tmp_path / "data"))
+    from environments.data import prepared_data
+
+    earlier = prepared_data(registry.get("userenv:SPEC"), log=lambda m: None) / "calibration-micro.json"
+    earlier.write_text('{"score_mean": 1.25}')
+    return earlier
+
+
+def test_calibrate_with_no_valid_run_keeps_the_calibration_it_had(broken_baseline):
+    result = invoke("calibrate", "userenv:SPEC", "--tier", "micro", "--runs", 2)
+    one_line_error(result, "nothing was recorded", "crash", "autorecipe trial broken --tier micro", code=1)
+    assert broken_baseline.read_text() == '{"score_mean": 1.25}'
+
+
+def test_calibrate_checks_its_tier_before_preparing_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTORECIPE_DATA", str(tmp_path / "data"))
+    one_line_error(invoke("calibrate", "dryrun", "--tier", "mirco"), "mirco", "micro")
+    assert not (tmp_path / "data").exists()
+
+
+def test_serve_beyond_loopback_without_a_token_is_a_usage_error(stopped_run, monkeypatch):
+    monkeypatch.delenv("AUTORECIPE_TOKEN", raising=False)
+    result = invoke("serve", stopped_run, "--host", "0.0.0.0")
+    one_line_error(result, "--token", "0.0.0.0")
+    assert "serving" not in result.output
+
+
 # --- numbers out of range ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args", [
