@@ -3,6 +3,7 @@ delivery, filters, tables, blobs, tokens."""
 
 import asyncio
 import contextlib
+import threading
 import time
 
 import httpx
@@ -64,6 +65,41 @@ def test_a_consumer_dropped_mid_catch_up_resumes_and_gets_each_event_once_in_ord
         served.stop()
     assert reconnects, "the connection was never dropped"
     assert seen == list(range(100_001))
+
+
+def test_once_connected_a_consumer_outlasts_its_first_connection_limit_while_the_server_is_away(tmp_path):
+    """The limit is for the first connection only: a server gone for longer than it, then back with
+    more events, is followed without end, as `autorecipe stream` promises."""
+    run = _write_run(tmp_path / "r", 10)  # 41 events
+    served = Served(create_app(run)).__enter__()
+    port, seen = served.port, []
+
+    def come_back():
+        time.sleep(2.0)  # far past first_connect_s
+        store = EventStore(run / "log", fsync=False)
+        store.append(lifecycle("late", 1.0))
+        store.close()
+        nonlocal served
+        served = Served(create_app(run), port=port).__enter__()
+
+    returning = threading.Thread(target=come_back)
+
+    async def consume():
+        async with contextlib.aclosing(follow(served.url, 0, first_connect_s=0.3)) as records:
+            async for rec in records:
+                seen.append(rec["offset"])
+                if len(seen) == 41:  # caught up: the server goes away
+                    served.stop()
+                    returning.start()
+                if len(seen) == 45:
+                    return
+
+    try:
+        asyncio.run(asyncio.wait_for(consume(), 60))
+    finally:
+        returning.join(timeout=30)
+        served.stop()
+    assert seen == list(range(45))
 
 
 def test_live_appends_arrive_within_100_ms(tmp_path):
