@@ -22,7 +22,7 @@ FAULTS: dict[str, tuple[str, tuple[Edit, ...], str]] = {
                      "over the"),
     "train_budget_overrun": ("train_budget_overrun", (Edit(R, "if used >= 1.0 or", "if used >= 1e9 or"),), "budget"),
     "eval_budget_overrun": ("eval_budget_overrun", (Edit(R, "def load(blob: bytes):\n",
-                                                         "def load(blob: bytes):\n    end = time.process_time() + 8\n"
+                                                         "def load(blob: bytes):\n    end = time.process_time() + 13\n"
                                                          "    while time.process_time() < end:\n        pass\n"),),
                             "budget"),
     "unnormalized": ("disqualified", (Edit(R, LOGPROBS, "        return F.log_softmax(self.forward(idx).float(), dim=-1) + 0.5\n"),),

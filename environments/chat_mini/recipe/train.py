@@ -1,5 +1,5 @@
 """chat-mini training: the horizon is set by tokens per parameter (nanochat's
-target_param_data_ratio), not by the clock; the harness enforces a CPU cap of about 4x the
+target_param_data_ratio), not by the clock; the harness enforces a CPU cap of about 3x the
 baseline. The data and sched specialists own their regions; sys owns the threads line."""
 
 import os
