@@ -195,7 +195,8 @@ def recipe_key(code: dict[str, bytes], path: str) -> str:
 def calibrate_cmd(env: str, tier: str, runs: int, env_opts: tuple[str, ...]) -> None:
     """Re-measure ENV's baseline on this machine and record it beside the prepared data
     (calibration-<tier>.json): the score, its spread, and how close it sits to each limit.
-    The real tasks have one tier, full: pass --tier full."""
+    Only valid runs count; when none is valid, nothing is recorded and the calibration already
+    there stays. The real tasks have one tier, full: pass --tier full."""
     from autorecipe.local_trial import local_trial
 
     spec = spec_of(env, env_options(env_opts))
