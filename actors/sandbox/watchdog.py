@@ -53,8 +53,8 @@ def watch(pid: int, start: float, limits: Limits, group: cgroups.Group | None, p
         over_cpu = (group is not None and limits.cpu_kill_s is not None and polls % 5 == 0
                     and group.cpu_s() > limits.cpu_kill_s + 1)  # RLIMIT_CPU's hard limit, for the whole group
         if not w.killed and not w.cancelled:
-            w.killed_in = stages.overdue(time.monotonic())
             now = time.monotonic()
+            w.killed_in = stages.overdue(now)
             if limits.disk_bytes is not None and now >= disk_due:
                 w.disk_over = over_disk(limits, pids_of() if pids_of is not None else ())
                 disk_due = now + max(DISK_EVERY_S, 10 * (time.monotonic() - now))

@@ -48,7 +48,7 @@ SPEC = EnvironmentSpec(
     ),
     tiers={
         # micro: 3x the baseline's 16 s of CPU here, so that twice the tokens still fits on a
-        # machine 1.5x slower (CI's have been)
+        # machine 1.5x slower
         "micro": _tier("micro", train=48, evals=20, items=0),
         "standard": _tier("standard", train=180, evals=60, items=0),
         "full": _tier("full", train=900, evals=120, items=0),

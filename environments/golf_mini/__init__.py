@@ -54,7 +54,7 @@ SPEC = EnvironmentSpec(
     tiers={
         # micro: the 300-step cap must bind before the CPU budget on a machine twice as slow as
         # the one it was measured on (smoke 4.3 s, train 7 s, eval 2.5 s of CPU): a score the
-        # clock cut short would differ from host to host. CI's machines have run 1.5x slower.
+        # clock cut short would differ from host to host.
         "micro": _tier("micro", smoke=16, train=20, evals=10, cap=23_500, val_tokens=16_384),
         "standard": _tier("standard", smoke=16, train=60, evals=30, cap=188_000, val_tokens=0),
         "full": _tier("full", smoke=16, train=300, evals=120, cap=430_000, val_tokens=0),  # cap: an estimate until calibrated
