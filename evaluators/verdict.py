@@ -20,6 +20,8 @@ import numpy as np
 from events import BlobStore, Check, TrialEvaluated, TrialExecuted
 
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
+# How Python prints the exception that ends a traceback: "pkg.Name: message", or the bare name.
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?::\s.*|:)?$")
 _SCORE_LINE = re.compile(r"(val_bpb|accuracy|score|core_metric|cpu_s|train_s)\s*[:=]\s*[-+0-9.eE]+", re.I)
 
 # What each audit report kind means, for the verdict and the agent.
@@ -44,20 +46,28 @@ class Crash:
 
 
 def crash_from_log(log: str) -> Crash | None:
-    """The last Python traceback in `log`: its exception and the deepest frame in the recipe."""
+    """The last Python traceback in `log`: its exception and the deepest frame in the recipe.
+
+    Other processes write to the same log (torchrun's ranks share one stdout and stderr, and a
+    rank's buffered prints come out when it exits), so their lines can land inside a traceback:
+    an unindented line ends the traceback only when it reads as an exception does
+    ("Name: message" or a bare name); one that does not is skipped."""
     start = log.rfind("Traceback (most recent call last):")
     if start < 0:
         return None
     frames: list[str] = []
-    exception = ""
+    exception = stray = ""
     for line in log[start:].splitlines()[1:]:
         m = _FRAME.match(line)
         if m:
             where = f"{_short(m['path'])}:{m['line']}" + (f" in {m['func']}" if m["func"] else "")
             frames.append(where)
         elif line and not line.startswith((" ", "\t")):
-            exception = line.strip()
-            break
+            if _EXCEPTION.match(line):
+                exception = line.strip()
+                break
+            stray = stray or line.strip()  # another process's line, unless nothing better follows
+    exception = exception or stray
     recipe = [f for f in frames if f.startswith("recipe/")]
     return Crash(exception=exception or "unknown error", frame=(recipe or frames or [""])[-1])
 
