@@ -3,6 +3,7 @@ environment per session."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +24,14 @@ class Harness:
 
     def trial(self, code: dict[str, bytes], tier: str = "micro", **kw):
         return local_trial(self.spec, tier, code, self.blobs, self.scratch, self.data, **kw)
+
+    def trial_within(self, code: dict[str, bytes], phase: str, seconds: float, tier: str = "micro", **kw):
+        """A trial with one phase's budget cut to `seconds`. For a recipe that runs until the
+        watchdog stops it, the budget sets only how long that takes, not what is found."""
+        t = self.spec.tier(tier)
+        budgets = {**t.budgets, phase: dataclasses.replace(t.budgets[phase], seconds=seconds)}
+        spec = dataclasses.replace(self.spec, tiers={**self.spec.tiers, tier: dataclasses.replace(t, budgets=budgets)})
+        return local_trial(spec, tier, code, self.blobs, self.scratch, self.data, **kw)
 
     def edited(self, edits) -> dict[str, bytes]:
         return apply_edits(self.spec.baseline_code(), edits)
