@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+from pathlib import Path
 
 import pytest
 
@@ -65,21 +67,35 @@ def lifecycle(tid: str, score: float | None, parent: str | None = None, verdict:
 
 
 @pytest.fixture(scope="session")
-def data_root(tmp_path_factory):
-    """One prepared data root for the whole session (downloads cached as usual)."""
-    return tmp_path_factory.mktemp("data")
+def shared_root(tmp_path_factory) -> Path:
+    """A folder the whole session shares: with pytest-xdist, every worker's (the workers' own
+    temporary folders are inside it); without, this process's."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture(scope="session")
-def harness(data_root, tmp_path_factory):
-    """harness(name): an environment ready for trials, made once per session."""
+def data_root(shared_root):
+    """One prepared data root for the whole session (downloads cached as usual): preparing is
+    safe from every process at once, and each environment is prepared once."""
+    root = shared_root / "data"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def harness(data_root, shared_root, tmp_path_factory):
+    """harness(name): an environment ready for trials, made once per session; its baseline is
+    run once for all the session's workers."""
     from tests.envs import Harness
 
     made = {}
 
     def get(name: str) -> Harness:
         if name not in made:
-            made[name] = Harness(name, data_root, tmp_path_factory.mktemp(name))
+            made[name] = Harness(name, data_root, tmp_path_factory.mktemp(name), shared=shared_root)
         return made[name]
 
     return get
