@@ -52,6 +52,13 @@ def crash_from_log(log: str) -> Crash | None:
     rank's buffered prints come out when it exits), so their lines can land inside a traceback:
     an unindented line ends the traceback only when it reads as an exception does
     ("Name: message" or a bare name); one that does not is skipped."""
+    parsed = _last_traceback(log)
+    return parsed and parsed[0]
+
+
+def _last_traceback(log: str) -> tuple[Crash, bool] | None:
+    """The crash the last traceback in `log` shows, and whether its exception line was there (a
+    process killed while printing its traceback leaves none: then the first other line stands in)."""
     start = log.rfind("Traceback (most recent call last):")
     if start < 0:
         return None
@@ -67,25 +74,30 @@ def crash_from_log(log: str) -> Crash | None:
                 exception = line.strip()
                 break
             stray = stray or line.strip()  # another process's line, unless nothing better follows
-    exception = exception or stray
     recipe = [f for f in frames if f.startswith("recipe/")]
-    return Crash(exception=exception or "unknown error", frame=(recipe or frames or [""])[-1])
+    return Crash(exception=exception or stray or "unknown error", frame=(recipe or frames or [""])[-1]), bool(exception)
 
 
 def worker_crash(log: str) -> Crash | None:
     """The crash of a torchrun worker: torchrun's own ChildFailedError traceback comes last and
-    says only that a child failed, so the worker's traceback before it is the one that explains."""
-    found, end = [], len(log)
+    says only that a child failed, so a worker's traceback before it is the one that explains. The
+    first to fail is the cause; torchrun then stops the others with SIGTERM, which can cut one off
+    while it prints its own traceback, so a traceback whose exception line is there is preferred."""
+    cut_off = child_failed = None
+    end = len(log)
     while True:
         start = log.rfind("Traceback (most recent call last):", 0, end)
         if start < 0:
             break
-        crash = crash_from_log(log[start:end])
-        if crash and "ChildFailedError" not in crash.exception:
+        crash, complete = _last_traceback(log[start:end])
+        if "ChildFailedError" in crash.exception:
+            child_failed = child_failed or crash
+        elif complete:
             return crash
-        found.append(crash)
+        else:
+            cut_off = cut_off or crash
         end = start
-    return found[0] if found else None
+    return cut_off or child_failed
 
 
 def _short(path: str) -> str:

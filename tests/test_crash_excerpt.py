@@ -40,3 +40,19 @@ def test_a_traceback_cut_off_before_its_exception_says_what_it_has():
     cut = TRACEBACK.format(between="", before="").rsplit("RuntimeError", 1)[0] + "killed by the watchdog\n"
     assert crash_from_log(cut).exception == "killed by the watchdog"
     assert crash_from_log("no traceback here\n") is None
+
+
+def test_a_rank_stopped_while_it_prints_its_traceback_does_not_hide_the_first_failure():
+    """Both ranks raise; torchrun sees rank 0 exit and SIGTERMs rank 1 while rank 1 is still
+    printing its traceback, so the last worker traceback has no exception line (the order of
+    torchrun 2.13's lines as it printed them here, with the cut where a full suite run met it)."""
+    rank1_cut = TRACEBACK.format(between="", before="").rsplit("RuntimeError", 1)[0]
+    sigterm = ("W1203 13:38:45.660000 3 torch/distributed/elastic/multiprocessing/api.py:1028] Sending process 8 "
+               "closing signal SIGTERM\n")
+    log = "step:1/20 train_loss:6.9\n" + TRACEBACK.format(between="", before="") + sigterm + rank1_cut + TORCHRUN
+    crash = worker_crash(log)
+    assert crash.exception == "RuntimeError: shape mismatch in dequantize_state_dict_int8"
+    assert crash.frame == "/w/t0-a1/out/train_gpt.py:184 in main"
+    # with no complete worker traceback at all, the cut one still says where it was
+    alone = worker_crash("step:1/20 train_loss:6.9\n" + sigterm + rank1_cut + TORCHRUN)
+    assert alone.frame == "/w/t0-a1/out/train_gpt.py:184 in main" and alone.exception.startswith("E1203")
