@@ -1,7 +1,11 @@
 """A seccomp filter for the trial's processes: the kernel's key management calls (add_key,
 request_key, keyctl) fail with ENOSYS. A uid's keyrings are the machine's, not a namespace's: a
 key one phase adds is there for the next phase, and for the next trial given the same uid, past
-every fresh folder and namespace. Nothing a recipe needs uses them."""
+every fresh folder and namespace. Nothing a recipe needs uses them.
+
+Every call through another arch's entry fails the same way: a 64-bit process can still enter the
+kernel as a 32-bit one (`int 0x80` on x86_64, where the kernel has ia32 emulation), and there the
+key calls have other numbers. A recipe built for this machine never makes such a call."""
 
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ def program():
     audit, calls = arch
     n = len(calls)
     insns = [(_LD_ABS, 0, 0, 4),  # seccomp_data.arch
-             (_JEQ, 0, n + 2, audit),  # another arch (a 32-bit call): allow
+             (_JEQ, 0, n + 3, audit),  # another arch (a 32-bit call): the errno return
              (_LD_ABS, 0, 0, 0),  # seccomp_data.nr
              (_AND, 0, 0, 0xFFFFFFFF & ~_X32)]
     insns += [(_JEQ, n - i, 0, nr) for i, nr in enumerate(calls)]  # each jumps to the errno return
