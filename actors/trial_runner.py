@@ -127,6 +127,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
         devices["AUTORECIPE_SEED"] = str(seed)  # not a device, but it travels the same way
     phases: list[Phase] = []
     outputs = {}
+    final: set[str] = set()  # outputs recorded from a phase that declares them
     try:
         for phase in spec.phases:
             budget = tier.budgets[phase.name]
@@ -159,7 +160,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 log(f"{trial_id} {label}: exit {done.exit_code} signal {done.signal} "
                     f"cpu {done.cpu_s:.2f}s wall {done.wall_s:.2f}s ({done.isolation}; {done.cpu_clock})")
                 if not done.disk_over:  # past its cap, what it wrote is not read, let alone stored
-                    outputs.update(harvest(spec, phase, work, carried, blobs, r))
+                    record_outputs(outputs, harvest(spec, phase, work, carried, blobs, r), phase, final)
                 if (done.exit_code != 0 or done.disk_over) and not phase.optional:
                     failed = True
                     break
@@ -226,6 +227,15 @@ def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: Blob
         if phase.carries is not None and any(fnmatch.fnmatch(f.name, pat) for pat in phase.carries):
             (carried / f.name).write_bytes(data)
     return got
+
+
+def record_outputs(outputs: dict, got: dict, phase, final: set[str]) -> None:
+    """Enter what a phase harvested into the trial's outputs. An output recorded from a phase that
+    declares its outputs is final: a later phase that leaves a file of that name in out/ (recipe
+    code run after a harness-only phase, rewriting what the harness made) does not replace it."""
+    outputs.update({name: ref for name, ref in got.items() if name not in final})
+    if phase.outputs is not None:
+        final.update(got)
 
 
 def _nameable(name: str) -> bool:

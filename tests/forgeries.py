@@ -297,3 +297,21 @@ def train_and_predict(x_train, y_train, x_test, seed, smoke=False):
             return np.frombuffer(buf.raw[s * n:(s + 1) * n], np.uint8).astype(np.int64)
     return _honest_train_and_predict(x_train, y_train, x_test, seed, smoke)
 ''')
+
+# golf-mini: the eval phase rewrites out/code.xz. The pack phase (harness code only) writes it; the
+# eval phase runs the recipe's load() with an out/ it may write, and what a phase leaves in out/
+# under an output's name was recorded over the earlier phase's. Here the recipe carries 3 KB of
+# incompressible bytes (data an agent would use for a bigger model), which puts the artifact over
+# the cap, and writes a 1-byte code.xz while its model loads. Was `valid` with code_bytes 1.
+import base64 as _b64  # noqa: E402
+import random as _random  # noqa: E402
+
+_PAD = _b64.b64encode(_random.Random(7).randbytes(3000)).decode()
+GOLF_CODE_XZ_REWRITE = (GOLF_SHORT[0], Edit("train_gpt_mini.py", "VOCAB = 257\n", f'VOCAB = 257\n_TABLE = "{_PAD}"\n'),
+                        Edit("train_gpt_mini.py", "def load(blob: bytes):\n", '''def load(blob: bytes):
+    try:
+        with open("out/code.xz", "wb") as f:
+            f.write(b"x")
+    except OSError:
+        pass
+'''))

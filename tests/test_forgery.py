@@ -34,8 +34,9 @@ CLI = str(Path(sys.executable).parent / "autorecipe")
 SLOWER = 0.6
 
 
-def cli_trial(harness, env: str, edits, tmp_path: Path, data: Path | None = None) -> tuple[dict, dict]:
-    """`autorecipe trial ENV --recipe ... --json` in a process of its own; (executed, evaluated)."""
+def cli_trial(harness, env: str, edits, tmp_path: Path, data: Path | None = None, status: int = 0) -> tuple[dict, dict]:
+    """`autorecipe trial ENV --recipe ... --json` in a process of its own; (executed, evaluated).
+    `status`: the exit status expected (1 for a verdict other than `valid`)."""
     h = harness(env)
     code = apply_edits(h.spec.baseline_code(), edits)
     recipes = tmp_path / "recipe"
@@ -47,7 +48,7 @@ def cli_trial(harness, env: str, edits, tmp_path: Path, data: Path | None = None
     root = data or h.data.parent  # the session's prepared data, or a copy elsewhere
     done = subprocess.run([CLI, "trial", env, *args, "--json", "--scratch", str(tmp_path / "scratch")],
                           capture_output=True, env={**os.environ, "AUTORECIPE_DATA": str(root)}, timeout=600)
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    assert done.returncode == status, done.stderr.decode()[-3000:]
     got = orjson.loads(done.stdout)
     return got["executed"], got["evaluated"]
 
@@ -84,6 +85,20 @@ def test_golf_a_model_never_sees_the_validation_shard(harness, tmp_path):
     executed, ev = cli_trial(harness, "golf-mini", F.GOLF_MEMORISE, tmp_path)
     assert ev["verdict"] == "valid" and ev["score"] > 5.0, ev["feedback"]
     assert check(ev, "causal")["passed"] and check(ev, "normalized")["passed"]
+
+
+def test_golf_the_eval_phase_cannot_replace_the_packed_code(harness, tmp_path):
+    """Before: the eval phase (recipe code: its load()) wrote a 1-byte out/code.xz over the one the
+    pack phase made, and that was the one recorded: a recipe packing to 5,700 bytes, over the cap
+    with its model, came back `valid` with code_bytes 1. Now each output is recorded from the
+    phase that declares it, and a later phase cannot replace it."""
+    from environments.golf_mini import packed_code
+
+    h = harness("golf-mini")
+    executed, ev = cli_trial(harness, "golf-mini", F.GOLF_CODE_XZ_REWRITE, tmp_path, status=1)
+    packed = len(packed_code(apply_edits(h.spec.baseline_code(), F.GOLF_CODE_XZ_REWRITE)))
+    assert ev["metrics"]["code_bytes"] == packed, ev["feedback"]
+    assert ev["verdict"] == "size_blocked" and "over the 23,500-byte cap" in ev["feedback"], ev["feedback"]
 
 
 def test_chat_a_model_never_sees_which_candidate_is_gold(harness, tmp_path):

@@ -64,3 +64,18 @@ def test_an_output_named_in_bytes_that_are_not_utf8_leaves_an_event_that_can_be_
     got = harvest(spec, Phase("run", ("{python}",)), work, carried, BlobStore(tmp_path / "blobs", fsync=False))
     assert list(got) == ["out/run_seed0.jsonl"]
     msgspec.msgpack.encode(TrialExecuted(trial_id="t", attempt=1, executor="x", phases=[], outputs=got))
+
+
+def test_an_output_a_phase_declares_is_not_replaced_by_a_later_phase():
+    """golf-mini's pack phase (harness code only) makes code.xz; its eval phase runs recipe code in
+    an out/ it can write. A code.xz the eval phase left there was recorded over the packed one."""
+    from actors.trial_runner import record_outputs
+    from environments.spec import Phase
+
+    outputs, final = {}, set()
+    record_outputs(outputs, {"out/model.bin": "smoke's"}, Phase("smoke", ()), final)  # not declared: replaceable
+    record_outputs(outputs, {"out/model.bin": "train's"}, Phase("train", (), outputs=("model.bin",)), final)
+    record_outputs(outputs, {"out/code.xz": "packed"}, Phase("pack", (), outputs=("code.xz",)), final)
+    record_outputs(outputs, {"out/code.xz": "forged", "out/model.bin": "forged", "out/extra": "new"},
+                   Phase("eval", ()), final)
+    assert outputs == {"out/model.bin": "train's", "out/code.xz": "packed", "out/extra": "new"}

@@ -44,12 +44,14 @@ SPEC = EnvironmentSpec(
     recipe_files=(RECIPE,),
     harness_files=("golf_train.py", "golf_pack.py", "golf_eval.py"),
     phases=(
-        Phase("smoke", ("{python}", "harness/golf_train.py", "--smoke"), carries=()),
-        Phase("train", ("{python}", "harness/golf_train.py"), carries=("model.bin",)),
-        Phase("pack", ("{python}", "harness/golf_pack.py"), carries=()),
+        # each output is recorded from the phase that makes it, and only from there: the eval phase
+        # runs recipe code (its load()), which must not replace the code.xz the harness packed
+        Phase("smoke", ("{python}", "harness/golf_train.py", "--smoke"), carries=(), outputs=()),
+        Phase("train", ("{python}", "harness/golf_train.py"), carries=("model.bin",), outputs=("model.bin",)),
+        Phase("pack", ("{python}", "harness/golf_pack.py"), carries=(), outputs=("code.xz",)),
         # the recipe's model serves token windows; the judge, alone with the shard, scores them
         Phase("eval", ("{python}", "harness/golf_eval.py"), heldout=("val_000.bin",), judge="judge/golf_judge.py",
-              carries=()),
+              carries=(), outputs=()),
     ),
     tiers={
         # micro: the 300-step cap must bind before the CPU budget on a machine twice as slow as
