@@ -305,12 +305,16 @@ def phases_ran(executed: TrialExecuted, blobs: BlobStore, evaluator: str, versio
 
 def probe_checks(result: dict, norm_tol: float, causal_tol: float, probed: str) -> list[Check]:
     """The judge's two probes of a served model: every distribution sums to one, and none changes
-    when a later token does (`probed` says over what the judge probed)."""
+    when a later token does (`probed` says over what the judge probed). A model whose context
+    holds two tokens or more can look ahead, so where the judge made no causality probe at all
+    the check fails: it would pass a model nobody looked at."""
     norm, causal = result["normalization_error"], result["causality_diff"]
+    unprobed = result.get("probes") == 0 and result.get("context", 2) > 1
     return [Check(name="normalized", passed=norm <= norm_tol, measured=norm, limit=norm_tol,
                   evidence=f"max |logsumexp| {norm:.2e} over every distribution the model served"),
-            Check(name="causal", passed=causal <= causal_tol, measured=causal, limit=causal_tol,
-                  evidence=f"max change before a perturbed suffix {causal:.2e} over {probed}")]
+            Check(name="causal", passed=causal <= causal_tol and not unprobed, measured=causal, limit=causal_tol,
+                  evidence=f"no causality probe was made over a context of {result.get('context')}" if unprobed
+                  else f"max change before a perturbed suffix {causal:.2e} over {probed}")]
 
 
 def refused(executed: TrialExecuted, evaluator: str, version: str, checks: list[Check],

@@ -101,6 +101,16 @@ def test_golf_the_eval_phase_cannot_replace_the_packed_code(harness, tmp_path):
     assert ev["verdict"] == "size_blocked" and "over the 23,500-byte cap" in ev["feedback"], ev["feedback"]
 
 
+def test_golf_a_two_token_context_is_still_probed_for_causality(harness, tmp_path):
+    """Before: a server saying its context is 2 got windows of two tokens, none of them probed
+    (the judge probed windows wider than 2), and its row 0, answered from the next token, came
+    back `valid` at 1.79 bits per byte from the trained baseline's 3.62. Now a window of two is
+    probed like any other, and a causal check over no probe at all fails."""
+    executed, ev = cli_trial(harness, "golf-mini", F.GOLF_CONTEXT_TWO, tmp_path, status=1)
+    causal = check(ev, "causal")
+    assert ev["verdict"] == "disqualified" and not causal["passed"] and causal["measured"] > 1.0, ev["feedback"]
+
+
 def test_chat_a_model_never_sees_which_candidate_is_gold(harness, tmp_path):
     """Before: the task file, gold answers included, was staged into data/ while recipe code ran,
     and a model that looked them up scored CORE-mini 1.000 (`valid`). Now the judge alone reads

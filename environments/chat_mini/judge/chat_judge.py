@@ -64,18 +64,19 @@ def main(pipes) -> dict:
     probe_items = set(rng.choice(len(chosen), size=min(PROBES, len(chosen)), replace=False).tolist())
     counts: dict[str, list[int]] = {}
     norm_err = causal = 0.0
+    probed = 0  # the probes really mixed in (a row of one token has no later token to change)
     for k in rng.permutation(len(chosen)):
         item = chosen[k]
         right, errors, changed_by = _judge(pipes, rng, item, ctx, k in probe_items)
         for error in errors:
             norm_err = max(norm_err, error)
         if changed_by is not None:
-            causal = max(causal, changed_by)
+            causal, probed = max(causal, changed_by), probed + 1
         tally = counts.setdefault(item["task"], [0, 0])
         tally[0] += 1
         tally[1] += int(right)
     return {"depth": depth, "config": {"depth": depth}, "context": ctx, "normalization_error": norm_err,
-            "causality_diff": causal, "probes": len(probe_items),
+            "causality_diff": causal, "probes": probed,
             "tasks": {t: {"n": n, "correct": c} for t, (n, c) in counts.items()}}
 
 
@@ -100,7 +101,7 @@ def _judge(pipes, rng, item: dict, ctx: int, probed: bool) -> tuple[bool, list[f
         ids = ([BOS] + encode(item["context"]) + encode(candidates[c]))[-ctx - 1:]
         seqs.append((ids, min(len(encode(candidates[c])), len(ids) - 1)))  # a continuation may fill the context
     rows = [ids[:-1] for ids, _ in seqs]
-    probe = _mix_in_probe(rng, rows) if probed and len(rows[0]) > 2 else None
+    probe = _mix_in_probe(rng, rows) if probed and len(rows[0]) >= 2 else None  # two tokens can look ahead
     width = max(len(r) for r in rows)
     x = np.full((len(rows), width), BOS, np.int64)  # padded after the text: a causal model ignores it
     for j, r in enumerate(rows):

@@ -38,7 +38,7 @@ def main(pipes) -> dict:
     rows = [(s, min(ctx, len(tokens) - 1 - s), None) for s in starts]
     for i in rng.choice(len(rows), size=min(PROBES, len(rows)), replace=False):
         s, width, _ = rows[i]
-        if width > 2:
+        if width >= 2:  # a window of two tokens can look one ahead: a context of 2 is probed too
             rows.append((s, width, int(rng.integers(0, width - 1))))
     order = rng.permutation(len(rows))
     by_width: dict[int, list[int]] = {}
