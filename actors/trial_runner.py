@@ -128,6 +128,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
     phases: list[Phase] = []
     outputs = {}
     final: set[str] = set()  # outputs recorded from a phase that declares them
+    judge_seed = os.urandom(16).hex()  # one for the judges of every repeat of a phase; no recipe sees it
     try:
         for phase in spec.phases:
             budget = tier.budgets[phase.name]
@@ -143,7 +144,8 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 on_line = progress.phase(label, budget.seconds) if progress is not None else None
                 if phase.judge:
                     judge_env = {**tier.env, "AUTORECIPE_TIER": tier.name, "AUTORECIPE_HELDOUT": str(paths.data / "heldout"),
-                                 "AUTORECIPE_CARRIED": str(carried)}
+                                 "AUTORECIPE_CARRIED": str(carried), "AUTORECIPE_JUDGE_SEED": judge_seed,
+                                 "AUTORECIPE_REPEAT": str(r), "AUTORECIPE_REPEATS": str(repeats)}
                     done, judged, usage = judged_run(spec.root / phase.judge, side / label, argv, work, env,
                                                      judge_env, limits, should_stop, on_line)
                     for name, data in judged.items():

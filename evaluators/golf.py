@@ -18,8 +18,11 @@ Priority, first match wins:
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
+
+import numpy as np
 
 from environments.spec import Tier
 from evaluators.verdict import (
@@ -48,7 +51,9 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
         return early
     phases = {p.name: p for p in executed.phases}
 
-    crashed = phases_ran(executed, blobs, NAME, VERSION, ("train", "pack", "eval"), checks, timed_out_ran=True)
+    # the eval phase runs as two processes ("eval:0", "eval:1"); a run recorded before, as one
+    eval_names = tuple(name for name in phases if name.partition(":")[0] == "eval") or ("eval",)
+    crashed = phases_ran(executed, blobs, NAME, VERSION, ("train", "pack", *eval_names), checks, timed_out_ran=True)
     if crashed:
         return crashed
     train = phases["train"]
@@ -70,23 +75,57 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
                        f"(code {code_bytes:,}, model {model_bytes:,}). Cut bytes: fewer parameters, fewer bits, "
                        "or a better compressor.", checks, metrics=metrics)
 
-    evals = phases["eval"]
-    if evals.timed_out:
-        checks.append(budget_check(evals))
+    evals = [phases[name] for name in eval_names]
+    eval_s = sum(p.cpu_s for p in evals)
+    overrun = next((p for p in evals if p.timed_out), None)
+    if overrun is not None:
+        checks.append(budget_check(overrun))
         return verdict(executed, NAME, VERSION, "eval_budget_overrun",
                        f"Evaluation ran over budget: {checks[-1].evidence}.", checks, metrics=metrics)
-    result, why = judged(executed, blobs, "eval.json")
+    result, why = judged_halves(executed, blobs)
     if result is None:
         return verdict(executed, NAME, VERSION, "crash", f"Crash: {why}.", checks)
     checks += probe_checks(result, NORMALIZATION_TOL, CAUSALITY_TOL, f"{result.get('probes', 8)} windows")
     checks.append(self_report_check(executed, blobs))
     checks.append(clock_check(executed))
     bpb = result["nats"] / math.log(2) / result["scored_tokens"]
-    metrics |= {"val_bpb": bpb, "eval_s": evals.cpu_s, "scored_bytes": float(result["scored_tokens"])}
+    metrics |= {"val_bpb": bpb, "eval_s": eval_s, "scored_bytes": float(result["scored_tokens"])}
     disqualified = refused(executed, NAME, VERSION, checks, metrics)
     if disqualified:
         return disqualified
     return verdict(executed, NAME, VERSION, "valid",
                    f"Valid: {bpb:.4f} bits per byte over {result['scored_tokens']:,} held-out bytes; "
-                   f"artifact {total:,} of {cap:,} bytes; train {train.cpu_s:.1f} s, eval {evals.cpu_s:.1f} s CPU.",
+                   f"artifact {total:,} of {cap:,} bytes; train {train.cpu_s:.1f} s, eval {eval_s:.1f} s CPU.",
                    checks, score=bpb, metrics=metrics)
+
+
+def judged_halves(executed: TrialExecuted, blobs: BlobStore) -> tuple[dict | None, str]:
+    """The judges' result, put together from each eval process's half: nats and tokens added, the
+    worst normalization error, and each probe compared with its original, which the other
+    process served (judge/golf_judge.py). A run recorded before the eval ran as two processes
+    has the judge's own comparison in judge/eval.json."""
+    if "judge/eval.json" in executed.outputs:
+        return judged(executed, blobs, "eval.json")
+    first, why = judged(executed, blobs, "eval_0.json")
+    if first is None:
+        return None, why
+    halves, served = [first], {}
+    for r in range(first["repeats"]):
+        if r:
+            half, why = judged(executed, blobs, f"eval_{r}.json")
+            if half is None:
+                return None, why
+            halves.append(half)
+        ref = executed.outputs.get(f"judge/probes_{r}.npz")
+        if ref is None:
+            return None, f"the judge of eval process {r} wrote no probes"
+        with np.load(io.BytesIO(blobs.get(ref)), allow_pickle=False) as rows:
+            served.update({name: rows[name] for name in rows.files})
+    copies = [name.removeprefix("copy/") for name in served if name.startswith("copy/")]
+    if len(copies) != first["probes"] or any(f"original/{k}" not in served for k in copies):
+        return None, f"the judges served {len(copies)} of {first['probes']} probes and their originals"
+    causal = max((float(np.abs(served[f"copy/{k}"] - served[f"original/{k}"]).max()) for k in copies), default=0.0)
+    return {"nats": math.fsum(n for h in halves for n in h["window_nats"]),
+            "scored_tokens": sum(h["scored_tokens"] for h in halves),
+            "context": first["context"], "normalization_error": max(h["normalization_error"] for h in halves),
+            "causality_diff": causal, "probes": first["probes"]}, ""

@@ -72,10 +72,10 @@ def airbench_honest(harness, tmp_path_factory):
 def test_golf_a_recipe_that_patches_the_judge_gets_its_honest_score(harness, tmp_path):
     """Before: the recipe's module replaced json.dump in the eval driver's process, and eval.json
     said 0.0014 bits per byte (`valid`). Now the judge is another process, as another user, and
-    only judge/eval.json (which no recipe process can write) is read."""
+    only the judges' judge/eval_*.json (which no recipe process can write) are read."""
     executed, ev = cli_trial(harness, "golf-mini", F.GOLF_PATCH_JUDGE, tmp_path)
     assert ev["verdict"] == "valid" and ev["score"] > 5.0, ev["feedback"]  # four steps of training: ~7.6 bits
-    assert "judge/eval.json" in executed["outputs"] and "out/eval.json" not in executed["outputs"]
+    assert "judge/eval_0.json" in executed["outputs"] and "out/eval.json" not in executed["outputs"]
 
 
 def test_golf_a_model_never_sees_the_validation_shard(harness, tmp_path):
@@ -109,6 +109,18 @@ def test_golf_a_two_token_context_is_still_probed_for_causality(harness, tmp_pat
     executed, ev = cli_trial(harness, "golf-mini", F.GOLF_CONTEXT_TWO, tmp_path, status=1)
     causal = check(ev, "causal")
     assert ev["verdict"] == "disqualified" and not causal["passed"] and causal["measured"] > 1.0, ev["feedback"]
+
+
+def test_golf_a_server_that_remembers_what_it_served_cannot_pass_the_probe(harness, tmp_path):
+    """Before: the server answered every row from the next token and, for a window sharing a prefix
+    with one it had served, replayed the earlier rows over the prefix, so a probe's copy matched
+    its original: `valid` at 0.90-0.95 bits per byte from a 4-step model, causal at 0.00. Now a
+    probe and its original are served by two cold processes (two eval repeats), which cannot
+    share what they saw."""
+    executed, ev = cli_trial(harness, "golf-mini", F.GOLF_STATEFUL_PEEK, tmp_path, status=1)
+    causal = check(ev, "causal")
+    assert ev["verdict"] == "disqualified" and not causal["passed"] and causal["measured"] > 1.0, ev["feedback"]
+    assert {"judge/probes_0.npz", "judge/probes_1.npz"} <= set(executed["outputs"])
 
 
 def test_chat_a_model_never_sees_which_candidate_is_gold(harness, tmp_path):

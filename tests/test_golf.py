@@ -14,7 +14,7 @@ def test_baseline_is_valid_near_the_byte_cap(harness):
     cap = env.spec.tier("micro").limits["artifact_bytes"]
     assert 0.95 * cap <= ev.metrics["artifact_bytes"] <= cap
     assert 2.5 < ev.score < 4.5  # bits per byte of a 3-second byte-level model
-    assert [p.name for p in executed.phases] == ["smoke", "train", "pack", "eval"]
+    assert [p.name for p in executed.phases] == ["smoke", "train", "pack", "eval:0", "eval:1"]
     assert "val_000" not in str(executed.outputs)
 
 

@@ -10,7 +10,6 @@ golf-mini's micro tier for real."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import resource
@@ -26,6 +25,7 @@ from actors.sandbox import NOBODY, isolation_available, pid_namespace_available
 from actors.trial_uid import uid_range
 from environments.dryrun import SIZE_CAP
 from environments.spec import Budget, Edit, Tier
+from evaluators.golf import judged_halves
 from evaluators.verdict import log_text
 from tests.envs import Harness, evidence
 
@@ -403,12 +403,12 @@ def test_golf_mini_ignores_forged_score_lines(harness):
     forge = "".join(f"print({line!r}, flush=True)\n" for line in lines)
     executed, verdict = g.trial(g.edited([Edit("train_gpt_mini.py", "VOCAB = 257\n", f"VOCAB = 257\n{forge}")]),
                                 trial_id="forged")
-    result = json.loads(g.blobs.get(executed.outputs["judge/eval.json"]))
+    result, _ = judged_halves(executed, g.blobs)  # the two eval processes' halves, added
     measured = result["nats"] / math.log(2) / result["scored_tokens"]
-    assert "val_bpb: 0.0100" in log_text(executed, g.blobs, "eval")
+    assert "val_bpb: 0.0100" in log_text(executed, g.blobs, "eval:0")
     assert verdict.verdict == "valid" and verdict.score == measured and verdict.score > 1.0, verdict.feedback
     forged = next(c for c in verdict.checks if c.name == "self_reported_scores_ignored")
-    assert forged.measured >= 3 * 3, forged  # three match, printed at import in smoke, train and eval
+    assert forged.measured >= 3 * 4, forged  # three match, printed at import in smoke, train and each eval process
     if "baseline" in vars(g):  # computed already in this session: compare (same training, same bits)
         assert verdict.score == g.baseline[1].score
 

@@ -49,9 +49,11 @@ SPEC = EnvironmentSpec(
         Phase("smoke", ("{python}", "harness/golf_train.py", "--smoke"), carries=(), outputs=()),
         Phase("train", ("{python}", "harness/golf_train.py"), carries=("model.bin",), outputs=("model.bin",)),
         Phase("pack", ("{python}", "harness/golf_pack.py"), carries=(), outputs=("code.xz",)),
-        # the recipe's model serves token windows; the judge, alone with the shard, scores them
-        Phase("eval", ("{python}", "harness/golf_eval.py"), heldout=("val_000.bin",), judge="judge/golf_judge.py",
-              carries=(), outputs=()),
+        # the recipe's model serves token windows; the judge, alone with the shard, scores them. Two
+        # cold processes, each serving half: a probe's copy and its original never meet in one
+        # (judge/golf_judge.py says why)
+        Phase("eval", ("{python}", "harness/golf_eval.py"), repeats=2, heldout=("val_000.bin",),
+              judge="judge/golf_judge.py", carries=(), outputs=()),
     ),
     tiers={
         # micro: the 300-step cap must bind before the CPU budget on a machine twice as slow as
@@ -72,7 +74,7 @@ SPEC = EnvironmentSpec(
     evaluator="evaluators.golf:evaluate",
     prepare=prepared_by("environments.golf_mini.prepare"),
     train_data=("train_000.bin",),
-    outputs=("model.bin", "code.xz"),  # and the judge's judge/eval.json
+    outputs=("model.bin", "code.xz"),  # and the judges' judge/eval_<repeat>.json and probes_<repeat>.npz
     techniques=TECHNIQUES,
     noise_margin=0.002,
     preflight=_preflight,
