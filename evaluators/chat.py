@@ -25,6 +25,7 @@ from evaluators.verdict import (
     clock_check,
     early_verdict,
     judged,
+    judged_repeats,
     phases_ran,
     probe_checks,
     refused,
@@ -44,22 +45,25 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     if early:
         return early
     phases = {p.name: p for p in executed.phases}
-    if phases.get("eval") is not None and phases["eval"].timed_out:
-        checks.append(budget_check(phases["eval"]))
+    # the eval phase runs as two processes ("eval:0", "eval:1"); a run recorded before, as one
+    eval_names = tuple(name for name in phases if name.partition(":")[0] == "eval") or ("eval",)
+    overrun = next((phases[n] for n in eval_names if n in phases and phases[n].timed_out), None)
+    if overrun is not None:
+        checks.append(budget_check(overrun))
         return verdict(executed, NAME, VERSION, "eval_budget_overrun",
                        f"Evaluation ran over budget: {checks[-1].evidence}.", checks)
-    crashed = phases_ran(executed, blobs, NAME, VERSION, ("train", "eval"), checks)
+    crashed = phases_ran(executed, blobs, NAME, VERSION, ("train", *eval_names), checks)
     if crashed:
         return crashed
     train = phases["train"]
-    result, why = judged(executed, blobs, "core.json")
+    result, why = judged_counts(executed, blobs)
     if result is None:
         return verdict(executed, NAME, VERSION, "crash", f"Crash: {why}.", checks)
     depth, fixed = result["depth"], int(tier.limits["depth"])
     checks.append(Check(name="depth", passed=depth == fixed and result["config"]["depth"] == fixed,
                         measured=float(depth), limit=float(fixed),
                         evidence=f"checkpoint has {depth} blocks (config says {result['config']['depth']}); fixed at {fixed}"))
-    metrics = {"train_s": train.cpu_s, "eval_s": phases["eval"].cpu_s}
+    metrics = {"train_s": train.cpu_s, "eval_s": sum(phases[n].cpu_s for n in eval_names)}
     centered = []
     for task, rb in RANDOM_BASELINE.items():
         counts = result["tasks"].get(task, {"n": 0, "correct": 0})
@@ -79,3 +83,22 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
     return verdict(executed, NAME, VERSION, "valid",
                    f"Valid: CORE-mini {core:.4f} ({detail}); train {train.cpu_s:.1f} s CPU of a "
                    f"{train.budget_s:.0f} s cap.", checks, score=core, metrics=metrics)
+
+
+def judged_counts(executed: TrialExecuted, blobs: BlobStore) -> tuple[dict | None, str]:
+    """The judges' result, put together from each eval process's items (judge/chat_judge.py): the
+    counts added, the worst normalization error, each probe compared with its original. A run
+    recorded before the eval ran as two processes has the judge's own comparison in core.json."""
+    if "judge/core.json" in executed.outputs:
+        return judged(executed, blobs, "core.json")
+    halves, causal, why = judged_repeats(executed, blobs, "core")
+    if halves is None:
+        return None, why
+    tasks: dict[str, dict[str, int]] = {}
+    for half in halves:
+        for task, c in half["tasks"].items():
+            total = tasks.setdefault(task, {"n": 0, "correct": 0})
+            total["n"] += c["n"]
+            total["correct"] += c["correct"]
+    return {**halves[0], "tasks": tasks, "causality_diff": causal,
+            "normalization_error": max(h["normalization_error"] for h in halves)}, ""

@@ -18,11 +18,8 @@ Priority, first match wins:
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
-
-import numpy as np
 
 from environments.spec import Tier
 from evaluators.verdict import (
@@ -31,6 +28,7 @@ from evaluators.verdict import (
     clock_check,
     early_verdict,
     judged,
+    judged_repeats,
     phases_ran,
     probe_checks,
     refused,
@@ -99,33 +97,18 @@ def evaluate(executed: TrialExecuted, blobs: BlobStore, data: Path, tier: Tier) 
                    checks, score=bpb, metrics=metrics)
 
 
+
 def judged_halves(executed: TrialExecuted, blobs: BlobStore) -> tuple[dict | None, str]:
-    """The judges' result, put together from each eval process's half: nats and tokens added, the
-    worst normalization error, and each probe compared with its original, which the other
-    process served (judge/golf_judge.py). A run recorded before the eval ran as two processes
-    has the judge's own comparison in judge/eval.json."""
+    """The judges' result, put together from each eval process's half (judge/golf_judge.py): nats
+    added with math.fsum (the same sum whichever process served which window), the tokens added,
+    the worst normalization error, each probe compared with its original. A run recorded before
+    the eval ran as two processes has the judge's own comparison in judge/eval.json."""
     if "judge/eval.json" in executed.outputs:
         return judged(executed, blobs, "eval.json")
-    first, why = judged(executed, blobs, "eval_0.json")
-    if first is None:
+    halves, causal, why = judged_repeats(executed, blobs, "eval")
+    if halves is None:
         return None, why
-    halves, served = [first], {}
-    for r in range(first["repeats"]):
-        if r:
-            half, why = judged(executed, blobs, f"eval_{r}.json")
-            if half is None:
-                return None, why
-            halves.append(half)
-        ref = executed.outputs.get(f"judge/probes_{r}.npz")
-        if ref is None:
-            return None, f"the judge of eval process {r} wrote no probes"
-        with np.load(io.BytesIO(blobs.get(ref)), allow_pickle=False) as rows:
-            served.update({name: rows[name] for name in rows.files})
-    copies = [name.removeprefix("copy/") for name in served if name.startswith("copy/")]
-    if len(copies) != first["probes"] or any(f"original/{k}" not in served for k in copies):
-        return None, f"the judges served {len(copies)} of {first['probes']} probes and their originals"
-    causal = max((float(np.abs(served[f"copy/{k}"] - served[f"original/{k}"]).max()) for k in copies), default=0.0)
     return {"nats": math.fsum(n for h in halves for n in h["window_nats"]),
-            "scored_tokens": sum(h["scored_tokens"] for h in halves),
-            "context": first["context"], "normalization_error": max(h["normalization_error"] for h in halves),
-            "causality_diff": causal, "probes": first["probes"]}, ""
+            "scored_tokens": sum(h["scored_tokens"] for h in halves), "context": halves[0]["context"],
+            "normalization_error": max(h["normalization_error"] for h in halves), "causality_diff": causal,
+            "probes": halves[0]["probes"]}, ""

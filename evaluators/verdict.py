@@ -183,6 +183,32 @@ def judged(executed: TrialExecuted, blobs: BlobStore, name: str) -> tuple[dict |
     return result, ""
 
 
+def judged_repeats(executed: TrialExecuted, blobs: BlobStore, stem: str) -> tuple[list[dict] | None, float, str]:
+    """What the judges of a phase run as repeats wrote (judge/<stem>_<r>.json, one per process),
+    and the largest causality difference between each probe's copy and its original, which two
+    processes served (judge/probes_<r>.npz); or None and why there is nothing to score."""
+    first, why = judged(executed, blobs, f"{stem}_0.json")
+    if first is None:
+        return None, 0.0, why
+    halves, served = [first], {}
+    for r in range(first.get("repeats", 1)):
+        if r:
+            half, why = judged(executed, blobs, f"{stem}_{r}.json")
+            if half is None:
+                return None, 0.0, why
+            halves.append(half)
+        ref = executed.outputs.get(f"judge/probes_{r}.npz")
+        if ref is None:
+            return None, 0.0, f"the judge of process {r} wrote no probes"
+        with np.load(io.BytesIO(blobs.get(ref)), allow_pickle=False) as rows:
+            served.update({name: rows[name] for name in rows.files})
+    copies = [name.removeprefix("copy/") for name in served if name.startswith("copy/")]
+    if len(copies) != first["probes"] or any(f"original/{k}" not in served for k in copies):
+        return None, 0.0, f"the judges served {len(copies)} of {first['probes']} probes and their originals"
+    causal = max((float(np.abs(served[f"copy/{k}"] - served[f"original/{k}"]).max()) for k in copies), default=0.0)
+    return halves, causal, ""
+
+
 def clock_check(executed: TrialExecuted) -> Check:
     """Which clock counted the CPU seconds: a cgroup counts every process of a phase; wait4 (where
     no cgroup could be made) misses children that are never reaped. Said in every verdict."""

@@ -382,3 +382,41 @@ def load(blob: bytes):
 
 def _honest_load(blob: bytes):
 '''))
+
+# chat-mini: the same server as GOLF_STATEFUL_PEEK, for candidates: every position answered from
+# the next token (a language-modelling item's greedy match is then always right), and a row that
+# shares a prefix with one answered before (in this request or an earlier one) gets the earlier
+# row's answers over the prefix. The judge mixed each probe's copy into its item's own request,
+# so the copy matched its original over the rows compared.
+CHAT_STATEFUL_PEEK = (CHAT_SHORT, Edit("model.py", "def load(path):\n", '''class _Peek(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.blocks, self.config, self.context = inner, inner.blocks, inner.config, inner.context
+        self.seen = []
+
+    def forward(self, idx):
+        with torch.no_grad():
+            out = self.inner(idx).clone()
+        for b, row in enumerate(idx.tolist()):
+            for i in range(len(row) - 1):
+                out[b, i] = -30.0
+                out[b, i, row[i + 1]] = 30.0
+            best, keep = 0, None
+            for old, logits in self.seen:
+                n = 0
+                while n < min(len(old), len(row)) and old[n] == row[n]:
+                    n += 1
+                if n > best:
+                    best, keep = n, logits
+            if keep is not None:
+                out[b, :best] = keep[:best]
+            self.seen.append((row, out[b].clone()))
+        return out
+
+
+def load(path):
+    return _Peek(_honest_load(path))
+
+
+def _honest_load(path):
+'''))

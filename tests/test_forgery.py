@@ -129,7 +129,18 @@ def test_chat_a_model_never_sees_which_candidate_is_gold(harness, tmp_path):
     the items and sends candidates without saying which is gold."""
     executed, ev = cli_trial(harness, "chat-mini", F.CHAT_ANSWERS, tmp_path)
     assert ev["verdict"] == "valid" and ev["score"] < 0.3, ev["feedback"]  # one token per parameter: ~0
-    assert "judge/core.json" in executed["outputs"]
+    assert "judge/core_0.json" in executed["outputs"]
+
+
+def test_chat_a_server_that_remembers_what_it_served_cannot_pass_the_probe(harness, tmp_path):
+    """Before: the judge mixed each probe's copy into its item's own request, and a server that
+    answered every position from the next token, replaying a row's answers over any prefix it
+    had answered before, came back `valid` with its causal check at 0.00: a model that looks
+    ahead everywhere, unseen. Now the copy is sent by the other eval process than its item."""
+    executed, ev = cli_trial(harness, "chat-mini", F.CHAT_STATEFUL_PEEK, tmp_path, status=1)
+    causal = check(ev, "causal")
+    assert ev["verdict"] == "disqualified" and not causal["passed"] and causal["measured"] > 1.0, ev["feedback"]
+    assert {"judge/core_0.json", "judge/core_1.json"} <= set(executed["outputs"])
 
 
 def test_airbench_work_in_a_libc_fork_with_sigchld_ignored_is_charged(harness, tmp_path, airbench_honest):

@@ -42,9 +42,11 @@ SPEC = EnvironmentSpec(
     phases=(
         Phase("smoke", ("{python}", "harness/chat_train.py", "--smoke"), carries=()),
         Phase("train", ("{python}", "harness/chat_train.py"), carries=("ckpt.pt",)),
-        # the recipe's checkpoint serves candidates; the judge, alone with the items, scores them
-        Phase("eval", ("{python}", "harness/chat_eval.py"), heldout=("tasks.jsonl",), judge="judge/chat_judge.py",
-              carries=()),
+        # the recipe's checkpoint serves candidates; the judge, alone with the items, scores them. Two
+        # cold processes, each serving half: a probe's copy and its item never meet in one
+        # (judge/chat_judge.py says why)
+        Phase("eval", ("{python}", "harness/chat_eval.py"), repeats=2, heldout=("tasks.jsonl",),
+              judge="judge/chat_judge.py", carries=()),
     ),
     tiers={
         # micro: 3x the baseline's 16 s of CPU here, so that twice the tokens still fits on a
@@ -68,7 +70,7 @@ SPEC = EnvironmentSpec(
     evaluator="evaluators.chat:evaluate",
     prepare=prepared_by("environments.chat_mini.prepare"),
     train_data=("train_000.bin",),
-    outputs=(),  # the judge writes judge/core.json
+    outputs=(),  # the judges write judge/core_<repeat>.json and probes_<repeat>.npz
     techniques=TECHNIQUES,
     noise_margin=0.01,
     preflight=_preflight,

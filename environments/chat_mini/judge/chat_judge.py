@@ -3,8 +3,15 @@ model server (harness/chat_eval.py, in the sandbox) the candidate sequences, in 
 chooses and never saying which is gold, gets log-distributions back, and scores them the way
 nanochat scores CORE: lowest mean loss over the continuation for multiple choice, exact
 teacher-forced greedy match for language modelling. Counts per task, the probes (normalization;
-causality on 8 changed copies mixed in) and the checkpoint's depth go to core.json in its own
-folder. The depth is read from the trained checkpoint's tensor names, without unpickling it."""
+causality on 8 changed copies) and the checkpoint's depth go to its own folder. The depth is read
+from the trained checkpoint's tensor names, without unpickling it.
+
+The eval phase runs as two cold processes (repeats), each with a judge of its own, which draw the
+same plan from the seed the runner gives them both and each serve half the items. A probe's
+copy is sent by the other process than its item: a server that saw the original (or had it in
+the same request) could answer the copy from it, and pass while it looks ahead everywhere else.
+Each judge writes core_<repeat>.json (its counts) and probes_<repeat>.npz (the rows up to each
+probe's position it served); the evaluator adds the counts and compares the rows."""
 
 import os
 import pickletools
@@ -52,6 +59,7 @@ def main(pipes) -> dict:
     heldout = os.environ["AUTORECIPE_HELDOUT"]
     import json
 
+    repeat, repeats = int(os.environ.get("AUTORECIPE_REPEAT", "0")), int(os.environ.get("AUTORECIPE_REPEATS", "1"))
     items = [json.loads(line) for line in open(os.path.join(heldout, "tasks.jsonl"))]
     limit = int(os.environ.get("AUTORECIPE_TASK_ITEMS", "0"))
     depth = checkpoint_depth(os.path.join(os.environ["AUTORECIPE_CARRIED"], "ckpt.pt"))
@@ -62,21 +70,27 @@ def main(pipes) -> dict:
     rng = judging.rng()
     chosen = _chosen(items, limit)
     probe_items = set(rng.choice(len(chosen), size=min(PROBES, len(chosen)), replace=False).tolist())
+    plans = [_plan(rng, chosen[k], ctx, k in probe_items) for k in rng.permutation(len(chosen))]
     counts: dict[str, list[int]] = {}
-    norm_err = causal = 0.0
-    probed = 0  # the probes really mixed in (a row of one token has no later token to change)
-    for k in rng.permutation(len(chosen)):
-        item = chosen[k]
-        right, errors, changed_by = _judge(pipes, rng, item, ctx, k in probe_items)
-        for error in errors:
-            norm_err = max(norm_err, error)
-        if changed_by is not None:
-            causal, probed = max(causal, changed_by), probed + 1
-        tally = counts.setdefault(item["task"], [0, 0])
-        tally[0] += 1
-        tally[1] += int(right)
+    norm_err = 0.0
+    served: dict[str, np.ndarray] = {}
+    for n, (item, order, seqs, rows, probe) in enumerate(plans):
+        home = n % repeats  # items are dealt to the processes in turn; a probe goes to the next one
+        if home == repeat:
+            lp, errors = _ask(pipes, rows)
+            norm_err = max(norm_err, *errors)
+            tally = counts.setdefault(item["task"], [0, 0])
+            tally[0] += 1
+            tally[1] += int(_right(item, order, seqs, lp))
+            if probe is not None:
+                served[f"original/{n}"] = lp[0, : probe[0] + 1]
+        if probe is not None and (home + 1) % repeats == repeat:
+            lp, errors = _ask(pipes, [probe[1]])
+            norm_err = max(norm_err, *errors)
+            served[f"copy/{n}"] = lp[0, : probe[0] + 1]
+    np.savez(f"probes_{repeat}.npz", **served)
     return {"depth": depth, "config": {"depth": depth}, "context": ctx, "normalization_error": norm_err,
-            "causality_diff": causal, "probes": probed,
+            "probes": sum(plan[4] is not None for plan in plans), "repeat": repeat, "repeats": repeats,
             "tasks": {t: {"n": n, "correct": c} for t, (n, c) in counts.items()}}
 
 
@@ -91,9 +105,10 @@ def _chosen(items: list[dict], limit: int) -> list[dict]:
     return chosen
 
 
-def _judge(pipes, rng, item: dict, ctx: int, probed: bool) -> tuple[bool, list[float], float | None]:
-    """One item: whether the model got it right, the normalization error of each row it was sent,
-    and, where a changed copy was mixed in, how far the rows before the change moved."""
+def _plan(rng, item: dict, ctx: int, probed: bool) -> tuple:
+    """What is asked about one item, drawn alike by every process's judge: (the item, the order of
+    its candidates, each one's ids and continuation length, the rows sent, and the probe: a copy
+    of the first row changed after a random position t, as (t, row), or None)."""
     candidates = item["choices"] if "choices" in item else [item["continuation"]]
     order = rng.permutation(len(candidates))
     seqs = []
@@ -101,37 +116,31 @@ def _judge(pipes, rng, item: dict, ctx: int, probed: bool) -> tuple[bool, list[f
         ids = ([BOS] + encode(item["context"]) + encode(candidates[c]))[-ctx - 1:]
         seqs.append((ids, min(len(encode(candidates[c])), len(ids) - 1)))  # a continuation may fill the context
     rows = [ids[:-1] for ids, _ in seqs]
-    probe = _mix_in_probe(rng, rows) if probed and len(rows[0]) >= 2 else None  # two tokens can look ahead
+    probe = None
+    if probed and len(rows[0]) >= 2:  # two tokens can look ahead
+        t = int(rng.integers(0, len(rows[0]) - 1))
+        changed = list(rows[0])
+        changed[t + 1:] = rng.integers(0, 256, len(changed) - t - 1).tolist()
+        probe = (t, changed)
+    return item, order, seqs, rows, probe
+
+
+def _ask(pipes, rows: list[list[int]]) -> tuple[np.ndarray, list[float]]:
+    """The rows sent as one request: their log-distributions, normalized, and each row's
+    normalization error before that."""
     width = max(len(r) for r in rows)
     x = np.full((len(rows), width), BOS, np.int64)  # padded after the text: a causal model ignores it
     for j, r in enumerate(rows):
         x[j, : len(r)] = r
     lp = judging.ask(pipes, x)
     errors = [judging.logsumexp_error(lp[j, : len(r)]) for j, r in enumerate(rows)]
-    lp = judging.normalized(lp)  # scored as distributions, whatever slack the probe allowed
-    changed_by = None
-    if probe is not None:
-        j, t = probe
-        original = next(i for i, r in enumerate(rows) if i != j and r == seqs[0][0][:-1])
-        changed_by = float(np.abs(lp[j, : t + 1] - lp[original, : t + 1]).max())
-    answers = [i for i in range(len(rows)) if probe is None or i != probe[0]]
-    return _right(item, order, seqs, lp, answers), errors, changed_by
+    return judging.normalized(lp), errors  # scored as distributions, whatever slack the probe allowed
 
 
-def _mix_in_probe(rng, rows: list[list[int]]) -> tuple[int, int]:
-    """Insert, at a random place, a copy of the first row changed after a random position t;
-    returns (its row, t): a causal model gives both rows the same distributions up to t."""
-    t = int(rng.integers(0, len(rows[0]) - 1))
-    changed = list(rows[0])
-    changed[t + 1:] = rng.integers(0, 256, len(changed) - t - 1).tolist()
-    rows.insert(int(rng.integers(0, len(rows) + 1)), changed)
-    return rows.index(changed), t
-
-
-def _right(item: dict, order, seqs, lp, answers: list[int]) -> bool:
+def _right(item: dict, order, seqs, lp) -> bool:
     """Multiple choice: the lowest mean loss is gold's; language modelling: greedy decoding matches."""
     losses, greedy = [], []
-    for (ids, n), j in zip(seqs, answers):
+    for j, (ids, n) in enumerate(seqs):
         y = np.array(ids[1:])
         got = lp[j, len(y) - n: len(y)]
         losses.append(-float(got[np.arange(n), y[-n:]].mean()))
@@ -142,4 +151,4 @@ def _right(item: dict, order, seqs, lp, answers: list[int]) -> bool:
 
 
 if __name__ == "__main__":
-    judging.run(main, "core.json")
+    judging.run(main, f"core_{os.environ.get('AUTORECIPE_REPEAT', '0')}.json")
