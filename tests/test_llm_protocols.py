@@ -217,6 +217,61 @@ def test_the_probe_reads_the_context_where_each_server_reports_it():
     assert ep.context_tokens == 8192 and ep.probed["server"] == "ollama"
 
 
+def test_a_models_list_that_never_ends_or_drips_stops_the_probe_at_its_timeout(monkeypatch):
+    """httpx's read timeout is per read: a body that never ends, or comes a byte at a time, held
+    the probe (and `autorecipe run`) for ever. The whole answer must come within the timeout."""
+    import itertools
+    import time
+
+    from agents.llm import probe as probing
+
+    monkeypatch.setattr(probing, "PROBE_TIMEOUT", httpx.Timeout(1.0, connect=1.0))
+
+    def endless():
+        yield b'{"data": ['
+        for _ in itertools.count():
+            yield b" " * 65536
+
+    def drip():
+        yield b'{"data": ['
+        while True:
+            time.sleep(0.05)
+            yield b" "
+
+    for body, said in ((endless, "answered more than 4 MiB"), (drip, "was still answering after 1 s")):
+        def server(request: httpx.Request, body=body) -> httpx.Response:
+            return httpx.Response(200, content=body())
+
+        started = time.monotonic()
+        with pytest.raises(ProbeError, match=said):
+            probe(Endpoint(name="x", base_url="http://junk/v1", model="m"), transport=httpx.MockTransport(server))
+        assert time.monotonic() - started < 30
+
+
+def test_a_server_that_fails_every_request_is_refused_by_the_probe_not_given_the_text_protocol():
+    """An answer of 500 to the tool probe read as 'no tools here', so a server failing every call
+    passed the probe, and every session then failed: the run never ended."""
+    def failing(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": "m"}]})
+        return httpx.Response(500, text="internal error")
+
+    with pytest.raises(ProbeError, match="answered HTTP 500 to a one-token request"):
+        probe(Endpoint(name="x", base_url="http://junk/v1", model="m", edit_format="auto"),
+              transport=httpx.MockTransport(failing))
+
+    def no_tools(request: httpx.Request) -> httpx.Response:  # llama.cpp without --jinja
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": "m"}]})
+        if b'"tools"' in request.content:
+            return httpx.Response(500, text="tools param requires --jinja flag")
+        return httpx.Response(200, json={"choices": [{"message": {"role": "assistant", "content": "hi"}}]})
+
+    ep = probe(Endpoint(name="x", base_url="http://junk/v1", model="m", edit_format="auto"),
+               transport=httpx.MockTransport(no_tools))
+    assert ep.edit_format == "text" and "jinja" in ep.probed["tool_probe"]
+
+
 # -- prompts that fit -------------------------------------------------------------------------------
 
 

@@ -26,6 +26,10 @@ from agents.llm.wire import Conversation, Message, Tool, WireError, endpoint, pa
 
 PROBE_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 TOOL_PROBE_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+# httpx's read timeout is per read, so a body that never ends (or comes a byte a second) would
+# hold the probe for ever: a whole answer must come within its timeout's read seconds, and be no
+# larger than this
+MAX_ANSWER_BYTES = 4 * 1024**2
 PING = Tool(name="ping", description="Answer the user's request by calling this tool.",
             parameters={"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]})
 
@@ -74,9 +78,28 @@ def _root(ep: Endpoint) -> str:
     return base[:-3] if base.endswith("/v1") else base
 
 
+def _fetch(http: httpx.Client, ep: Endpoint, method: str, url: str, body: dict | None = None,
+           timeout: httpx.Timeout | None = None) -> httpx.Response:
+    """The whole answer to one request, read within `timeout.read` seconds in all (PROBE_TIMEOUT's
+    by default) and no larger than MAX_ANSWER_BYTES; ProbeError otherwise."""
+    timeout = timeout or PROBE_TIMEOUT
+    deadline = time.monotonic() + timeout.read
+    with http.stream(method, url, json=body, timeout=timeout) as r:
+        chunks, size = [], 0
+        for chunk in r.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise ProbeError(f"{where(ep)}: {method} {url} answered more than {MAX_ANSWER_BYTES // 1024**2} MiB")
+            if time.monotonic() > deadline:
+                raise ProbeError(f"{where(ep)}: {method} {url} was still answering after {timeout.read:g} s "
+                                 f"({size:,} bytes so far)")
+        return httpx.Response(r.status_code, headers=r.headers, content=b"".join(chunks), request=r.request)
+
+
 def _get(http: httpx.Client, ep: Endpoint, url: str, method: str = "GET", body: dict | None = None):
     try:
-        r = http.request(method, url, json=body)
+        r = _fetch(http, ep, method, url, body)
         if r.is_redirect:  # not followed, as the client does not: the base URL is not where the server is
             raise ProbeError(f"{where(ep)}: {method} {url} redirects (HTTP {r.status_code}) to "
                              f"{r.headers.get('location', '(no location)')}; set base_url to where it points")
@@ -124,7 +147,7 @@ def _context(http, ep: Endpoint, seen: dict) -> int | None:
         seen["server"] = "vllm"
         return seen["max_model_len"]
     try:
-        props = http.get(_root(ep) + "/props")
+        props = _fetch(http, ep, "GET", _root(ep) + "/props")
         if props.status_code == 200 and isinstance(props.json(), dict):
             p = props.json()
             n = (p.get("default_generation_settings") or {}).get("n_ctx")
@@ -132,7 +155,7 @@ def _context(http, ep: Endpoint, seen: dict) -> int | None:
                 seen["server"] = "llama.cpp"
                 seen["chat_template_caps"] = p.get("chat_template_caps") or {}
                 return int(n)
-        show = http.post(_root(ep) + "/api/show", json={"model": ep.model})
+        show = _fetch(http, ep, "POST", _root(ep) + "/api/show", {"model": ep.model})
         if show.status_code == 200 and isinstance(show.json(), dict):
             info = show.json()
             seen["server"] = "ollama"
@@ -141,7 +164,7 @@ def _context(http, ep: Endpoint, seen: dict) -> int | None:
                     return int(line.split()[1])
             lengths = [v for k, v in (info.get("model_info") or {}).items() if k.endswith(".context_length")]
             return int(lengths[0]) if lengths else None
-    except (httpx.HTTPError, ValueError, TypeError):
+    except (httpx.HTTPError, ProbeError, ValueError, TypeError):
         pass  # the context is extra: a server that does not say is still usable
     return seen.get("n_ctx")
 
@@ -154,7 +177,7 @@ def _tools(http, ep: Endpoint, seen: dict, tools: bool = True) -> bool:
                         tools=[PING] if tools else [])
     body = request_body(ep.api, ep.model, conv, 32 if tools else 1, 0.0, ep.seed, False, ep.extra_body)
     try:
-        r = http.post(endpoint(ep.api, ep.base_url), json=body, timeout=TOOL_PROBE_TIMEOUT)
+        r = _fetch(http, ep, "POST", endpoint(ep.api, ep.base_url), body, TOOL_PROBE_TIMEOUT)
     except httpx.HTTPError as exc:
         raise ProbeError(f"{where(ep)}: the tool probe failed: {type(exc).__name__}: {exc}") from None
     if r.status_code in (401, 403):
@@ -164,7 +187,12 @@ def _tools(http, ep: Endpoint, seen: dict, tools: bool = True) -> bool:
             raise ProbeError(f"{where(ep)} does not serve model {ep.model!r}: {r.text[:200]}")
         raise ProbeError(f"{where(ep)}: POST {endpoint(ep.api, ep.base_url)} is not found (HTTP 404); is the base URL "
                          "right? OpenAI-compatible servers usually serve under /v1")
+    if r.status_code >= 500 and not tools:
+        raise ProbeError(f"{where(ep)}: POST {endpoint(ep.api, ep.base_url)} answered HTTP {r.status_code} to a "
+                         f"one-token request: {r.text[:200]}; every session would fail the same way")
     if r.status_code >= 400:
+        if r.status_code >= 500:  # failing `tools` outright (llama.cpp without --jinja) is not failing everything
+            _tools(http, ep, seen, tools=False)
         seen["tool_probe"] = f"HTTP {r.status_code}: {r.text[:200]}"
         return False  # a server that refuses `tools` gets the text protocol
     try:
