@@ -9,7 +9,8 @@ anything at or below it. Store the last offset you processed to resume across re
 
 Reconnecting is for a gateway that was there and went away (a restart, a dropped network). A
 URL that could never work is given up on: one that is not http(s)://HOST, an answer 4xx (the
-wrong path, a refused token), or no first connection within `first_connect_s`.
+wrong path, a refused token) or one that is not an event stream (a web page, JSON), or no first
+connection within `first_connect_s`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class Unauthorized(RuntimeError):
 
 
 class GaveUp(RuntimeError):
-    """Following cannot work: a malformed URL, a 4xx answer, or no first connection in time."""
+    """Following cannot work: a malformed URL, a 4xx answer or one that is not an event stream,
+    or no first connection in time."""
 
 
 def checked_url(url: str) -> str:
@@ -72,7 +74,10 @@ async def follow(url: str, from_offset: int = 0, types: list[str] | None = None,
             try:
                 h = {**headers, "last-event-id": str(last)} if last >= 0 else headers
                 q = params if last >= 0 else params + [("from", str(from_offset))]
-                async with aconnect_sse(client, "GET", endpoint, params=q, headers=h) as src:
+                # before the first connection, no wait outlasts the time left to make it
+                left = None if connected or give_up_at is None else max(give_up_at - time.monotonic(), 0.1)
+                timeout = {} if left is None else {"timeout": httpx.Timeout(min(60.0, left), connect=min(5.0, left))}
+                async with aconnect_sse(client, "GET", endpoint, params=q, headers=h, **timeout) as src:
                     status = src.response.status_code
                     if status == 401:
                         raise Unauthorized(f"{url}: the gateway wants a bearer token (--token)")
@@ -80,6 +85,10 @@ async def follow(url: str, from_offset: int = 0, types: list[str] | None = None,
                         raise GaveUp(f"{endpoint} answered {status} {src.response.reason_phrase}: is {url} an "
                                      "autorecipe gateway (autorecipe serve), and the token right?")
                     src.response.raise_for_status()
+                    kind = src.response.headers.get("content-type", "")
+                    if "text/event-stream" not in kind:  # asking again gets the same answer
+                        raise GaveUp(f"{endpoint} answered {kind or 'no content type'}, not an event stream: is "
+                                     f"{url} an autorecipe gateway (autorecipe serve)?")
                     connected = True
                     async for sse in src.aiter_sse():
                         if sse.event == "error":
@@ -102,7 +111,7 @@ async def follow(url: str, from_offset: int = 0, types: list[str] | None = None,
                     left = give_up_at - time.monotonic()
                     if left <= 0:
                         raise GaveUp(f"no connection to {url} in {first_connect_s:g} s (last: "
-                                     f"{exc or type(exc).__name__}); is the gateway running there?") from None
+                                     f"{str(exc) or type(exc).__name__}); is the gateway running there?") from None
                     wait = min(delay, left)  # the last try falls on the limit, not past it
                 on_reconnect(exc, wait)
                 await asyncio.sleep(wait)

@@ -156,6 +156,44 @@ def test_stream_gives_up_on_a_4xx(stopped_run):
     one_line_error(result, "404")
 
 
+def test_stream_gives_up_on_a_url_that_is_not_a_gateway_and_on_one_that_never_answers():
+    """A web page at the URL was retried every 10 s for ever (httpx-sse's content-type error read
+    as a dropped connection), and a server that accepts and never answers took the 60 s read
+    timeout past --give-up-after, saying '(last: )'."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html>not a gateway</html>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    page = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=page.serve_forever, daemon=True).start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections (the kernel does), answers nothing
+    try:
+        started = time.monotonic()
+        result = invoke("stream", f"http://127.0.0.1:{page.server_address[1]}", "--give-up-after", 10)
+        one_line_error(result, "text/html, not an event stream")
+        assert time.monotonic() - started < 10
+        started = time.monotonic()
+        result = invoke("stream", f"http://127.0.0.1:{silent.getsockname()[1]}", "--give-up-after", 1)
+        one_line_error(result, "no connection to", "(last: ReadTimeout)")
+        assert time.monotonic() - started < 20
+    finally:
+        page.shutdown()
+        silent.close()
+
+
 # --- confirm on a run it cannot write --------------------------------------------------------------
 
 def test_confirm_on_a_live_run_refuses_before_running_any_seed(stopped_run, monkeypatch):
