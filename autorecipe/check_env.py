@@ -128,10 +128,27 @@ def _phases(spec: EnvironmentSpec, r: Report) -> dict[str, Phase]:
                                      "(\"{python}\", \"harness/run.py\")")
         if not isinstance(phase.repeats, int) or phase.repeats < 1:
             r.error(f"{where}.repeats", f"{phase.repeats!r} must be a whole number >= 1")
-    for rel in spec.harness_files:
+    for rel in _names(spec.harness_files, "harness_files", r):
         if not (spec.root / "harness" / rel).is_file():
             r.error("harness_files", f"{rel!r}: no file {spec.root / 'harness' / rel}")
     return phases
+
+
+def _names(names, field: str, r: Report) -> list[str]:
+    """The file names of `field` that can be staged: relative paths that stay inside their folder
+    (the trial runner refuses any other, so check says so first); the others are errors."""
+    if isinstance(names, str):
+        r.error(field, f"{names!r} must be a tuple of file names, e.g. ({names!r},)")
+        return []
+    good = []
+    for rel in names:
+        parts = Path(rel).parts if isinstance(rel, str) else ()
+        if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in parts:
+            r.error(field, f"{rel!r} must be a path relative to its folder that stays inside it (no '..', "
+                           "not absolute)")
+        else:
+            good.append(rel)
+    return good
 
 
 def _tiers(spec: EnvironmentSpec, phases: dict[str, Phase], r: Report) -> None:
@@ -174,7 +191,7 @@ def _recipe(spec: EnvironmentSpec, r: Report) -> dict[str, bytes]:
     code = {}
     if not spec.recipe_files:
         r.error("recipe_files", "no recipe file: there would be nothing to improve")
-    for rel in spec.recipe_files:
+    for rel in _names(spec.recipe_files, "recipe_files", r):
         path = spec.recipe_path(rel)
         if not path.is_file():
             r.error("recipe_files", f"{rel!r}: no file {path}")

@@ -208,9 +208,24 @@ def launched(run_dir: str, config: RunConfig | None, **kw):
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: the log holds everything up to now; continue with "
-                   f"`autorecipe run --resume {run_dir}`", err=True)
+        if _started(Path(run_dir)):
+            click.echo(f"\ninterrupted: the log holds everything up to now; continue with "
+                       f"`autorecipe run --resume {run_dir}`", err=True)
+        else:
+            click.echo(f"\ninterrupted before the run started: nothing was recorded in {run_dir}; start it again",
+                       err=True)
         sys.exit(130)
+
+
+def _started(run_dir: Path) -> bool:
+    """Whether the run's log holds anything (its first record is RunStarted): what --resume needs."""
+    from events.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    try:
+        return rd.exists() and next(iter(rd.reader().iter_records()), None) is not None
+    except Exception:  # a log too damaged to read: --resume is where it will say what is wrong
+        return True
 
 
 def serve_after(run_dir: Path, port: int) -> None:
@@ -267,6 +282,8 @@ def _models(agents: list[str], llm: str | None, per_agent: tuple[str, ...], conf
         def endpoint(spec: str):
             if spec in named:
                 return named[spec]
+            if named and ":" not in spec:  # a name, not PROVIDER:MODEL: meant as one of the file's
+                raise ConfigError(f"{config_file} has no endpoint {spec!r}; it has {', '.join(named)}")
             return from_shortcut(spec, base_url)
 
         default = endpoint(llm) if llm else None

@@ -74,7 +74,7 @@ def _show(run_dir: str, trial_id: str, log_lines: int) -> None:
         click.echo("")
         for p in executed.phases:
             click.echo(f"phase {p.name:<10} exit {p.exit_code} cpu {p.cpu_s:.2f}s wall {p.wall_s:.2f}s "
-                       f"budget {p.budget_s}s{' TIMED OUT' if p.timed_out else ''}")
+                       f"budget {'-' if p.budget_s is None else f'{p.budget_s:g}s'}{' TIMED OUT' if p.timed_out else ''}")
         for name, tail in log_tails(blobs, executed.outputs, log_lines).items():  # what the gateway serves
             click.echo(f"\n--- {name} (last {len(tail.splitlines())} lines)")
             click.echo(tail)

@@ -56,6 +56,9 @@ def verify_run(run_dir: str | Path, log=lambda m: None) -> Audit:
     audit.divergences.extend(_log_problems(rd, records, damage, audit.digest))
     if whole.run.environment is None:
         return audit
+    if whole.run.config.get("synthetic"):  # `autorecipe synth`: made-up trials, no recipe ever ran
+        log("a synthetic run (autorecipe synth): its log is checked; it has no recipes or verdicts to re-derive")
+        return audit
     try:
         spec = registry.for_run(whole.run.config)
     except (KeyError, ValueError) as exc:

@@ -307,10 +307,12 @@ def _log_routes(feed: RunFeed) -> list[Route]:
 
     async def stream(request: Request) -> Response:
         last = request.headers.get("last-event-id")
-        try:
-            start = int(last) + 1 if last is not None else _int(request, "from", 0)
-        except ValueError:
-            raise BadRequest(f"Last-Event-ID {last!r} is not an offset") from None
+        if last is None:
+            start = _int(request, "from", 0)
+        elif last.strip().isdigit():  # the last offset the client had: from the one after
+            start = int(last) + 1
+        else:
+            raise BadRequest(f"Last-Event-ID {last!r} is not an offset")
         where = _filter(request)
 
         async def gen():

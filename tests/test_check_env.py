@@ -131,3 +131,18 @@ def test_run_and_trial_check_first_and_spend_nothing(user_package, tmp_path):
         result = CliRunner().invoke(main, args)
         assert result.exit_code != 0 and "nowhere" in result.output and "nothing was run" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_recipe_and_harness_files_that_leave_their_folder_or_are_one_string_are_errors(tmp_path):
+    """check said ok to recipe_files ('../etc/x.py',), which the trial runner then refused with a
+    bare ValueError; and recipe_files='train.py' (a string) gave an error per character."""
+    outside = tmp_path / "etc" / "x.py"
+    outside.parent.mkdir()
+    outside.write_text("x = 1\n")
+    for field_name, bad in (("recipe_files", ("../etc/x.py",)), ("recipe_files", (str(outside),)),
+                            ("harness_files", ("../../etc/x.py",))):
+        errors = _errors(dataclasses.replace(DRYRUN, **{field_name: bad})).errors
+        assert any(f"{field_name}: {bad[0]!r} must be a path relative to its folder" in e for e in errors), errors
+    errors = _errors(dataclasses.replace(DRYRUN, recipe_files="knobs.py")).errors
+    assert any("'knobs.py' must be a tuple of file names" in e for e in errors), errors
+    assert not any("'k': no file" in e for e in errors), errors

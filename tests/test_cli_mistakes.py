@@ -194,6 +194,53 @@ def test_stream_gives_up_on_a_url_that_is_not_a_gateway_and_on_one_that_never_an
         silent.close()
 
 
+def test_an_interrupt_before_anything_was_recorded_does_not_offer_a_resume(tmp_path, monkeypatch, stopped_run):
+    """Ctrl-C in the first seconds (Ray starting, the endpoint probed) said 'continue with
+    autorecipe run --resume DIR' for a DIR that did not exist, and --resume then refused it."""
+    import autorecipe.cli_run as cli_run
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_run, "launch", interrupted)
+    monkeypatch.setattr(cli_run.signals, "install", lambda: None)
+    fresh = invoke("run", tmp_path / "never", "--env", "dryrun", "--runner", "zero", "--trials", "2")
+    assert fresh.exit_code == 130 and "nothing was recorded" in fresh.output and "--resume" not in fresh.output
+    begun = invoke("run", "--resume", stopped_run)
+    assert begun.exit_code == 130 and f"--resume {stopped_run}" in begun.output
+
+
+def test_llm_config_mistakes_name_the_file(tmp_path):
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_bytes(b"\xff\xfe\x00\x01")
+    result = invoke("run", tmp_path / "r", "--env", "dryrun", "--runner", "zero", "--llm-config", cfg, "--llm", "local")
+    one_line_error(result, str(cfg), "not UTF-8 text (byte 0")
+    cfg.write_text('[endpoints.local]\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "q"\n')
+    result = invoke("run", tmp_path / "r", "--env", "dryrun", "--runner", "zero", "--llm-config", cfg, "--llm", "nosuch")
+    one_line_error(result, f"{cfg} has no endpoint 'nosuch'; it has local")
+
+
+def test_stream_from_that_is_not_an_offset_names_the_parameter_not_the_header(stopped_run):
+    from starlette.testclient import TestClient
+
+    from events.gateway import create_app
+
+    with TestClient(create_app(stopped_run), base_url="http://127.0.0.1") as client:
+        for bad, said in (("abc", "query parameter from='abc' is not an integer"), ("-5", "from must be >= 0")):
+            r = client.get(f"/events/stream?from={bad}")
+            assert r.status_code == 400 and said in r.text, r.text
+        r = client.get("/events/stream", headers={"last-event-id": "-5"})
+        assert r.status_code == 400 and "Last-Event-ID '-5' is not an offset" in r.text, r.text
+
+
+def test_show_prints_a_phase_without_a_budget_and_verify_of_a_synthetic_run_says_what_it_is(tmp_path, stopped_run):
+    shown = invoke("show", stopped_run, "t0000")
+    assert shown.exit_code == 0 and "budget Nones" not in shown.output, shown.output
+    assert invoke("synth", tmp_path / "s", "--trials", "20").exit_code == 0
+    verified = invoke("replay", tmp_path / "s", "--verify")
+    assert verified.exit_code == 0 and "a synthetic run (autorecipe synth)" in verified.output, verified.output
+
+
 # --- confirm on a run it cannot write --------------------------------------------------------------
 
 def test_confirm_on_a_live_run_refuses_before_running_any_seed(stopped_run, monkeypatch):

@@ -152,6 +152,9 @@ def load_config(path: str | Path) -> dict[str, Endpoint]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}); "
+                          "a TOML file is UTF-8") from None
     sections = data.get("endpoints")
     if not isinstance(sections, dict) or not sections:
         raise ConfigError(f"{path}: no [endpoints.NAME] section")
