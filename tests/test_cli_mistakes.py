@@ -221,15 +221,16 @@ def test_llm_config_mistakes_name_the_file(tmp_path):
 
 
 def test_stream_from_that_is_not_an_offset_names_the_parameter_not_the_header(stopped_run):
-    from starlette.testclient import TestClient
+    import httpx
 
     from events.gateway import create_app
+    from tests.gateway_server import Served
 
-    with TestClient(create_app(stopped_run), base_url="http://127.0.0.1") as client:
+    with Served(create_app(stopped_run)) as served:
         for bad, said in (("abc", "query parameter from='abc' is not an integer"), ("-5", "from must be >= 0")):
-            r = client.get(f"/events/stream?from={bad}")
+            r = httpx.get(f"{served.url}/events/stream?from={bad}", timeout=30)
             assert r.status_code == 400 and said in r.text, r.text
-        r = client.get("/events/stream", headers={"last-event-id": "-5"})
+        r = httpx.get(f"{served.url}/events/stream", headers={"last-event-id": "-5"}, timeout=30)
         assert r.status_code == 400 and "Last-Event-ID '-5' is not an offset" in r.text, r.text
 
 
