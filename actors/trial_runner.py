@@ -121,10 +121,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
     work = stage(spec, code, paths, f"{trial_id}-a{attempt}", uid)
     side = _private(work.parent / f"{work.name}.judge")  # root-only, outside what any trial sees
     carried = _private(work.parent / f"{work.name}.carried")
-    protected = os.pathsep.join(str(p) for p in (paths.data / "heldout", *paths.protected))
-    devices = {k: os.environ[k] for k in DEVICE_VARIABLES if k in os.environ}
-    if seed is not None:
-        devices["AUTORECIPE_SEED"] = str(seed)  # not a device, but it travels the same way
+    base_env = _base_env(paths, seed)
     phases: list[Phase] = []
     outputs = {}
     final: set[str] = set()  # outputs recorded from a phase that declares them
@@ -139,15 +136,12 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 fresh_start(work, carried, phase, uid)
                 argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
                 limits = _limits(spec, tier, phase, work, uid)
-                env = {"AUTORECIPE_PROTECTED": protected, "AUTORECIPE_TIER": tier.name,
-                       "AUTORECIPE_BUDGET_S": str(budget.seconds), **devices, **tier.env}
+                env = {**base_env, "AUTORECIPE_TIER": tier.name, "AUTORECIPE_BUDGET_S": str(budget.seconds), **tier.env}
                 on_line = progress.phase(label, budget.seconds) if progress is not None else None
                 if phase.judge:
-                    judge_env = {**tier.env, "AUTORECIPE_TIER": tier.name, "AUTORECIPE_HELDOUT": str(paths.data / "heldout"),
-                                 "AUTORECIPE_CARRIED": str(carried), "AUTORECIPE_JUDGE_SEED": judge_seed,
-                                 "AUTORECIPE_REPEAT": str(r), "AUTORECIPE_REPEATS": str(repeats)}
                     done, judged, usage = judged_run(spec.root / phase.judge, side / label, argv, work, env,
-                                                     judge_env, limits, should_stop, on_line)
+                                                     _judge_env(tier, paths, carried, judge_seed, r, repeats), limits,
+                                                     should_stop, on_line)
                     for name, data in judged.items():
                         outputs[f"judge/{name}"] = blobs.put(data)
                     log(f"{trial_id} {label} judge: cpu {usage['cpu_s']:.2f}s wall {usage['wall_s']:.2f}s")
@@ -179,6 +173,24 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
         measurements={"cpu_s": round(sum(p.cpu_s for p in phases), 6), "wall_s": round(wall, 6)},
         gpu_s=round(wall * spec.resources.gpus, 6),  # the GPUs are held for the whole trial, busy or not
     )
+
+
+def _base_env(paths, seed: int | None) -> dict[str, str]:
+    """What every phase is told besides its tier and budget: the paths the audit hook protects, the
+    devices it may use, and the trial's seed (not a device, but it travels the same way)."""
+    env = {"AUTORECIPE_PROTECTED": os.pathsep.join(str(p) for p in (paths.data / "heldout", *paths.protected))}
+    env.update({k: os.environ[k] for k in DEVICE_VARIABLES if k in os.environ})
+    if seed is not None:
+        env["AUTORECIPE_SEED"] = str(seed)
+    return env
+
+
+def _judge_env(tier, paths, carried: Path, seed: str, repeat: int, repeats: int) -> dict[str, str]:
+    """What a phase's judge is told: the tier, where the held-out data and the carried outputs are,
+    and, the same for the judges of every repeat, the attempt's seed, so that they draw one plan."""
+    return {**tier.env, "AUTORECIPE_TIER": tier.name, "AUTORECIPE_HELDOUT": str(paths.data / "heldout"),
+            "AUTORECIPE_CARRIED": str(carried), "AUTORECIPE_JUDGE_SEED": seed, "AUTORECIPE_REPEAT": str(repeat),
+            "AUTORECIPE_REPEATS": str(repeats)}
 
 
 def _private(path: Path) -> Path:

@@ -55,6 +55,30 @@ class LogDamaged(RuntimeError):
         self.detail = detail
 
 
+def _first_timeout(give_up_at: float | None) -> dict:
+    """Before the first connection, no wait outlasts the time left to make it."""
+    if give_up_at is None:
+        return {}
+    left = max(give_up_at - time.monotonic(), 0.1)
+    return {"timeout": httpx.Timeout(min(60.0, left), connect=min(5.0, left))}
+
+
+def _check_answer(response: httpx.Response, endpoint: str, url: str) -> None:
+    """Unauthorized or GaveUp where asking again would get the same answer: a 4xx, or anything
+    but an event stream; HTTPStatusError for a 5xx (a gateway restarting: worth another try)."""
+    status = response.status_code
+    if status == 401:
+        raise Unauthorized(f"{url}: the gateway wants a bearer token (--token)")
+    if 400 <= status < 500:
+        raise GaveUp(f"{endpoint} answered {status} {response.reason_phrase}: is {url} an "
+                     "autorecipe gateway (autorecipe serve), and the token right?")
+    response.raise_for_status()
+    kind = response.headers.get("content-type", "")
+    if "text/event-stream" not in kind:
+        raise GaveUp(f"{endpoint} answered {kind or 'no content type'}, not an event stream: is "
+                     f"{url} an autorecipe gateway (autorecipe serve)?")
+
+
 async def follow(url: str, from_offset: int = 0, types: list[str] | None = None, stream: str | None = None,
                  token: str | None = None, reconnect: bool = True, client: httpx.AsyncClient | None = None,
                  on_reconnect=lambda error, delay: None, first_connect_s: float | None = 60.0) -> AsyncIterator[dict]:
@@ -74,21 +98,9 @@ async def follow(url: str, from_offset: int = 0, types: list[str] | None = None,
             try:
                 h = {**headers, "last-event-id": str(last)} if last >= 0 else headers
                 q = params if last >= 0 else params + [("from", str(from_offset))]
-                # before the first connection, no wait outlasts the time left to make it
-                left = None if connected or give_up_at is None else max(give_up_at - time.monotonic(), 0.1)
-                timeout = {} if left is None else {"timeout": httpx.Timeout(min(60.0, left), connect=min(5.0, left))}
+                timeout = {} if connected else _first_timeout(give_up_at)
                 async with aconnect_sse(client, "GET", endpoint, params=q, headers=h, **timeout) as src:
-                    status = src.response.status_code
-                    if status == 401:
-                        raise Unauthorized(f"{url}: the gateway wants a bearer token (--token)")
-                    if 400 <= status < 500:  # asking again gets the same answer
-                        raise GaveUp(f"{endpoint} answered {status} {src.response.reason_phrase}: is {url} an "
-                                     "autorecipe gateway (autorecipe serve), and the token right?")
-                    src.response.raise_for_status()
-                    kind = src.response.headers.get("content-type", "")
-                    if "text/event-stream" not in kind:  # asking again gets the same answer
-                        raise GaveUp(f"{endpoint} answered {kind or 'no content type'}, not an event stream: is "
-                                     f"{url} an autorecipe gateway (autorecipe serve)?")
+                    _check_answer(src.response, endpoint, url)
                     connected = True
                     async for sse in src.aiter_sse():
                         if sse.event == "error":
