@@ -192,7 +192,7 @@ def launch(run_dir: Path, config: RunConfig | None, **kw):
 
 def __getattr__(name: str):
     if name == "LaunchError":  # cli_run.LaunchError, as before, without importing Ray for --help
-        from autorecipe.launch import LaunchError
+        from autorecipe.launched import LaunchError
 
         return LaunchError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -200,9 +200,9 @@ def __getattr__(name: str):
 
 def launched(run_dir: str, config: RunConfig | None, **kw):
     """The run, to its end; a launch that cannot start is one line, Ctrl-C says how to go on."""
-    from autorecipe.launch import LaunchError
+    from autorecipe.launched import LaunchError  # not autorecipe.launch: Ray is imported below, interruptibly
 
-    signals.install()  # SIGTERM and a background job's SIGINT end the run as Ctrl-C does
+    signals.install()  # SIGTERM and a background job's SIGINT end the run as Ctrl-C does, from here on
     try:
         return launch(Path(run_dir), config, echo=click.echo, **kw)
     except LaunchError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import msgspec
@@ -25,7 +26,6 @@ from actors.scratch import clear, run_scratch
 from actors.start import run_started
 from actors.supervisor import Supervisor
 from agents.library import LibraryProposer
-from autorecipe import signals
 from autorecipe.driver import drive
 from autorecipe.launched import Launched, LaunchError
 from autorecipe.local_trial import prepared_data
@@ -99,9 +99,11 @@ def _log_pinned(cluster: dict, run_dir: Path, echo) -> bool:
     return pin
 
 
-def _start_log(rd: RunDir, run_id: str, config: RunConfig, spec, pin: bool, resume: bool):
-    """The run's EventLog actor, started and answering; a new run's RunStarted in it."""
+def _start_log(rd: RunDir, run_id: str, config: RunConfig, spec, pin: bool, resume: bool, undo: ExitStack):
+    """The run's EventLog actor, started and answering (and stopped by `undo`); a new run's
+    RunStarted in it."""
     handle = start_event_log(rd.path, name=f"autorecipe-log-{run_id}", fsync=config.fsync, pin=pin)
+    undo.callback(stop_event_log, handle)
     ray.get(handle.ping.remote(), timeout=120)
     log = RayLog(handle, run_dir=rd.path)
     if not resume:
@@ -131,57 +133,53 @@ def launch(run_dir: Path, config: RunConfig | None = None, proposers: dict | Non
     proposers = proposers or default_proposers(config, agents, echo)
     data = prepared_data(spec, log=lambda m: echo(f"data: {m}")) if config.runner == "sandbox" else None
 
-    started_ray = ensure_ray(address)
-    signals.reinstall()  # ray.init replaced the SIGTERM handler
-    try:
+    with ExitStack() as undo:  # whatever started is stopped again, in reverse, however the launch ends
+        if ensure_ray(address):
+            undo.callback(ray.shutdown)
+        if not keep_work:
+            undo.callback(clear, run_scratch(run_id))
         attach_gate(proposers, f"autorecipe-llm-gate-{run_id}")  # one concurrency limit per server, run-wide
         cluster = ray.cluster_resources()
         rd.path.mkdir(parents=True, exist_ok=True)
-        handle, log = _start_log(rd, run_id, config, spec, _log_pinned(cluster, run_dir, echo), resume)
-    except BaseException:  # the log would not open (damaged, say): the Ray started for it goes too
-        if started_ray:
-            ray.shutdown()
-        raise
-    supervisor = Supervisor(log, agents, spec.baseline_code())
-    supervisor.catch_up()
-    if resume:
-        _resume_orphans(supervisor, echo)
-
-    gateway = _serve(run_dir, serve_port, echo) if serve_port is not None else None
-    k = pool_size(config, spec, cluster)
-    group = reserve(k, spec, run_id)
-    plan = Plan(run_id=run_id, log_name=f"autorecipe-log-{run_id}", run_dir=run_dir, config=config, data=data,
-                keep_work=keep_work)
-    actors = start_actors(plan, spec, agents, proposers, k, group)
-    if not quiet:
-        cpus, gpus = trial_resources(spec)
-        echo(f"run {run_id}: {spec.name} ({config.tier}), {len(agents)} specialists ({', '.join(agents)}), "
-             f"{k} executor(s) of {cpus:g} CPU/{gpus:g} GPU, {config.trials} trials, seed {config.seed}")
-        echo(f"log: {run_dir}")
-    launched = Launched(run_dir=run_dir, state=supervisor.state, actors={"log": handle, **actors})
-    try:
-        drive(supervisor, actors, launched, config, echo, quiet)
-    except Exception as exc:
-        failed = storage_failure(exc)
-        if failed is None:
-            raise
-        raise _storage_stop(run_dir, failed) from None
-    finally:
-        if gateway is not None:
-            gateway.stop()
-        for h in actors.values():
-            ray.kill(h, no_restart=True)
-        stop_event_log(handle)
-        release(group)
-        if started_ray:
-            ray.shutdown()
-        if not keep_work:
-            clear(run_scratch(run_id))
+        handle, log = _start_log(rd, run_id, config, spec, _log_pinned(cluster, run_dir, echo), resume, undo)
+        supervisor = Supervisor(log, agents, spec.baseline_code())
+        supervisor.catch_up()
+        if resume:
+            _resume_orphans(supervisor, echo)
+        if serve_port is not None:
+            undo.enter_context(_serve(run_dir, serve_port, echo))
+        k = pool_size(config, spec, cluster)
+        group = reserve(k, spec, run_id)
+        undo.callback(release, group)
+        plan = Plan(run_id=run_id, log_name=f"autorecipe-log-{run_id}", run_dir=run_dir, config=config, data=data,
+                    keep_work=keep_work)
+        actors: dict = {}
+        undo.callback(_kill_all, actors)
+        start_actors(plan, spec, agents, proposers, k, group, into=actors)
+        if not quiet:
+            cpus, gpus = trial_resources(spec)
+            echo(f"run {run_id}: {spec.name} ({config.tier}), {len(agents)} specialists ({', '.join(agents)}), "
+                 f"{k} executor(s) of {cpus:g} CPU/{gpus:g} GPU, {config.trials} trials, seed {config.seed}")
+            echo(f"log: {run_dir}")
+        launched = Launched(run_dir=run_dir, state=supervisor.state, actors={"log": handle, **actors})
+        try:
+            drive(supervisor, actors, launched, config, echo, quiet)
+        except Exception as exc:
+            failed = storage_failure(exc)
+            if failed is None:
+                raise
+            raise _storage_stop(run_dir, failed) from None
     return launched
 
 
+def _kill_all(actors: dict) -> None:
+    for h in actors.values():
+        ray.kill(h, no_restart=True)
+
+
+@contextmanager
 def _serve(run_dir: Path, port: int, echo):
-    """The gateway on loopback, in a thread of the driver, for `run --serve`."""
+    """The gateway on loopback, in a thread of the driver, for `run --serve`, while the run lasts."""
     from autorecipe.embedded_gateway import EmbeddedGateway, PortBusy
 
     try:
@@ -189,4 +187,8 @@ def _serve(run_dir: Path, port: int, echo):
     except PortBusy as exc:
         raise LaunchError(str(exc)) from None
     echo(f"serving the run on {gateway.url} (the dashboard; /events/stream, /trials, /health)")
-    return gateway
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+

@@ -27,13 +27,15 @@ class Plan:
     keep_work: bool
 
 
-def start_actors(plan: Plan, spec, agents: list[str], proposers: dict, executors: int, group) -> dict:
-    """name -> handle, for every actor of the run, started."""
+def start_actors(plan: Plan, spec, agents: list[str], proposers: dict, executors: int, group,
+                 into: dict | None = None) -> dict:
+    """name -> handle, for every actor of the run, started; each handle goes into `into` as soon
+    as it exists, so a launch interrupted half-way can stop the ones already started."""
     config, run_id = plan.config, plan.run_id
     env = dict(env=config.env, run_dir=str(plan.run_dir), env_options=config.env_options)
     data = str(plan.data) if plan.data else None
     cpus, gpus = trial_resources(spec)
-    actors: dict[str, object] = {}
+    actors: dict[str, object] = {} if into is None else into
     for a in agents:
         actors[f"agent/{a}"] = reactor_actor("specialist", f"{run_id}/agent/{a}").remote(
             "specialist", plan.log_name, agent=a, proposer=proposers[a], **env)
