@@ -87,8 +87,12 @@ class Cli(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+        except (click.exceptions.UsageError, click.exceptions.Exit, click.Abort):
             raise
+        except click.exceptions.ClickException as exc:  # click's own exit with 1, which means "a finding" here
+            from autorecipe.errors import fail
+
+            fail(exc.format_message())
         except Exception as exc:  # noqa: BLE001 - a message, not a traceback
             if ctx.meta.get("debug") or os.environ.get("AUTORECIPE_DEBUG"):
                 raise

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from autorecipe.cli_envs import ENV_OPT, env_options, spec_of
+from autorecipe.errors import found
 
 
 def require_valid(env: str, spec, lenient: bool = False, data: bool = True, echo=None) -> None:
@@ -44,8 +45,7 @@ def check_cmd(env: str, env_opts: tuple[str, ...], lenient: bool, no_data: bool)
     try:
         require_valid(env, spec, lenient, data=not no_data)
     except click.ClickException as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        raise SystemExit(1) from None
+        found(exc.message)
     click.echo(f"{env}: ok ({len(spec.phases)} phase(s), {len(spec.tiers)} tier(s), {len(spec.specialists)} "
                f"specialist(s), {len(spec.techniques)} technique(s))")
 

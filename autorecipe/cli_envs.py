@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 import orjson
 
+from autorecipe.errors import found
 from environments import registry
 from environments.data import data_root, prepared_data
 from events import BlobStore
@@ -218,7 +219,7 @@ def calibrate_cmd(env: str, tier: str, runs: int, env_opts: tuple[str, ...]) -> 
     if not valid:  # a calibration of nothing would replace a good one: keep what was recorded
         ev = results[0][1]
         opts = "".join(f" --env-opt {o}" for o in env_opts)
-        raise click.ClickException(
+        found(
             f"no baseline run of {spec.name} ({tier}) was valid, so nothing was recorded; the first was "
             f"{ev.verdict}: {ev.feedback}\nsee one run in full with: autorecipe trial {spec.name} --tier {tier}{opts}")
     if len(valid) < len(results):

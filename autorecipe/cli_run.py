@@ -103,6 +103,8 @@ def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_h
     if resume:
         refuse_ignored_flags(click.get_current_context())
     else:
+        if run_dir:
+            refused_if_taken(run_dir)
         options = env_options(env_opts)
         spec, tier = valid_spec(env, options, tier, lenient=lenient, data=runner == "sandbox", quiet=quiet)
         chosen = chosen_agents(env, spec, agents)
@@ -127,6 +129,17 @@ def run_cmd(run_dir, env, tier, env_opts, agents, trials, hours, patience, cpu_h
     click.echo(f"run dir    {done.run_dir}")
     if serve_port is not None:
         serve_after(done.run_dir, serve_port)
+
+
+def refused_if_taken(run_dir: str) -> None:
+    """Before the environment is checked or its data prepared (minutes, for a real one)."""
+    from autorecipe.launched import LaunchError, refuse_taken
+    from events.rundir import RunDir
+
+    try:
+        refuse_taken(RunDir(Path(run_dir).resolve()), resume=False)
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def valid_spec(env: str, options: dict[str, str], tier: str | None, lenient: bool, data: bool, quiet: bool):

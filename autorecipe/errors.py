@@ -1,4 +1,6 @@
-"""How the command line says what went wrong: one line on stderr, exit status 2."""
+"""How the command line says what went wrong: one line on stderr, exit status 2 for a refusal
+(bad input, a missing run, an unknown environment), 1 for a finding (the command ran and what it
+checked or measured failed: a divergence, an invalid environment, no valid baseline run)."""
 
 from __future__ import annotations
 
@@ -48,6 +50,12 @@ def message(exc: BaseException) -> str:
 def fail(text: str) -> None:
     click.echo(f"error: {text}", err=True)
     sys.exit(2)
+
+
+def found(text: str) -> None:
+    """A finding, not a refusal: exit status 1."""
+    click.echo(f"error: {text}", err=True)
+    sys.exit(1)
 
 
 def existing_run(path: str) -> RunDir:

@@ -27,14 +27,13 @@ from actors.start import run_started
 from actors.supervisor import Supervisor
 from agents.library import LibraryProposer
 from autorecipe.driver import drive
-from autorecipe.launched import Launched, LaunchError
+from autorecipe.launched import Launched, LaunchError, refuse_taken
 from autorecipe.local_trial import prepared_data
 from autorecipe.pool import pool_size, release, reserve, trial_resources
 from autorecipe.ray_start import ensure_ray
 from autorecipe.run_actors import Plan, start_actors
 from environments import registry
 from events import LogReader, RunDir, RunState
-from events.store import LogLocked, probe_lock
 
 
 def _storage_stop(run_dir: Path, exc: BaseException) -> LaunchError:
@@ -73,14 +72,8 @@ def new_run_id() -> str:
 
 def _open_run(rd: RunDir, config: RunConfig | None, resume: bool) -> tuple[RunConfig, str]:
     """The run's configuration and id: a new run's, or (`resume`) the recorded one's."""
-    if rd.exists():
-        try:
-            probe_lock(rd.log_path, wait_s=3.0)
-        except LogLocked as exc:  # another driver is running this run right now
-            raise LaunchError(f"{exc}; one driver at a time: wait for it to stop, or stop it first") from None
+    refuse_taken(rd, resume)
     if not resume:
-        if rd.exists() and any(rd.log_path.glob("*.log")):
-            raise LaunchError(f"{rd.path} already holds a run; continue it with --resume, or pick a new RUN_DIR")
         return config, new_run_id()
     state = RunState().apply_all(rd.reader().iter_records()) if rd.exists() else None
     if state is None or state.run.run_id is None:

@@ -53,6 +53,22 @@ def cut_to(run: Path, keep: int) -> None:
     segment.write_bytes(data[: frames.starts[keep] - FRAME_OVERHEAD])
 
 
+@pytest.mark.parametrize("mistake", ["an unknown environment", "--resume of a folder with no run",
+                                     "a new run in a run's folder", "show of a trial the run lacks"])
+def test_every_refusal_exits_2_with_one_line(stopped_run, tmp_path, mistake):
+    """errors.py's promise for every refusal, click's own ClickException (exit 1) included: 1 is
+    kept for a finding (a divergence, an invalid environment, a claim not confirmed)."""
+    args, words = {
+        "an unknown environment": (("run", tmp_path / "r", "--env", "nosuch"), ("nosuch",)),
+        "--resume of a folder with no run": (("run", tmp_path, "--resume"), ("no run to resume",)),
+        "a new run in a run's folder": (("run", stopped_run, "--env", "dryrun"), ("already holds a run",)),
+        "show of a trial the run lacks": (("show", stopped_run, "t9999"), ("no trial 't9999'",)),
+    }[mistake]
+    result = invoke(*args)
+    one_line_error(result, *words)
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1, result.output
+
+
 # --- a damaged log, across Ray -------------------------------------------------------------------
 
 def test_corrupt_log_and_a_version_conflict_survive_pickling():
