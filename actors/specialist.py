@@ -40,6 +40,9 @@ PROPOSER_TRIES = 2  # a proposer that raises gets one more session; then this sp
 RAISED_RETRY_S = 1.0  # that one more session comes soon: a bug is not an outage to wait out
 MAX_ID_RACES = 20  # another specialist took the trial id: the same proposal, the next id
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 30.0, 900.0  # after a model call failed for good (the reference's schedule)
+# sessions in a row that failed at the endpoint before this specialist stops ("endpoint_failing"):
+# on the back-off above, about 1.8 hours of a server that answers every call with an error
+FAILING_SESSIONS = 12
 
 
 STOPS_AGENT = STOPS_FOR_GOOD + ("failed",)  # this agent proposes no more (until --resume)
@@ -65,6 +68,7 @@ class Specialist(Reactor):
         self.stopped = False  # out of quota: this agent proposes no more
         self.retry_at, self.backoff = 0.0, 0.0
         self.raised = 0  # sessions in a row whose proposer raised
+        self.failing = 0  # sessions in a row that ended in an error from the model's endpoint
         self.others_open: set[str] = set()  # sessions of other specialists under way
 
     def observe(self, rec: Record) -> None:
@@ -177,6 +181,11 @@ class Specialist(Reactor):
         else:
             self.raised = 0
             outcome = result if isinstance(result, Outcome) else Outcome(result, "submitted" if result else "exhausted")
+            self.failing = self.failing + 1 if outcome.outcome == "error" else 0
+            if self.failing >= FAILING_SESSIONS:  # a server that errs on every call: no outage ends by itself here
+                outcome = Outcome(None, "endpoint_failing", f"{self.failing} sessions in a row failed at the model's "
+                                  f"endpoint, the last with: {outcome.detail}; fix the endpoint and --resume"[:1000],
+                                  turns=outcome.turns)
         if outcome.outcome in STOPS_AGENT:
             self.stopped = True
         elif outcome.outcome == "error" and self.raised:  # a bug is not an outage to wait out

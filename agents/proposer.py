@@ -43,8 +43,9 @@ class Context:
 
 # Session outcomes after which an agent proposes no more (until --resume): waiting changes
 # neither its account, nor a server that refuses its key or model, nor one that is gone, nor a
-# context window too small for the first message.
-STOPS_FOR_GOOD = ("quota", "refused", "endpoint_down", "window_too_small")
+# context window too small for the first message; and an endpoint that has failed every session
+# for hours of back-off (endpoint_failing) has been waited for long enough.
+STOPS_FOR_GOOD = ("quota", "refused", "endpoint_down", "window_too_small", "endpoint_failing")
 
 
 @dataclass(frozen=True)

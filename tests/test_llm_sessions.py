@@ -227,3 +227,28 @@ def test_a_session_that_failed_on_a_long_retry_after_waits_that_long(tmp_path):
     assert agent.retry_at - time.monotonic() > 3500
     agent.outcome_of(Outcome(None, "error", "HTTP 503"))
     assert FIRST_BACKOFF_S <= agent.retry_at - time.monotonic() <= 2 * FIRST_BACKOFF_S + 1
+
+
+def test_an_endpoint_that_fails_every_session_stops_its_specialist_after_hours_of_backoff(tmp_path):
+    """A server answering 500 to every call (after the client's own retries) is waited out on the
+    back-off, but not for ever: after FAILING_SESSIONS in a row the agent stops, and a session
+    that got through resets the count."""
+    from actors.log_client import LocalLog
+    from actors.specialist import FAILING_SESSIONS, MAX_BACKOFF_S, Specialist
+    from agents.proposer import STOPS_FOR_GOOD, Outcome
+    from events import EventStore
+
+    log = LocalLog(EventStore(tmp_path / "log", fsync=False), RunDir(tmp_path).blobs())
+    agent = Specialist(log, SPEC, "alpha", LibraryProposer())
+    for _ in range(FAILING_SESSIONS - 1):
+        assert agent.outcome_of(Outcome(None, "error", "HTTP 500 after 5 attempts")).outcome == "error"
+    assert agent.outcome_of(Outcome(None, "exhausted")).outcome == "exhausted"  # one got through
+    waited = 0.0
+    for i in range(FAILING_SESSIONS):
+        ended = agent.outcome_of(Outcome(None, "error", "HTTP 500 after 5 attempts"))
+        if i < FAILING_SESSIONS - 1:
+            assert ended.outcome == "error" and not agent.stopped
+            waited += agent.backoff
+    assert ended.outcome == "endpoint_failing" and ended.outcome in STOPS_FOR_GOOD and agent.stopped
+    assert "HTTP 500" in ended.detail and "--resume" in ended.detail
+    assert 3600 < waited <= FAILING_SESSIONS * MAX_BACKOFF_S  # hours of waiting first, not minutes
