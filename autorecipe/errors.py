@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from events import CorruptLog, LogLocked, RunDir
+from events import CorruptLog, DamagedWitness, LogLocked, RunDir
 
 # the last line of a Python traceback: "package.module.Class: what happened"
 _RAISED = re.compile(r"^(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*: (.+)$")
@@ -39,7 +39,7 @@ def message(exc: BaseException) -> str:
     exc = unwrapped(exc)
     if isinstance(exc, str):
         return exc
-    if isinstance(exc, (CorruptLog, LogLocked)):
+    if isinstance(exc, (CorruptLog, DamagedWitness, LogLocked)):
         return str(exc)
     if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
         return exc.args[0]  # our KeyErrors carry a sentence; str() would quote it
@@ -72,7 +72,11 @@ def warn_if_short(run: RunDir, end: int) -> None:
     and what is printed covers only the ones before them."""
     from events.store import COMMITTED, read_committed
 
-    committed = read_committed(run.log_path)
+    try:
+        committed = read_committed(run.log_path)
+    except DamagedWitness as exc:
+        click.echo(f"warning: {exc}", err=True)
+        return
     if committed is not None and end < committed:
         click.echo(f"warning: {run.log_path} ends at offset {end} but {COMMITTED} says {committed} events were "
                    f"acknowledged: {committed - end} acknowledged event(s) are missing (offsets {end} to "

@@ -27,7 +27,7 @@ from autorecipe.local_trial import evaluator_of, prepared_data
 from environments import registry
 from events import CorruptLog, RunDir, RunState, TrialEvaluated, TrialExecuted, TrialProposed
 from events.blobs import BlobCorrupt, BlobMissing
-from events.store import COMMITTED, read_committed
+from events.store import COMMITTED, DamagedWitness, read_committed
 
 NOT_EVALUATORS = ("preflight", "supervisor", "harness")  # verdicts made before or instead of an evaluation
 
@@ -84,7 +84,11 @@ def _log_problems(rd: RunDir, records: list, damage: Divergence | None, digest: 
     """Steps 4 and 1: the log's damage, acknowledged events missing at its end, and a fold page
     by page that differs from the fold in one pass."""
     out = [damage] if damage is not None else []
-    committed = read_committed(rd.log_path)
+    try:
+        committed = read_committed(rd.log_path)
+    except DamagedWitness as exc:
+        committed = None
+        out.append(Divergence(len(records), "-", str(exc)))
     if committed is not None and len(records) < committed:
         out.append(Divergence(len(records), "-", f"the log ends at offset {len(records)} but {COMMITTED} says "
                                                  f"{committed} events were acknowledged: "

@@ -19,4 +19,12 @@ from events.replay import replay
 from events.rundir import RunDir
 from events.schema import *  # noqa: F401,F403  (the vocabulary is the package's public face)
 from events.segments import CorruptLog
-from events.store import Ack, AppendResult, EventStore, LogLocked, LogWriteFailed, WrongExpectedVersion
+from events.store import (
+    Ack,
+    AppendResult,
+    DamagedWitness,
+    EventStore,
+    LogLocked,
+    LogWriteFailed,
+    WrongExpectedVersion,
+)

@@ -47,13 +47,39 @@ DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024
 COMMITTED = "COMMITTED"
 
 
+# No log reaches this many events (at ~400 bytes an event, 100 PB): a COMMITTED saying more is
+# damaged (a file of 0xff, a flipped high bit), not a log with 18e18 events missing.
+MAX_COMMITTED = 1 << 48
+
+
+class DamagedWitness(Exception):
+    """COMMITTED says more events were acknowledged than any log holds."""
+
+    def __init__(self, path: Path, value: int):
+        self.path, self.value = path, value
+        super().__init__(f"{path} says {value} events were acknowledged, more than any log holds: that file is "
+                         "damaged, not the segments (they are checked by their own CRCs). Nothing was changed; "
+                         f"remove {path} to open the log without it (a damaged last record is then taken for a "
+                         "torn write)")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.value)
+
+
 def read_committed(log_dir: str | Path) -> int | None:
-    """The offset COMMITTED records, or None where there is no such file (a copied run)."""
+    """The offset COMMITTED records, or None where there is no such file (a copied run);
+    `DamagedWitness` where what it says cannot be."""
+    path = Path(log_dir) / COMMITTED
     try:
-        raw = (Path(log_dir) / COMMITTED).read_bytes()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
-    return struct.unpack("<Q", raw[:8])[0] if len(raw) >= 8 else None
+    if len(raw) < 8:
+        return None
+    value = struct.unpack("<Q", raw[:8])[0]
+    if value >= MAX_COMMITTED:
+        raise DamagedWitness(path, value)
+    return value
 
 
 class WrongExpectedVersion(Exception):

@@ -18,7 +18,7 @@ from agents.library import LibraryProposer
 from autorecipe.cli import main
 from autorecipe.errors import message
 from environments import registry
-from events import CorruptLog, WrongExpectedVersion
+from events import CorruptLog, DamagedWitness, EventStore, WrongExpectedVersion
 from events.segments import FRAME_OVERHEAD, HEADER_SIZE, list_segments, scan
 
 SPEC = registry.get("dryrun")
@@ -114,6 +114,21 @@ def test_replay_until_inside_the_log_does_not_warn(stopped_run):
     cut_to(stopped_run, 7)
     assert "missing" not in invoke("replay", stopped_run, "--until", 5).output
     assert "missing" in invoke("replay", stopped_run, "--until", 9).output
+
+
+@pytest.mark.parametrize("damage", [b"\xff" * 8, (1 << 60).to_bytes(8, "little")], ids=["all-ff", "a-high-bit"])
+def test_a_damaged_committed_file_is_called_damaged_not_18e18_missing_events(stopped_run, damage):
+    """COMMITTED is the witness of what was acknowledged; a value no log can reach means the
+    witness is damaged. Reading says so and reads the log; the writer refuses to open it; verify fails."""
+    (stopped_run / "log" / "COMMITTED").write_bytes(damage)
+    read = invoke("replay", stopped_run)
+    assert read.exit_code == 0 and "COMMITTED says" in read.output and "damaged" in read.output, read.output
+    assert "missing" not in read.output, read.output
+    with pytest.raises(DamagedWitness, match="COMMITTED says .* damaged.*remove"):
+        EventStore(stopped_run / "log")
+    verified = invoke("replay", stopped_run, "--verify")
+    assert verified.exit_code == 1 and "damaged" in verified.output, verified.output
+    assert (stopped_run / "log" / "COMMITTED").read_bytes() == damage  # nothing changed
 
 
 # --- serve on a port it cannot have --------------------------------------------------------------
