@@ -134,7 +134,7 @@ def test_a_run_with_a_wrong_url_or_model_stops_within_30_s_naming_the_endpoint(p
     result = CliRunner().invoke(main, ["run", str(tmp_path / "r"), "--env", "dryrun", "--runner", "zero",
                                        "--llm", f"llamacpp:{model}", "--llm-base-url", url])
     assert time.monotonic() - started < 30
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # a refusal before anything ran (errors.py)
     assert f"endpoint llamacpp at {url}" in result.output
     assert ("nothing answers" if wrong == "url" else "does not serve model 'llama-3-70b'") in result.output
     assert not list((tmp_path / "r").glob("log/*.log"))  # no trial, no run
