@@ -235,9 +235,9 @@ class Specialist(Reactor):
             surface_violations=violations, **hashes)
         out.events.append(self.event(proposed, trial_stream(tid), expected=NO_STREAM))
         if verdict:  # judged before it runs: nothing to execute
-            out.events.append(self.event(TrialEvaluated(trial_id=tid, attempt=1, evaluator=PREFLIGHT,
-                                                        evaluator_version=PREFLIGHT_VERSION, verdict=verdict,
-                                                        feedback=feedback), trial_stream(tid)))
+            judged = TrialEvaluated(trial_id=tid, attempt=1, evaluator=PREFLIGHT, evaluator_version=PREFLIGHT_VERSION,
+                                    verdict=verdict, feedback=feedback)
+            out.events.append(self.fact(judged, trial_stream(tid), "evaluated", tid, 1))
         out.events.append(self._ended(AgentSessionEnded(session_id=work.session_id, agent=self.agent,
                                                         outcome=verdict or "submitted", trial_id=tid,
                                                         turns=outcome.turns, detail=outcome.detail)))

@@ -81,10 +81,12 @@ class Supervisor(Reactor):
             return Append([self._stop_requested(reason, detail, at_stop)])
         return self._wind_down()
 
-    def stop(self, reason: str, detail: str) -> None:
-        """Stop from outside the stop conditions (the driver lost every specialist, a user asked)."""
-        if not self.state.run.stop_requested:
-            self.commit(Append([self._stop_requested(reason, detail, "finish")]))
+    def stop(self, reason: str, detail: str) -> Append:
+        """Stop from outside the stop conditions (the driver lost every specialist, a user asked):
+        the request to append, unless one is recorded already."""
+        if self.state.run.stop_requested:
+            return Append()
+        return Append([self._stop_requested(reason, detail, "finish")])
 
     def _stop_requested(self, reason: str, detail: str, in_flight: str):
         return self.fact(RunStopRequested(reason=reason, detail=detail, in_flight=in_flight), RUN, "stop-requested")

@@ -8,6 +8,7 @@ import click
 
 from autorecipe.cli_envs import ENV_OPT, env_options, spec_of
 from autorecipe.errors import found
+from events.ranking import DIRECTIONS
 
 
 def require_valid(env: str, spec, lenient: bool = False, data: bool = True, echo=None) -> None:
@@ -57,7 +58,7 @@ def check_cmd(env: str, env_opts: tuple[str, ...], lenient: bool, no_data: bool)
 @click.option("--dir", "where", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where the package folder NAME is made.")
 @click.option("--metric", default="loss", show_default=True, help="The score's name.")
-@click.option("--direction", type=click.Choice(["minimize", "maximize"]), default="minimize", show_default=True)
+@click.option("--direction", type=click.Choice(DIRECTIONS), default="minimize", show_default=True)
 @click.option("--budget", "budget_s", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
               help="CPU seconds the training phase may take.")
 def init_cmd(name: str, recipe: str, where: str, metric: str, direction: str, budget_s: float) -> None:

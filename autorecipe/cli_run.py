@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from actors.config import RunConfig
+from actors.config import BASELINE_ID, RunConfig
 from autorecipe import signals
 from autorecipe.cli_envs import ENV_OPT, env_options, spec_of
 from autorecipe.render import summary_text
@@ -326,7 +326,7 @@ def improvement(state) -> str:
     from environments.data import data_root
     from events.ranking import improvement as gain_of
 
-    base, best = state.trials.rows.get("t0000"), state.trials.best
+    base, best = state.trials.rows.get(BASELINE_ID), state.trials.best
     if base is None or base.score is None or best is None:
         return "result     no valid baseline: nothing to compare"
     gain = gain_of(best.score, base.score, state.trials.keep_rule.direction)

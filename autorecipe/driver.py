@@ -105,7 +105,7 @@ class DriverLoop:
         self.abandoned.add(name)
         gone = every_one_gone(self.actors, self.abandoned)
         if gone:  # nothing left to do that work: waiting would never end
-            self.supervisor.stop("error", f"every {gone} failed; see the errors above")
+            self.supervisor.commit(self.supervisor.stop("error", f"every {gone} failed; see the errors above"))
         return False
 
     def _watch(self) -> None:

@@ -33,7 +33,7 @@ def summary_json(state: RunState, top: int) -> dict:
         "statuses": statuses(state),
         "best": best,
         "leaderboard": leaderboard(state, top),
-        "best_chain": [r.trial_id for r in chain(state.trials.rows, state.trials.best_id)],
+        **chain_json(chain(state.trials.rows, state.trials.best_id)),
         "runnable": state.queue.oldest(),
         "ledger": state.ledger.total,
         "agents": list(state.agents.by_agent.values()),
@@ -69,18 +69,33 @@ CHAIN_LINES = 32  # at most this many lines for the root→best chain, whatever 
 CHAIN_HEAD = 8  # links shown from the root when the chain is longer; the rest of the lines go to its best end
 
 
+def chain_shown(path: list[TrialRow]) -> list[TrialRow | int]:
+    """The chain as shown: whole up to CHAIN_LINES links; past that its first CHAIN_HEAD links, the
+    number left out, and the links nearest the best."""
+    if len(path) <= CHAIN_LINES:
+        return list(path)
+    tail = CHAIN_LINES - CHAIN_HEAD - 1
+    return [*path[:CHAIN_HEAD], len(path) - CHAIN_HEAD - tail, *path[-tail:]]
+
+
+def chain_json(path: list[TrialRow]) -> dict:
+    """The chain's ids root first, bounded as the text is, so `replay --json` of any depth stays
+    small (`export` and the gateway's /lineage give every link). When links are left out,
+    `best_chain_gap` is the index in `best_chain` where they would be, and `best_chain_length`
+    counts them all."""
+    shown = chain_shown(path)
+    gap = next((i for i, r in enumerate(shown) if isinstance(r, int)), None)
+    return {"best_chain": [r.trial_id for r in shown if not isinstance(r, int)],
+            "best_chain_length": len(path), "best_chain_gap": gap}
+
+
 def chain_lines(path: list[TrialRow]) -> list[str]:
-    """One line per link, indented by its place in the chain. A chain longer than CHAIN_LINES shows
-    its first CHAIN_HEAD links, one line counting those left out, and the links nearest the best,
-    so the text stays bounded (every link indented by its depth would be quadratic in depth)."""
+    """One line per link, indented by its place in the chain: bounded by `chain_shown` (every link
+    indented by its depth would be quadratic in depth)."""
     if not path:
         return ["  (no kept trial yet)"]
-    shown: list[TrialRow | int] = list(path)
-    if len(path) > CHAIN_LINES:
-        tail = CHAIN_LINES - CHAIN_HEAD - 1
-        shown = [*path[:CHAIN_HEAD], len(path) - CHAIN_HEAD - tail, *path[-tail:]]
     out = []
-    for place, r in enumerate(shown):
+    for place, r in enumerate(chain_shown(path)):
         indent = "  " * place
         if isinstance(r, int):
             out.append(f"  {indent}... {r:,} more links (depth {CHAIN_HEAD} to {CHAIN_HEAD + r - 1:,}) ...")

@@ -51,7 +51,7 @@ def stuck(state: RunState, live: dict[str, int]) -> Stuck | None:
 
 def unstick(supervisor, found: Stuck) -> None:
     """Stop the run naming what is stuck, and cancel the trials nobody can move."""
-    supervisor.stop("stuck", found.detail)
+    supervisor.commit(supervisor.stop("stuck", found.detail))
     batch = [supervisor.event(TrialCancelled(trial_id=t, reason=f"stuck: {found.detail}"[:500]), trial_stream(t),
                               expected=supervisor.version(trial_stream(t))) for t in found.trials]
     if batch:

@@ -337,6 +337,26 @@ def _log_routes(feed: RunFeed) -> list[Route]:
     return [Route("/events", events), Route("/events/stream", stream)]
 
 
+def verdict_points(st: RunState) -> dict:
+    """Every verdict as [trial, seconds into the run, score, status index, agent index] (the
+    dashboard's scatter; indexes into the lists beside them keep it small), and the best's steps."""
+    t0 = st.run.started_wall_ns or 0
+    statuses, agents, out = {}, {}, []
+    for r in st.trials.rows.values():
+        if r.status is None or r.evaluated_wall_ns is None:
+            continue
+        s = statuses.setdefault(r.status, len(statuses))
+        a = agents.setdefault(r.agent, len(agents))
+        out.append([r.trial_id, max(0.0, round((r.evaluated_wall_ns - t0) / 1e9, 2)), r.score, s, a])
+    base = baseline_row(st.trials.rows)
+    rule = st.trials.keep_rule
+    return {"statuses": list(statuses), "agents": list(agents), "points": out,
+            "baseline": {"trial_id": base.trial_id, "score": base.score} if base else None,
+            "metric": rule.metric, "direction": rule.direction, "noise_margin": rule.noise_margin,
+            "best": [[round((st.trials.rows[p.trial_id].evaluated_wall_ns - t0) / 1e9, 2), p.score, p.trial_id]
+                     for p in st.trials.best_history]}
+
+
 def _trial_routes(feed: RunFeed, session_view: SessionView | None) -> list[Route]:
     """The trials: the table, every verdict as a point, one trial and its progress curve."""
 
@@ -349,22 +369,7 @@ def _trial_routes(feed: RunFeed, session_view: SessionView | None) -> list[Route
         return _json(rows, headers={"X-Total-Count": str(total)})
 
     async def points(request: Request) -> Response:
-        st = feed.state
-        t0 = st.run.started_wall_ns or 0
-        statuses, agents, out = {}, {}, []
-        for r in st.trials.rows.values():
-            if r.status is None or r.evaluated_wall_ns is None:
-                continue
-            s = statuses.setdefault(r.status, len(statuses))
-            a = agents.setdefault(r.agent, len(agents))
-            out.append([r.trial_id, max(0.0, round((r.evaluated_wall_ns - t0) / 1e9, 2)), r.score, s, a])
-        base = baseline_row(st.trials.rows)
-        rule = st.trials.keep_rule
-        return _json({"statuses": list(statuses), "agents": list(agents), "points": out,
-                      "baseline": {"trial_id": base.trial_id, "score": base.score} if base else None,
-                      "metric": rule.metric, "direction": rule.direction, "noise_margin": rule.noise_margin,
-                      "best": [[round((st.trials.rows[p.trial_id].evaluated_wall_ns - t0) / 1e9, 2), p.score,
-                                p.trial_id] for p in st.trials.best_history]})
+        return _json(verdict_points(feed.state))
 
     async def trial(request: Request) -> Response:
         tid = request.path_params["trial_id"]

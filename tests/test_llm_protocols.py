@@ -340,7 +340,7 @@ def test_a_session_under_way_when_the_run_stops_ends_recorded_with_its_spend(tmp
     class StopsTheRun(LLMClient):
         async def complete(self, ep, conv):
             supervisor.catch_up()
-            supervisor.stop("deadline", "the deadline passed during the session")
+            supervisor.commit(supervisor.stop("deadline", "the deadline passed during the session"))
             return await super().complete(ep, conv)
 
     with FakeLLM(responder=climber) as fake:

@@ -53,3 +53,22 @@ def test_a_deep_chain_shows_both_ends_and_counts_the_middle(tmp_path):
     assert max(len(line) for line in lines) < 2 * CHAIN_LINES + 120  # indentation capped with the lines
     deep = CliRunner().invoke(main, ["replay", str(tmp_path / "deep")]).output
     assert len(deep) < 8_000 and len(deep) - len(shallow) < 200  # counts grow a few digits, nothing else
+
+
+def test_the_json_chain_is_bounded_too_and_says_where_links_were_left_out(tmp_path):
+    import json
+
+    def summary(depth: int) -> dict:
+        result = CliRunner().invoke(main, ["replay", str(chain_run(tmp_path / str(depth), depth)), "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    whole = summary(12)
+    assert whole["best_chain"] == [f"t{i:06d}" for i in range(12)]
+    assert (whole["best_chain_length"], whole["best_chain_gap"]) == (12, None)
+    deep = summary(3000)
+    ids, gap = deep["best_chain"], deep["best_chain_gap"]
+    assert deep["best_chain_length"] == 3000 and gap == CHAIN_HEAD and len(ids) == CHAIN_LINES - 1
+    assert ids[:gap] == [f"t{i:06d}" for i in range(CHAIN_HEAD)]  # the root end
+    assert ids[gap:] == [f"t{i:06d}" for i in range(3000 - len(ids) + gap, 3000)]  # the best end, the best last
+    assert ids[-1] == deep["best"]["trial_id"]

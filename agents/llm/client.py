@@ -33,6 +33,7 @@ import hashlib
 import random
 import re
 import time
+from typing import Any
 
 import httpx
 import msgspec
@@ -256,17 +257,7 @@ class LLMClient:
             for n in range(ep.retries + 1):
                 status, resp_headers, error = None, None, None
                 try:
-                    if ep.stream:
-                        status, resp_headers, result = await _streamed(http, url, body, headers,
-                                                                       ep.max_response_bytes)
-                    else:
-                        async with http.stream("POST", url, content=orjson.dumps(body), headers=headers) as r:
-                            status, resp_headers = r.status_code, r.headers
-                            data, over = await _read_capped(r, ep.max_response_bytes)
-                        if over:
-                            result = _oversize(status, data, over, ep.max_response_bytes)
-                        else:
-                            result = {"status": status, "body": _json_or_text(data)} if status < 400 else _text(data)
+                    status, resp_headers, result = await _post(http, url, body, headers, ep)
                     if 300 <= status < 400:  # not followed: a POST sent on elsewhere may lose its body
                         where = resp_headers.get("location", "(no location)")
                         attempts.append(Attempt(status=status, error=f"redirected to {where}"))
@@ -309,6 +300,19 @@ class LLMClient:
                 await asyncio.sleep(wait)
         raise LLMError(f"{ep.name}: gave up after {len(attempts)} attempts; last: {attempts[-1].error}",
                        attempts[-1].status, attempts)
+
+
+async def _post(http: httpx.AsyncClient, url: str, body: dict, headers: dict, ep: Endpoint) -> tuple[int, Any, Any]:
+    """One try: (status, response headers, the response as `_with_retries` judges it), its body
+    read up to the endpoint's cap."""
+    if ep.stream:
+        return await _streamed(http, url, body, headers, ep.max_response_bytes)
+    async with http.stream("POST", url, content=orjson.dumps(body), headers=headers) as r:
+        status, resp_headers = r.status_code, r.headers
+        data, over = await _read_capped(r, ep.max_response_bytes)
+    if over:
+        return status, resp_headers, _oversize(status, data, over, ep.max_response_bytes)
+    return status, resp_headers, {"status": status, "body": _json_or_text(data)} if status < 400 else _text(data)
 
 
 def _loop_slots() -> dict[tuple[str, int], asyncio.Semaphore]:
