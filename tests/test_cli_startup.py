@@ -44,6 +44,15 @@ def test_help_lists_every_command_with_its_summary():
     assert all(len(line.split()) > 2 for line in listed if line.strip())  # each with its short help
 
 
+def test_python_dash_m_is_the_same_command_line():
+    done = subprocess.run([sys.executable, "-m", "autorecipe", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: autorecipe ") and "replay" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "autorecipe", "replay", "/nonexistent/run"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+
+
 def test_looking_at_a_run_imports_no_ray_and_no_torch(small_run):
     looks = [["--help"], *([name, "--help"] for name in sorted(EVERY_COMMAND)), ["replay", small_run],
              ["replay", small_run, "--json"], ["log", small_run, "--limit", "5"], ["export", small_run, "--tsv"]]
