@@ -51,6 +51,7 @@ def serve_cmd(run_dir: str, host: str, port: int, token: str | None, allow_hosts
     from autorecipe.errors import fail
     from autorecipe.session_view import session_view
     from events.gateway import create_app
+    from events.store import DamagedWitness, read_committed
 
     if not is_loopback(host) and not token:
         raise click.UsageError(f"binding {host} exposes the run beyond this machine: give --token "
@@ -64,6 +65,14 @@ def serve_cmd(run_dir: str, host: str, port: int, token: str | None, allow_hosts
                          session_view=session_view(run_dir))
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
+    except ValueError as exc:
+        fail(str(exc))
+    try:  # what the gateway follows, read once here: a file it cannot read is one line, not a traceback
+        read_committed(os.path.join(run_dir, "log"))
+    except DamagedWitness as exc:
+        click.echo(f"warning: {exc}; serving the events the segments hold", err=True)
+    except OSError as exc:
+        fail(f"{exc.filename or run_dir}: {exc.strerror or exc}: the gateway cannot read the log's COMMITTED")
     try:  # bound before "serving" is said: a busy or impossible address is one line, not a traceback
         sock = bind(port, host, flag="--port")
     except PortBusy as exc:
@@ -97,6 +106,12 @@ def stream_cmd(url: str, from_offset: int, types: tuple[str, ...], stream_prefix
 
     from autorecipe.errors import fail
     from events.consumer import GaveUp, LogDamaged, Unauthorized, follow
+    from events.gateway import check_token
+
+    try:
+        check_token(token)
+    except ValueError as exc:
+        fail(str(exc))
 
     async def main():
         async for rec in follow(url, from_offset, list(types), stream_prefix, token, first_connect_s=first_connect_s,

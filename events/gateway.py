@@ -28,10 +28,8 @@ loopback are answered unless told otherwise (DNS rebinding); CORS is off unless 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import hmac
-import itertools
 import logging
 import math
 import re
@@ -44,6 +42,7 @@ import msgspec
 import orjson
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -51,9 +50,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from events.blobs import BlobCorrupt, BlobMissing, BlobStore
+from events.blobs import BlobCorrupt, BlobMissing
 from events.colors import RUNNING, STATUS_COLORS
 from events.envelope import record_to_jsonable
+from events.feed import BATCH, RunFeed
 from events.openapi import OPENAPI
 from events.phase_logs import blob_text, log_tails
 from events.projections import RunState
@@ -62,15 +62,10 @@ from events.projections.lineage import preorder
 from events.projections.live import LiveState
 from events.projections.trials import TrialRow
 from events.ranking import ranked
-from events.reader import Filter, LogReader
+from events.reader import Filter
 from events.schema import EVENT_TYPES, TrialExecuted
 from events.segments import CorruptLog
-from events.store import COMMITTED
-from events.tail import LogTail
 
-POLL_S = 0.02
-RECENT = 4096
-BATCH = 1000
 MAX_LIMIT = 10_000
 PING_S = 15
 LOG_LINES = 40  # as `autorecipe show` prints
@@ -85,140 +80,18 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 SessionView = Callable[[str], list[str]]  # trial id -> its model session, as lines of text
 
-class RunFeed:
-    """The run's log as the gateway sees it: the acknowledged end, folds of it, and a signal that
-    wakes subscribers when it grows."""
-
-    def __init__(self, run_dir: Path):
-        self.log_dir = run_dir / "log"
-        self.blobs = BlobStore(run_dir / "blobs")
-        self.tail = LogTail(self.log_dir) if (self.log_dir / COMMITTED).exists() else None
-        self.reader = LogReader(self.log_dir)
-        self.state = RunState()
-        self.live = LiveState()
-        # Waiters wait on the current Event; growth sets it and puts a fresh one in its place. No
-        # lock is held across a wait, so a client hanging up mid-wait (its task cancelled while
-        # its timeout fires) cannot leave anything held: with an asyncio.Condition on Python
-        # 3.11, exactly that left the lock taken and froze every stream.
-        self.grown = asyncio.Event()
-        self.end = 0
-        self.folded_wall = time.time()  # when the tables last caught up with the log
-        self.watch_error: str | None = None
-        self.damage: CorruptLog | None = None  # the first damaged frame met, if any
-        # the newest records, as folded: live subscribers (dozens, all at the end) read these
-        # instead of each decoding the same new records from disk
-        self.recent: collections.deque = collections.deque(maxlen=RECENT)
-        self.encoded: dict[int, str] = {}  # offset -> the record as JSON, encoded once for every subscriber
-
-    def json_of(self, record) -> str:
-        text = self.encoded.get(record.offset)
-        if text is None:
-            text = orjson.dumps(record_to_jsonable(record)).decode()
-            if self.recent and record.offset >= self.recent[0].offset:  # only the live end is shared
-                if len(self.encoded) >= RECENT:
-                    self.encoded.clear()
-                self.encoded[record.offset] = text
-        return text
-
-    def committed(self) -> int:
-        if self.tail:
-            return self.tail.committed()
-        try:
-            return self.reader.end_offset()
-        except CorruptLog as exc:  # a copied run without COMMITTED: serve what precedes the damage
-            self.damage = exc
-            return max(self.end, exc.offset)
-
-    def read(self, from_offset: int, limit: int, where: Filter | None = None):
-        """Matching records from `from_offset`, never past the acknowledged end. A damaged frame
-        stops the read just before it: the records in front of it are returned, and a read that
-        starts at the damage raises CorruptLog (segment, byte position, offset)."""
-        end = self.end
-        if from_offset >= end or limit <= 0:
-            return [], from_offset
-        recent = self.recent
-        if recent and recent[0].offset <= from_offset and recent[-1].offset + 1 >= end:
-            i = from_offset - recent[0].offset
-            out, nxt = [], from_offset
-            for r in itertools.islice(recent, i, None):
-                nxt = r.offset + 1
-                if where is None or where(r):
-                    out.append(r)
-                    if len(out) >= limit:
-                        break
-            return out, nxt
-        scan = max(limit, 10_000)
-        if self.damage is not None:  # never read at or past known damage: a later segment may not be ours
-            if from_offset >= self.damage.offset:
-                raise self.damage
-            scan = min(scan, self.damage.offset - from_offset)
-        try:
-            records, nxt = self.reader.read(from_offset, limit, where, max_scan=scan)
-        except CorruptLog as exc:
-            self.damage = exc
-            if exc.offset <= from_offset:
-                raise
-            records, nxt = self.reader.read(from_offset, limit, where, max_scan=exc.offset - from_offset)
-        records = [r for r in records if r.offset < end]
-        return records, min(nxt, end)
-
-    def fold(self) -> None:
-        """Fold what is acknowledged into the tables; they stop in front of damage, if any."""
-        while self.state.next_offset < self.end:
-            try:
-                records, _ = self.read(self.state.next_offset, BATCH)
-            except CorruptLog:
-                break
-            if not records:
-                break
-            self.state.apply_all(records)
-            self.live.apply_all(records)
-            if self.recent and self.recent[-1].offset + 1 != records[0].offset:
-                self.recent.clear()  # only a gap-free run of the newest
-            self.recent.extend(records)
-        self.folded_wall = time.time()
-
-    def advance(self) -> bool:
-        """Catch up with the log once; True when it grew (and waiters were woken)."""
-        end = self.committed()
-        grew, self.end = end != self.end, end
-        if self.state.next_offset < end:  # also after a fold that failed: try again until it holds
-            self.fold()
-        if grew:
-            grown, self.grown = self.grown, asyncio.Event()
-            grown.set()
-        return grew
-
-    async def watch(self) -> None:
-        while True:
-            try:
-                self.advance()
-                self.watch_error = None
-            except Exception as exc:  # say so on /health and keep trying: a frozen view is the worst answer
-                self.watch_error = f"{type(exc).__name__}: {exc}"
-                logging.getLogger("uvicorn.error").warning("gateway: following the log failed: %s", exc)
-            await asyncio.sleep(POLL_S)
-
-    async def wait_past(self, offset: int, timeout: float) -> None:
-        """Return once the served end is past `offset`, or after `timeout` seconds."""
-        grown = self.grown
-        if self.end > offset:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(grown.wait(), timeout)
+COUNT = re.compile(r"[0-9]{1,18}")  # ASCII digits, below any offset's 2^63: int() takes "²" and 4,000 digits too
 
 
 def _int(request: Request, name: str, default: int) -> int:
     value = request.query_params.get(name)
     if value is None:
         return default
-    try:
-        n = int(value)
-    except ValueError:
-        raise BadRequest(f"query parameter {name}={value!r} is not an integer") from None
-    if n < 0:
-        raise BadRequest(f"query parameter {name} must be >= 0")
-    return n
+    if not COUNT.fullmatch(value.strip()):
+        if value.strip().startswith("-") and COUNT.fullmatch(value.strip()[1:]):
+            raise BadRequest(f"query parameter {name} must be >= 0")
+        raise BadRequest(f"query parameter {name}={value[:40]!r} is not an integer (0 to 18 digits)")
+    return int(value)
 
 
 class BadRequest(ValueError):
@@ -261,7 +134,9 @@ def select_trials(rows, live: LiveState, params) -> tuple[int, list[dict]]:
     q = (params.get("q") or "").lower()
     if q:
         rows = [r for r in rows if q in r.trial_id.lower() or q in r.hypothesis.lower()]
-    sort = params.get("sort")
+    sort, order = params.get("sort"), params.get("order")
+    if order not in (None, "asc", "desc"):
+        raise BadRequest(f"order={order[:40]!r}: asc or desc")
     if sort:
         if sort not in SORT_KEYS:
             raise BadRequest(f"sort={sort!r}: sort by one of {', '.join(SORT_KEYS)}")
@@ -309,10 +184,10 @@ def _log_routes(feed: RunFeed) -> list[Route]:
         last = request.headers.get("last-event-id")
         if last is None:
             start = _int(request, "from", 0)
-        elif last.strip().isdigit():  # the last offset the client had: from the one after
+        elif COUNT.fullmatch(last.strip()):  # the last offset the client had: from the one after
             start = int(last) + 1
         else:
-            raise BadRequest(f"Last-Event-ID {last!r} is not an offset")
+            raise BadRequest(f"Last-Event-ID {last[:40]!r} is not an offset")
         where = _filter(request)
 
         async def gen():
@@ -329,8 +204,8 @@ def _log_routes(feed: RunFeed) -> list[Route]:
                 await asyncio.sleep(0)  # let the disconnect listener run between batches
                 if await request.is_disconnected():
                     return
-                if at >= feed.end:
-                    await feed.wait_past(at - 1, request.app.state.ping_s)
+                if at >= feed.end:  # at the end: sleep until a record at `at` is served (or the ping)
+                    await feed.wait_past(at, request.app.state.ping_s)
 
         return EventSourceResponse(gen(), ping=request.app.state.ping_s, headers={"X-Accel-Buffering": "no"})
 
@@ -420,7 +295,7 @@ def _view_routes(feed: RunFeed) -> list[Route]:
         valid = ranked(valid, rule.direction)
         return _json({"metric": rule.metric, "direction": rule.direction, "best": st.trials.best_id,
                       "next_offset": st.next_offset, "stopped": st.run.stopped,
-                      **({"log_damage": _damage(feed.damage)} if feed.damage else {}),
+                      **({"log_damage": _damage(feed.log_damage)} if feed.log_damage else {}),
                       "best_history": [msgspec.to_builtins(p) for p in st.trials.best_history],
                       "top": [msgspec.to_builtins(r) for r in valid[: _int(request, "top", 20)]]})
 
@@ -479,7 +354,8 @@ def _run_routes(feed: RunFeed) -> list[Route]:
                       "stale": committed > served and time.time() - feed.folded_wall > STALE_S,
                       "folded_at": feed.folded_wall, "now": time.time(), "watch_error": feed.watch_error,
                       "watching": request.app.state.watching(), "stopped": feed.state.run.stopped,
-                      **({"log_damage": _damage(feed.damage)} if feed.damage else {})})
+                      **({"log_damage": _damage(feed.log_damage)} if feed.log_damage else {}),
+                      **({"witness_damage": feed.witness_damage} if feed.witness_damage else {})})
 
     return [Route("/sessions", sessions), Route("/run", run_info), Route("/health", health)]
 
@@ -526,6 +402,7 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
     `cors_origins`: pages on these origins may call the API from a browser (none by default).
     `session_view`: a trial's model session as text lines, for /trials/{id}/session (reading a
     model's wire format is the agents' business, so the caller brings it)."""
+    check_token(token)
     run_dir = Path(run_dir)
     if not (run_dir / "log").is_dir():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no log/)")
@@ -535,9 +412,9 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
     async def lifespan(app):
         feed.end = feed.committed()
         feed.fold()
-        if feed.damage is not None:
-            logging.getLogger("uvicorn.error").warning("%s; serving the %d events before it", feed.damage,
-                                                       feed.damage.offset)
+        damage = feed.log_damage
+        if damage is not None:
+            logging.getLogger("uvicorn.error").warning("%s; serving the %d events before it", damage, damage.offset)
         task = asyncio.create_task(feed.watch())
         app.state.watching = lambda: not task.done()
         yield
@@ -552,7 +429,8 @@ def create_app(run_dir: str | Path, token: str | None = None, allowed_hosts: tup
                                         allow_headers=["authorization", "last-event-id"],
                                         expose_headers=["x-next-offset", "x-total-count"]))
     routes = [*_log_routes(feed), *_trial_routes(feed, session_view), *_view_routes(feed), *_run_routes(feed), *_file_routes(feed)]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_error})
     app.state.feed = feed
     app.state.ping_s = PING_S
     app.state.watching = lambda: False
@@ -585,6 +463,17 @@ def event_schema() -> dict:
             "$ref": "#/$defs/Record", "oneOf": [{"$ref": f"#/$defs/{t.__name__}"} for t in EVENT_TYPES]}
 
 
+TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def check_token(token: str | None) -> None:
+    """A token goes in an HTTP header, which carries printable ASCII: refuse one that could never
+    be sent, before anything is served."""
+    if token is not None and not TOKEN.fullmatch(token):
+        raise ValueError(f"the token {token!r} cannot travel in an HTTP header: use printable ASCII without "
+                         "spaces (letters, digits, punctuation)")
+
+
 def host_name(header: str) -> str:
     """The host part of a Host header: `[::1]:8000` -> `::1`, `Example.com:80` -> `example.com`."""
     h = header.strip().lower()
@@ -612,11 +501,12 @@ class Guard:
                                           "(autorecipe serve --allow-host NAME adds one)"}, 421)
             return await resp(scope, receive, send)
         if self.token and not scope["path"].startswith("/static/"):  # the dashboard's code is no secret
-            got = headers.get(b"authorization", b"").decode(errors="replace")
+            got = headers.get(b"authorization", b"")
             # a browser's EventSource cannot send headers: the dashboard passes ?token= instead
             query = dict(parse_qsl(scope.get("query_string", b"").decode(errors="replace")))
-            if not (hmac.compare_digest(got, f"Bearer {self.token}")
-                    or hmac.compare_digest(query.get("token", ""), self.token)):
+            # compared as bytes: compare_digest refuses str with anything but ASCII in it
+            if not (hmac.compare_digest(got, b"Bearer " + self.token.encode())
+                    or hmac.compare_digest(query.get("token", "").encode(errors="replace"), self.token.encode())):
                 resp = JSONResponse({"error": "a bearer token is required: send the header `Authorization: Bearer "
                                               "<token>`, or add ?token=<token> to the URL (the dashboard: "
                                               "/?token=<token>)"}, 401, headers={"WWW-Authenticate": "Bearer"})
@@ -638,6 +528,13 @@ class Compress:
         if scope["type"] == "http" and scope["path"] != "/events/stream":
             return await self.gzip(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Starlette's own refusals (no such route, a method other than GET) in JSON, like the rest."""
+    where = "use GET" if exc.status_code == 405 else "see /openapi.json for the routes"
+    return JSONResponse({"error": f"{exc.detail}: {request.method} {request.url.path} ({where})"}, exc.status_code,
+                        headers=exc.headers)
 
 
 def _damage(exc: CorruptLog) -> dict:

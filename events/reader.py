@@ -75,11 +75,10 @@ class LogReader:
         self.refresh()
 
     def refresh(self) -> None:
-        known = {s.base for s in self._segments}
-        for base, path in list_segments(self.log_dir):
-            if base not in known:
-                self._segments.append(_Segment(base, path))
-        self._segments.sort(key=lambda s: s.base)
+        """The segments as the directory lists them now: new ones added, and ones that are gone
+        (moved away after damage) dropped, so that a gap they leave is reported as one."""
+        known = {s.base: s for s in self._segments}
+        self._segments = [known.get(base) or _Segment(base, path) for base, path in list_segments(self.log_dir)]
 
     def iter_records(self, from_offset: int = 0, until: int | None = None,
                      decode: Callable[[Any], Any] | None = None) -> Iterator[Record]:
@@ -137,7 +136,7 @@ class LogReader:
         """Records of one segment from `from_offset`, found through the sparse index; returns
         True when it reached `until`."""
         cursor, pos = seg.seek(from_offset)
-        fd = os.open(seg.path, os.O_RDONLY)
+        fd = _open(seg)
         try:
             if os.fstat(fd).st_size < HEADER_SIZE and following is None:
                 self._end = seg.base
@@ -171,6 +170,14 @@ class LogReader:
                              "from another log")
         self._end = walk.cursor
         return until is not None and walk.cursor >= until
+
+
+def _open(seg: _Segment) -> int:
+    try:
+        return os.open(seg.path, os.O_RDONLY)
+    except FileNotFoundError:  # listed a moment ago: moved away while this read was under way
+        raise CorruptLog(seg.path, 0, seg.base, "the segment was removed while the log was being read",
+                         not_torn=None) from None
 
 
 def _decoded(seg: _Segment, view: memoryview, starts: list[int], ends: list[int], offset: int, chunk_pos: int,
@@ -238,7 +245,7 @@ def _visit_segment(seg: _Segment, cursor: int, handlers, until: int | None,
                    decode) -> tuple[int, int | None, bool]:
     """Visit one segment's records from its start: (next offset, byte position reached, whether
     the segment ended cleanly: its last frame good and complete)."""
-    fd = os.open(seg.path, os.O_RDONLY)
+    fd = _open(seg)
     try:
         size = os.fstat(fd).st_size
         if size < HEADER_SIZE:

@@ -74,6 +74,13 @@ def read_committed(log_dir: str | Path) -> int | None:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    return parse_committed(raw, path)
+
+
+def parse_committed(raw: bytes, path: Path) -> int | None:
+    """What COMMITTED's bytes say: None where they hold no offset (fewer than eight: a file just
+    created, or not one the store wrote), `DamagedWitness` where the offset cannot be. Every
+    reader of the file (recovery, the CLI, LogTail, the gateway) reads it through this."""
     if len(raw) < 8:
         return None
     value = struct.unpack("<Q", raw[:8])[0]
