@@ -18,7 +18,7 @@ from typing import Sequence
 import ray
 
 from actors.log_client import Conflict
-from events import AppendResult, BlobRef, NewEvent, Record, RunDir, WrongExpectedVersion
+from events import AppendResult, BlobRef, NewEvent, Record, RunDir, WrongExpectedVersion, admit
 from events.tail import LogTail
 
 LOG_RESOURCE = "autorecipe_log"
@@ -38,6 +38,7 @@ class EventLog:
 
     @ray.method(max_task_retries=0)
     def append(self, batch: Sequence[NewEvent]) -> AppendResult | Conflict:
+        admit(batch)  # an event that would not read back is refused here, before the store has it
         try:
             return self.store.append(batch)
         except WrongExpectedVersion as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence
 
-from events import AppendResult, BlobRef, BlobStore, EventStore, NewEvent, Record, WrongExpectedVersion
+from events import AppendResult, BlobRef, BlobStore, EventStore, NewEvent, Record, WrongExpectedVersion, admit
 
 
 class LogClient(Protocol):
@@ -44,6 +44,7 @@ class LocalLog:
         return self.store.read(from_offset, limit)
 
     def append(self, batch: Sequence[NewEvent]) -> AppendResult:
+        admit(batch)
         return self.store.append(batch)
 
     def put_blob(self, data: bytes) -> BlobRef:

@@ -40,6 +40,9 @@ PROPOSER_TRIES = 2  # a proposer that raises gets one more session; then this sp
 RAISED_RETRY_S = 1.0  # that one more session comes soon: a bug is not an outage to wait out
 MAX_ID_RACES = 20  # another specialist took the trial id: the same proposal, the next id
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 30.0, 900.0  # after a model call failed for good (the reference's schedule)
+# The longest wait a server's Retry-After is honoured for (a rate-limit window); one that asks for
+# more ("inf", a date in 9999) is waited out this long, and counts toward FAILING_SESSIONS.
+MAX_ASKED_WAIT_S = 3600.0
 # sessions in a row that failed at the endpoint before this specialist stops ("endpoint_failing"):
 # on the back-off above, about 1.8 hours of a server that answers every call with an error
 FAILING_SESSIONS = 12
@@ -192,7 +195,8 @@ class Specialist(Reactor):
             self.backoff, self.retry_at = 0.0, time.monotonic() + RAISED_RETRY_S
         elif outcome.outcome == "error":
             self.backoff = min(self.backoff * 2, MAX_BACKOFF_S) if self.backoff else FIRST_BACKOFF_S
-            self.retry_at = time.monotonic() + max(self.backoff, outcome.retry_after_s or 0.0)
+            asked = min(outcome.retry_after_s or 0.0, MAX_ASKED_WAIT_S)
+            self.retry_at = time.monotonic() + max(self.backoff, asked)
         else:
             self.backoff = 0.0
         return outcome

@@ -10,12 +10,12 @@ a file, and lines outside every region belong to no region ("").
 
 from __future__ import annotations
 
-import ast
 import difflib
 import hashlib
 import re
 from dataclasses import dataclass
 
+from environments.source import parse
 from environments.spec import Edit, Surface
 
 REGION = re.compile(r"^\s*#\s*(end)?region\s+(\S+)")
@@ -73,7 +73,7 @@ def make_change(parent: dict[str, bytes], edits: tuple[Edit, ...] | list[Edit]) 
     for path in changed:
         if path.endswith(".py"):
             try:
-                ast.parse(child[path], filename=path)
+                parse(child[path], filename=path)
             except SyntaxError as exc:
                 raise EditError(f"{path}:{exc.lineno}: the edited file is not valid Python: {exc.msg}") from None
     diff, touched = [], {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 
+from environments.source import compile_check, literal_value, parse
 from environments.spec import EnvironmentSpec, Tier
 from events import Check
 
@@ -27,11 +28,9 @@ def compiles(code: dict[str, bytes]) -> Check:
     files = sorted(p for p in code if p.endswith(".py"))
     for path in files:
         try:
-            compile(code[path], path, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError) as exc:  # ValueError: a null byte in the source
-            where = f"{path}:{exc.lineno}" if isinstance(exc, SyntaxError) else path
-            msg = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-            return Check(name="compiles", passed=False, evidence=f"{where}: {msg}")
+            compile_check(code[path], path)
+        except SyntaxError as exc:
+            return Check(name="compiles", passed=False, evidence=f"{path}:{exc.lineno}: {exc.msg}")
     return Check(name="compiles", passed=True, evidence=f"{len(files)} recipe file(s) compile")
 
 
@@ -87,7 +86,7 @@ def harness_reads(spec: EnvironmentSpec) -> dict[str, dict[str, set[str]]]:
 def top_level_names(source: bytes) -> set[str] | None:
     """Names bound at module scope, or None where that cannot be told statically (a star import,
     a module `__getattr__`, writes through `globals()`)."""
-    tree = ast.parse(source)
+    tree = parse(source)
     names: set[str] = set()
     pending: list[ast.AST] = list(tree.body)
     while pending:
@@ -121,10 +120,10 @@ def literal(source: bytes, name: str):
     """The value of the last module-level `NAME = <literal>`. Raises LookupError when there is
     none or its value is not a literal (then the check cannot be decided from the code)."""
     value, found = None, False
-    for node in ast.parse(source).body:
+    for node in parse(source).body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
             try:
-                value, found = ast.literal_eval(node.value), True
+                value, found = literal_value(node.value), True
             except ValueError:
                 raise LookupError(f"{name} is not a literal") from None
     if not found:

@@ -19,6 +19,7 @@ import math
 import os
 import time
 
+from environments.source import literal_value, parse
 from evaluators.verdict import (
     SINGLE_PROCESS_FORBIDDEN,
     VIOLATIONS,
@@ -37,10 +38,10 @@ KNOBS = ("A", "B", "WIDTH", "PRECISION")
 
 def knobs(source: str) -> dict[str, float]:
     out = {}
-    for node in ast.parse(source).body:
+    for node in parse(source).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             if node.targets[0].id in KNOBS:
-                out[node.targets[0].id] = float(ast.literal_eval(node.value))
+                out[node.targets[0].id] = float(literal_value(node.value))
     missing = [k for k in KNOBS if k not in out]
     if missing:
         raise ValueError(f"knobs.py does not set {', '.join(missing)}")

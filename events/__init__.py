@@ -7,9 +7,11 @@ from events.blobs import BlobCorrupt, BlobMissing, BlobStore
 from events.envelope import (
     ANY_VERSION,
     NO_STREAM,
+    InvalidEvent,
     NewEvent,
     Record,
     UnknownEvent,
+    admit,
     event_type_name,
     new_event_id,
 )

@@ -84,11 +84,30 @@ class RecordDecodeError(ValueError):
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Record)
+_event_decoder = msgspec.msgpack.Decoder(AnyEvent)
 _raw_decoder = msgspec.msgpack.Decoder(_RawRecord)
 _tag_decoder = msgspec.msgpack.Decoder(_TagOnly)
 
 
 encode_record = _encoder.encode  # Record -> bytes; the encoder's own method, so appends pay no extra call
+
+
+class InvalidEvent(ValueError):
+    """An event with a field that is not of its declared type: stored, every reader would call
+    the log damaged from there on."""
+
+
+def admit(batch) -> None:
+    """Refuse a batch holding an event that would not read back as itself (a string where the
+    schema has a float, a count past 2^64), naming the event, its producer and the field. The
+    log's front doors (the EventLog actor, LocalLog) ask this before every append: msgspec builds
+    a Struct without checking its fields, so only a round trip can tell."""
+    for ev in batch:
+        try:
+            _event_decoder.decode(_encoder.encode(ev.event))
+        except (msgspec.ValidationError, msgspec.EncodeError, OverflowError, TypeError) as exc:
+            raise InvalidEvent(f"{event_type_name(ev.event)} from {ev.producer} on {ev.stream}: {exc}; the batch "
+                               "was not stored") from None
 
 
 def decode_record(data: bytes | memoryview) -> Record:

@@ -6,6 +6,10 @@ Guarantees, in the order they are enforced on append:
   3. offsets and stream versions are assigned here, at commit, gap-free;
   4. the batch is written and fsynced before `append` returns: an acknowledged event is durable.
 
+What is stored must read back as itself: the log's front doors (the EventLog actor and LocalLog)
+refuse an event whose fields are not of their declared types (`envelope.admit`) before it gets
+here; the store takes what it is given, since a check here would cost every append a decode.
+
 Opening a store recovers it: every segment is verified, a torn tail is cut off (its bytes are
 kept beside the segment as `.torn-<offset>`), and corruption followed by valid records is
 refused with `CorruptLog`, deleting nothing. `COMMITTED` is the witness of what was

@@ -90,16 +90,28 @@ def test_an_api_key_appears_nowhere_in_the_run(tmp_path, monkeypatch, capsys):
     assert secret not in msgspec.json.encode(ep).decode()
 
 
-def test_malformed_and_truncated_replies_are_repaired_or_labelled_never_crashes(tmp_path):
-    bad = [{"malformed": True}, {"truncated": True, "text": "SEARCH: A = 0.0 REPL"}, {"malformed": True},
-           {"malformed": True}]
-    with FakeLLM(script={"alpha": bad}, responder=climber) as fake:
+def test_truncated_replies_are_the_models_to_repair_and_past_the_limit_an_invalid_edit(tmp_path):
+    cut = [{"truncated": True, "text": "SEARCH: A = 0.0 REPL"}] * 4
+    with FakeLLM(script={"alpha": cut}, responder=climber) as fake:
         records, st = _run(tmp_path / "r", {"alpha": LLMProposer(_endpoint(fake))}, trials=2)
     first, second = (st.trials.rows[t] for t in ("t0001", "t0002"))
-    assert first.status == "invalid_edit" and "repairs" in first.feedback
+    assert first.status == "invalid_edit" and "repairs" in first.feedback and "cut off" in first.feedback
     assert second.status in ("keep", "discard")  # the next session, with a working model, goes on
+
+
+def test_a_reply_that_is_not_one_is_the_servers_failure_not_an_invalid_edit_of_the_model(tmp_path):
+    """A broken server (a web page with HTTP 200, a body of the wrong shape) used to be repaired
+    as if the model had erred, and past the repair limit became an invalid_edit trial: a broken
+    proxy spent the whole trial budget in seconds, and the endpoint_failing stop never came."""
+    with FakeLLM(script={"alpha": [{"malformed": True}]}, responder=climber) as fake:
+        ep = _endpoint(fake)
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(ep), "beta": LLMProposer(ep)}, trials=3)
+    ended = [r.event for r in records if r.type == "agent.session_ended" and r.event.agent == "alpha"]
+    assert ended[0].outcome == "error" and "is not a openai_chat reply" in ended[0].detail, ended[0]
+    assert ended[0].turns == 1  # no repair was asked for
+    assert "invalid_edit" not in {r.status for r in st.trials.rows.values()}
     errors = [r.event.error for r in records if r.type == "llm.exchanged" and r.event.error]
-    assert errors and "expected shape" in errors[0]
+    assert errors and "expected shape" in errors[0]  # the answer is recorded, for the audit
 
 
 def test_whole_file_endpoints_get_a_write_file_tool(tmp_path):

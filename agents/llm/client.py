@@ -41,7 +41,17 @@ import orjson
 from httpx_sse import EventSource, aconnect_sse
 
 from agents.llm.config import Endpoint
-from agents.llm.wire import Conversation, Reply, Usage, WireError, endpoint, parse_reply, parse_stream, request_body
+from agents.llm.wire import (
+    Conversation,
+    ModelOutputRejected,
+    Reply,
+    Usage,
+    WireError,
+    endpoint,
+    parse_reply,
+    parse_stream,
+    request_body,
+)
 
 RETRY_STATUS = {408, 409, 429, 529}
 QUOTA_MARKERS = ("insufficient_quota", "enforced_spend_limit", "billing_hard_limit", "credit balance is too low")
@@ -91,6 +101,7 @@ class Exchange(msgspec.Struct, kw_only=True):
     error: str | None = None
     queued_s: float = 0.0  # waiting for the endpoint's concurrency slot, not counted in latency_s
     outcome: str = "ok"  # ok (a response came back, usable or not), failed (no response), quota, refused
+    server_fault: bool = False  # a response that is not a reply of the API, through no fault of the model
 
 
 def request_hash(api: str, body: dict) -> str:
@@ -113,9 +124,22 @@ def reply_of(api: str, response: dict) -> Reply:
     if "events" in response:
         return parse_stream(api, [tuple(e) for e in response["events"]])
     if response.get("status", 200) >= 400:  # kept as an answer only when the model's output was at fault
-        raise WireError(f"the server could not use the model's output (HTTP {response['status']}): "
+        raise ModelOutputRejected(f"the server could not use the model's output (HTTP {response['status']}): "
                         f"{_error_message(response.get('body'))}")
     return parse_reply(api, response["body"])
+
+
+def judged(api: str, response: dict) -> tuple[Reply | None, str | None, bool]:
+    """(the reply, or None and why not, and whether that is the server's fault): what the session
+    acts on. A server that says it could not use the model's output blames the model, whose
+    reply is repaired; anything else that is not a reply of the API (a web page, a cut stream, a
+    body of the wrong shape) is the server failing, and the session ends as a failed call."""
+    try:
+        return reply_of(api, response), None, False
+    except ModelOutputRejected as exc:
+        return None, str(exc), False
+    except WireError as exc:
+        return None, str(exc), True
 
 
 def _error_message(body) -> str:
@@ -237,15 +261,11 @@ class LLMClient:
                                     else "unreachable" if exc.unreachable else "failed")
             raise
         latency = time.monotonic() - started
-        try:
-            reply = reply_of(ep.api, response)
-            error = None
-        except WireError as exc:
-            reply, error = None, str(exc)
+        reply, error, server_fault = judged(ep.api, response)
         usage = reply.usage if reply else Usage()
         return Exchange(api=ep.api, model=ep.model, request=body, request_hash=key, response=response, reply=reply,
                         usage=usage, cost_usd=cost(ep, usage), latency_s=latency, attempts=attempts, error=error,
-                        queued_s=started - queued_at)
+                        queued_s=started - queued_at, server_fault=server_fault)
 
     async def _with_retries(self, ep: Endpoint, body: dict, attempts: list[Attempt]) -> tuple[dict, list[Attempt]]:
         """The response; `attempts` (the caller's list, so a deadline that cuts this short keeps

@@ -130,16 +130,33 @@ def _models(http, ep: Endpoint, seen: dict) -> set[str] | None:
         data = r.json().get("data") or []
         names = set()
         for m in data:
-            names.add(m["id"])
-            names.update(m.get("aliases") or [])
+            names.update(_names(m["id"], *(m.get("aliases") or [])))
             if m.get("max_model_len"):  # vLLM
-                seen.setdefault("max_model_len", int(m["max_model_len"]))
+                seen.setdefault("max_model_len", _window(m["max_model_len"]))
             if (m.get("meta") or {}).get("n_ctx"):  # llama.cpp
-                seen.setdefault("n_ctx", int(m["meta"]["n_ctx"]))
-    except (ValueError, KeyError, TypeError, AttributeError):
+                seen.setdefault("n_ctx", _window(m["meta"]["n_ctx"]))
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         raise ProbeError(f"{where(ep)}: GET {url} did not answer a model list: {r.text[:200]}") from None
     seen["models"] = sorted(names)[:20]
     return names
+
+
+def _names(*ids) -> list[str]:
+    """Model names as a model list gives them: strings (an id of 7 or null is no list's)."""
+    if not all(isinstance(i, str) for i in ids):
+        raise TypeError(f"model ids must be strings: {ids!r}")
+    return list(ids)
+
+
+MAX_WINDOW = 1 << 30  # tokens: past any model's context window
+
+
+def _window(value) -> int:
+    """A context window a server reports, as a whole number of tokens a window can be."""
+    n = int(value)
+    if not 0 < n <= MAX_WINDOW:
+        raise ValueError(f"a context window of {value!r} tokens")
+    return n
 
 
 def _context(http, ep: Endpoint, seen: dict) -> int | None:
@@ -154,17 +171,17 @@ def _context(http, ep: Endpoint, seen: dict) -> int | None:
             if n:
                 seen["server"] = "llama.cpp"
                 seen["chat_template_caps"] = p.get("chat_template_caps") or {}
-                return int(n)
+                return _window(n)
         show = _fetch(http, ep, "POST", _root(ep) + "/api/show", {"model": ep.model})
         if show.status_code == 200 and isinstance(show.json(), dict):
             info = show.json()
             seen["server"] = "ollama"
             for line in (info.get("parameters") or "").splitlines():
                 if line.split()[:1] == ["num_ctx"]:
-                    return int(line.split()[1])
+                    return _window(line.split()[1])
             lengths = [v for k, v in (info.get("model_info") or {}).items() if k.endswith(".context_length")]
-            return int(lengths[0]) if lengths else None
-    except (httpx.HTTPError, ProbeError, ValueError, TypeError):
+            return _window(lengths[0]) if lengths else None
+    except (httpx.HTTPError, ProbeError, ValueError, TypeError, OverflowError, IndexError):
         pass  # the context is extra: a server that does not say is still usable
     return seen.get("n_ctx")
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import orjson
 
-from agents.llm.client import Attempt, EndpointRefused, Exchange, LLMError, QuotaExhausted, cost, reply_of, request_hash
+from agents.llm.client import Attempt, EndpointRefused, Exchange, LLMError, QuotaExhausted, cost, judged, request_hash
 from agents.llm.config import Endpoint
-from agents.llm.wire import Conversation, Usage, WireError, request_body
+from agents.llm.wire import Conversation, Usage, request_body
 from events import LlmExchanged
 
 
@@ -42,15 +42,11 @@ class ReplayClient:
             exc.unreachable = rec.outcome == "unreachable"
             raise exc
         response = orjson.loads(self.get_blob(rec.response)) if rec.response else None
-        try:
-            reply = reply_of(ep.api, response) if response else None
-            error = rec.error
-        except WireError as exc:
-            reply, error = None, str(exc)
+        reply, error, server_fault = judged(ep.api, response) if response else (None, rec.error, False)
         usage = reply.usage if reply else Usage()
         return Exchange(api=ep.api, model=ep.model, request=body, request_hash=key, response=response, reply=reply,
                         usage=usage, cost_usd=cost(ep, usage), latency_s=rec.latency_s,
-                        attempts=[Attempt(status=rec.http_status)], error=error)
+                        attempts=[Attempt(status=rec.http_status)], error=error, server_fault=server_fault)
 
 
 def _first_difference(a, b, path: str = "") -> str:

@@ -29,8 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
+import inspect
+import typing
 from dataclasses import dataclass, field
 
+import msgspec
 import orjson
 
 from agents.changes import EditError, make_change, surface_violations
@@ -140,10 +144,7 @@ class Workspace:
         fn = getattr(self, f"tool_{name}", None) if any(t.name == name for t in tools) else None
         if fn is None:
             raise ToolError(f"unknown tool {name!r}; the tools are {', '.join(t.name for t in tools)}")
-        try:
-            return fn(**args)
-        except TypeError as exc:
-            raise ToolError(f"{name}: bad arguments ({exc})") from None
+        return fn(**_checked_args(fn, name, args))
 
     def tool_read_file(self, path: str) -> str:
         if path not in self.files:
@@ -232,6 +233,35 @@ class ToolError(ValueError):
     pass
 
 
+@functools.cache
+def _parameters(fn) -> tuple[dict[str, object], frozenset[str]]:
+    """A tool's parameters and their types (its annotations), and the ones it requires."""
+    hints = typing.get_type_hints(fn)
+    params = inspect.signature(fn).parameters
+    required = frozenset(n for n, p in params.items() if p.default is inspect.Parameter.empty)
+    return {n: hints.get(n, object) for n in params}, required
+
+
+def _checked_args(fn, name: str, args: dict) -> dict:
+    """The model's arguments, each of the type its tool declares (an int is not a hypothesis, a
+    string not an expected delta): a ToolError, for the model to repair, before the tool runs."""
+    types, required = _parameters(getattr(fn, "__func__", fn))
+    unknown = sorted(set(args) - set(types))
+    missing = sorted(required - set(args) - {"self"})
+    if unknown or missing:
+        said = [f"unknown {', '.join(map(repr, unknown))}"] * bool(unknown) + \
+            [f"missing {', '.join(map(repr, missing))}"] * bool(missing)
+        raise ToolError(f"{name}: bad arguments ({'; '.join(said)}); it takes "
+                        f"{', '.join(n for n in types if n != 'self')}")
+    out = {}
+    for key, value in args.items():
+        try:
+            out[key] = msgspec.convert(value, types[key])
+        except msgspec.ValidationError as exc:
+            raise ToolError(f"{name}: argument {key!r}: {exc}") from None
+    return out
+
+
 @dataclass
 class _Talk:
     """A session's conversation so far, and what it has cost."""
@@ -289,6 +319,8 @@ class LLMProposer:
             except LLMError as exc:
                 return self._call_failed(exc, record, turn)
             record(ex)
+            if ex.server_fault:  # not the model's to repair: a failed call, backed off like one
+                return Outcome(None, "error", f"{ep.name}: the answer is not a {ep.api} reply: {ex.error}", turns=turn)
             talk.tokens += ex.usage.input + ex.usage.output
             reply = ex.reply
             if reply is None or reply.finish == "length" or (not text_mode and not reply.tool_calls):

@@ -13,7 +13,7 @@ normalized finish reason and usage (input, cached input, output, reasoning token
 
 from __future__ import annotations
 
-from typing import Iterable, Literal
+from typing import Annotated, Iterable, Literal
 
 import msgspec
 import orjson
@@ -49,11 +49,16 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     tools: list[Tool] = []
 
 
+# A token count a server may report: none is negative, and no call reaches a trillion (a count
+# past 2^64 could not even be stored; a negative one would pay back the cost cap).
+Tokens = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
+
+
 class Usage(msgspec.Struct, kw_only=True):
-    input: int = 0  # all prompt tokens, cached ones included
-    cached_input: int = 0
-    output: int = 0  # reasoning included, as providers bill it
-    reasoning: int = 0
+    input: Tokens = 0  # all prompt tokens, cached ones included
+    cached_input: Tokens = 0
+    output: Tokens = 0  # reasoning included, as providers bill it
+    reasoning: Tokens = 0
     estimated: bool = False  # the server sent no usage; counted as characters / 4
 
 
@@ -69,7 +74,12 @@ class Reply(msgspec.Struct, kw_only=True):
 
 
 class WireError(ValueError):
-    """A response body that does not have the shape its API promises."""
+    """A response body that does not have the shape its API promises: the server's failure."""
+
+
+class ModelOutputRejected(WireError):
+    """The server answered that it could not use what the model wrote (a tool call it could not
+    parse, say): the model's failure, which goes back to it as a repair."""
 
 
 def endpoint(api: Api, base_url: str) -> str:
@@ -335,7 +345,8 @@ def _chat_stream(events) -> Reply:
             break
         chunk = _json(data)
         if chunk.get("error"):  # llama.cpp reports a failure mid-stream as data: {"error": ...}
-            raise WireError(f"the server reported an error in the stream: {_error_text(chunk['error'])}")
+            # kept in the stream only when it was about the model's output (client._streamed)
+            raise ModelOutputRejected(f"the server reported an error in the stream: {_error_text(chunk['error'])}")
         model = chunk.get("model", model)
         if chunk.get("usage"):
             usage = chunk["usage"]
@@ -436,7 +447,7 @@ def _anthropic_stream(events) -> Reply:
             finish = ANTHROPIC_FINISH.get((ev.get("delta") or {}).get("stop_reason"), "other")
             usage.update({k: v for k, v in (ev.get("usage") or {}).items() if v is not None})
         elif kind == "error":
-            raise WireError(f"the stream reported an error: {data[:300]}")
+            raise ModelOutputRejected(f"the stream reported an error: {data[:300]}")
         elif kind == "message_stop":
             stopped = True
             break
