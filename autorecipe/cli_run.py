@@ -78,8 +78,9 @@ anything left to try (an offline library runs dry: dryrun's after about 20 trial
 @click.option("--llm-base-url", help="Override the provider's base URL (a local server on another port).")
 @click.option("--llm-max-tokens", type=click.IntRange(1), help="Output tokens per model call (default: the "
               "endpoint's; 1,024 for the local shortcuts, 4,096 for hosted ones).")
-@click.option("--llm-timeout", type=click.FloatRange(min=1), help="Read timeout of a model call in seconds (the gap "
-              "between chunks when streaming, the whole reply when not).")
+@click.option("--llm-timeout", type=click.FloatRange(min=1), help="Read timeout of a model call in seconds: the "
+              "longest wait for the next bytes of a reply, streamed or not (the whole call is bounded by the endpoint's "
+              "call_deadline_s, 900 s unless --llm-config says otherwise).")
 @click.option("--llm-stream/--llm-no-stream", default=None, help="Stream replies (default: on for local servers).")
 @click.option("--llm-edit-format", type=click.Choice(["auto", "search_replace", "whole_file", "text", "text_whole_file"]),
               help="How the model edits: tools (search_replace, whole_file), plain text for models without tool "

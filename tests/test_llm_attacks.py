@@ -118,3 +118,45 @@ def test_whatever_slips_past_a_proposer_is_refused_at_the_logs_door_and_the_log_
             log.append([NewEvent(event=event, stream="trial/t0001", event_id=new_event_id(), producer="specialist/alpha")])
     log.append([NewEvent(event=good, stream="trial/t0001", event_id=new_event_id(), producer="specialist/alpha")])
     assert [r.event for r in RunDir(tmp_path).reader().iter_records()] == [good]
+
+
+def test_a_reply_of_thousands_of_tool_calls_is_one_repair_and_none_of_them_run(tmp_path):
+    """Before: 20,000 read_file calls a reply grew each request by 9 MB, and the run directory by
+    2.5 GB in 100 s, on a server that reported no usage."""
+    from agents.llm.session import MAX_TOOL_CALLS
+
+    reads = [{"name": "read_file", "arguments": {"path": "knobs.py"}}] * 2000
+    script = [{"tool_calls": reads}]
+    with FakeLLM(script={"alpha": script}, responder=climber) as fake:
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(_endpoint(fake))}, trials=1)
+        second = fake.requests[1].body["messages"]
+    assert not any(m["role"] == "tool" for m in second)  # not one of them was run
+    assert f"make at most {MAX_TOOL_CALLS}" in second[-1]["content"]
+    assert sum(len(m["content"] or "") for m in second) < 50_000
+
+
+def test_a_server_that_reports_no_usage_has_its_requests_counted_from_their_size():
+    import asyncio
+
+    import orjson
+
+    bare = {"raw": orjson.dumps({"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]})}
+    with FakeLLM(script={"x": [bare]}) as fake:
+        ep = Endpoint(name="fake", base_url=fake.base_url, model="fake-model", retries=0)
+        big = "x" * 300_000
+        ex = asyncio.run(LLMClient().complete(ep, Conversation(system="specialist `x`",
+                                                               messages=[Message(role="user", content=big)])))
+    assert ex.usage.estimated and ex.usage.input >= 300_000 // 3
+
+
+@pytest.mark.parametrize("text", ["<think>" * 40_000, "\n" * 400_000 + "HYPOTHESIS: h", " \n" * 200_000])
+def test_text_replies_are_parsed_in_linear_time(text):
+    """`<think>.*?</think>` and `^\\s*HYPOTHESIS` with re.M were quadratic: 8 s of CPU for 20,000
+    unclosed <think> tags, about 29 hours for a reply at the 16 MB cap. CPU time, so a busy
+    machine does not fail it."""
+    from agents.llm import text_protocol
+
+    started = time.process_time()
+    with pytest.raises(text_protocol.FormatError):
+        text_protocol.parse(text, ["knobs.py"], False)
+    assert time.process_time() - started < 2.0

@@ -53,6 +53,7 @@ from agents.llm.wire import (
     request_body,
 )
 
+CHARS_PER_TOKEN = 3  # as prompt_fit counts: an estimate errs towards more tokens
 RETRY_STATUS = {408, 409, 429, 529}
 QUOTA_MARKERS = ("insufficient_quota", "enforced_spend_limit", "billing_hard_limit", "credit balance is too low")
 PARSE_FAILURE = re.compile(r"(?i)fail(ed)? to parse|could not parse|unable to parse|parse (error|failure)")
@@ -129,13 +130,18 @@ def reply_of(api: str, response: dict) -> Reply:
     return parse_reply(api, response["body"])
 
 
-def judged(api: str, response: dict) -> tuple[Reply | None, str | None, bool]:
+def judged(api: str, response: dict, request: dict) -> tuple[Reply | None, str | None, bool]:
     """(the reply, or None and why not, and whether that is the server's fault): what the session
     acts on. A server that says it could not use the model's output blames the model, whose
     reply is repaired; anything else that is not a reply of the API (a web page, a cut stream, a
-    body of the wrong shape) is the server failing, and the session ends as a failed call."""
+    body of the wrong shape) is the server failing, and the session ends as a failed call. Where
+    the server reported no usage, the request's tokens are estimated from its size, so the
+    session's token limit holds for such a server too."""
     try:
-        return reply_of(api, response), None, False
+        reply = reply_of(api, response)
+        if reply.usage.estimated and not reply.usage.input:
+            reply.usage.input = min(len(orjson.dumps(request)) // CHARS_PER_TOKEN, 10**12)
+        return reply, None, False
     except ModelOutputRejected as exc:
         return None, str(exc), False
     except WireError as exc:
@@ -261,7 +267,7 @@ class LLMClient:
                                     else "unreachable" if exc.unreachable else "failed")
             raise
         latency = time.monotonic() - started
-        reply, error, server_fault = judged(ep.api, response)
+        reply, error, server_fault = judged(ep.api, response, body)
         usage = reply.usage if reply else Usage()
         return Exchange(api=ep.api, model=ep.model, request=body, request_hash=key, response=response, reply=reply,
                         usage=usage, cost_usd=cost(ep, usage), latency_s=latency, attempts=attempts, error=error,

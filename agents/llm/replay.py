@@ -42,7 +42,7 @@ class ReplayClient:
             exc.unreachable = rec.outcome == "unreachable"
             raise exc
         response = orjson.loads(self.get_blob(rec.response)) if rec.response else None
-        reply, error, server_fault = judged(ep.api, response) if response else (None, rec.error, False)
+        reply, error, server_fault = judged(ep.api, response, body) if response else (None, rec.error, False)
         usage = reply.usage if reply else Usage()
         return Exchange(api=ep.api, model=ep.model, request=body, request_hash=key, response=response, reply=reply,
                         usage=usage, cost_usd=cost(ep, usage), latency_s=rec.latency_s,

@@ -50,6 +50,9 @@ from events import Check
 from events.ranking import goal_word
 
 READ_CAP, DIFF_LINES, DIFF_BYTES = 200_000, 300, 8_000
+# Tool calls run from one reply: a model is asked for one at a time, and a reply of thousands
+# (each a file read, or a failing edit searched for its nearest lines) is a repair, not a workload.
+MAX_TOOL_CALLS = 16
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,8 @@ class LLMProposer:
                 return Outcome(None, "error", f"{ep.name}: the answer is not a {ep.api} reply: {ex.error}", turns=turn)
             talk.tokens += ex.usage.input + ex.usage.output
             reply = ex.reply
-            if reply is None or reply.finish == "length" or (not text_mode and not reply.tool_calls):
+            if (reply is None or reply.finish == "length" or (not text_mode and not reply.tool_calls)
+                    or len(reply.tool_calls) > MAX_TOOL_CALLS):
                 if not self._ask_again(ctx, talk, ex, text_mode):
                     break
                 continue
@@ -384,7 +388,8 @@ class LLMProposer:
         talk.repairs += 1
         talk.last_problem = (ex.error or "") if reply is None else (
             "the reply was cut off at the output-token limit; write a shorter reply" if reply.finish == "length"
-            else "the reply called no tool")
+            else f"the reply made {len(reply.tool_calls):,} tool calls; make at most {MAX_TOOL_CALLS} (one is best)"
+            if len(reply.tool_calls) > MAX_TOOL_CALLS else "the reply called no tool")
         if talk.repairs > self.limits.repairs:
             return False
         if reply is not None and reply.text:
@@ -422,6 +427,8 @@ class LLMProposer:
             except (orjson.JSONDecodeError, ToolError) as exc:
                 talk.repairs += 1
                 talk.last_problem = f"{call.name}: {exc}"
+                if talk.repairs > self.limits.repairs:
+                    return None  # the session ends: the calls after this one are not worth running
                 talk.messages.append(Message(role="tool", tool_call_id=call.id, content=f"ERROR: {exc}"))
                 continue
             if isinstance(result, Proposal):

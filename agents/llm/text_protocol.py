@@ -83,12 +83,20 @@ def parse(text: str, files: list[str], whole: bool) -> TextReply:
 
 
 def _strip_think(text: str) -> str:
-    return re.sub(r"<think>.*?</think>", "", text, flags=re.S)
+    """The text without its <think>...</think> spans: one pass (a regex here, `<think>.*?</think>`,
+    is quadratic in the number of unclosed tags a reply holds)."""
+    out, at = [], 0
+    while (start := text.find("<think>", at)) >= 0 and (end := text.find("</think>", start)) >= 0:
+        out.append(text[at:start])
+        at = end + len("</think>")
+    out.append(text[at:])
+    return "".join(out)
 
 
 def _header(text: str) -> tuple[str, float | None]:
-    hyp = re.search(r"^\s*\**HYPOTHESIS\**\s*:\s*(.+)$", text, re.M)
-    delta = re.search(r"^\s*\**EXPECTED_DELTA\**\s*:\s*([-+]?[0-9.eE+-]+)", text, re.M)
+    # [ \t]*, not \s*, at the start of a line: \s* runs on over blank lines, from each of them
+    hyp = re.search(r"^[ \t]*\**HYPOTHESIS\**\s*:\s*(.+)$", text, re.M)
+    delta = re.search(r"^[ \t]*\**EXPECTED_DELTA\**\s*:\s*([-+]?[0-9.eE+-]+)", text, re.M)
     try:
         value = float(delta.group(1)) if delta else None
     except ValueError:
