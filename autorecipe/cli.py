@@ -93,6 +93,9 @@ class Cli(click.Group):
             from autorecipe.errors import fail
 
             fail(exc.format_message())
+        except BrokenPipeError:  # `autorecipe show RUN T | head`: the reader has gone, as a C tool would
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+            sys.exit(141)
         except Exception as exc:  # noqa: BLE001 - a message, not a traceback
             if ctx.meta.get("debug") or os.environ.get("AUTORECIPE_DEBUG"):
                 raise

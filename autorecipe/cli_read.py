@@ -80,10 +80,14 @@ def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offse
             limit: int | None, as_json: bool) -> None:
     """Print RUN_DIR's events in log order, one per line."""
     from autorecipe.render import record_line
+    from events.schema import TAGS
 
     run = existing_run(run_dir)
     reader = run.reader()
     where = Filter(stream, types)
+    for unknown in sorted(set(types) - set(TAGS)):  # a newer autorecipe's type may still be in the log
+        click.echo(f"warning: {unknown!r} is not an event type this autorecipe knows (it knows "
+                   f"{', '.join(sorted(TAGS))})", err=True)
     shown, end = 0, 0 if from_offset == 0 else None  # end: after the last record read
     try:
         for record in reader.iter_records(from_offset):
@@ -102,8 +106,6 @@ def log_cmd(run_dir: str, types: tuple[str, ...], stream: str | None, from_offse
                 warn_if_short(run, end)
     except CorruptLog as exc:
         fail(str(exc))
-    except BrokenPipeError:
-        sys.stderr.close()
 
 
 @click.command("export")

@@ -345,3 +345,19 @@ def test_a_number_out_of_range_is_refused_by_name(stopped_run, tmp_path, args):
     result = invoke(*args)
     one_line_error(result, flag, "range")
     assert not (tmp_path / "new").exists()
+
+
+def test_output_piped_into_head_ends_quietly_with_the_pipes_status(tmp_path):
+    """`autorecipe show RUN T | head` printed `error: BrokenPipeError` and exited 2. Each output
+    here is far more than a pipe holds (64 KB), so the writer meets the closed pipe every time."""
+    import subprocess
+    import sys
+
+    assert CliRunner().invoke(main, ["synth", str(tmp_path / "r"), "--trials", "300"]).exit_code == 0
+    code = "from autorecipe.cli import main; main()"
+    for args in (["log", str(tmp_path / "r")], ["log", str(tmp_path / "r"), "--json"]):
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        proc.stdout.close()  # the reader goes away, as head does after its lines
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141 and err == "", (args, err)
