@@ -46,6 +46,9 @@ MAX_ASKED_WAIT_S = 3600.0
 # sessions in a row that failed at the endpoint before this specialist stops ("endpoint_failing"):
 # on the back-off above, about 1.8 hours of a server that answers every call with an error
 FAILING_SESSIONS = 12
+# Sessions in a row that end at a limit with nothing submitted (no trial, so no budget spent):
+# a model that never finishes would otherwise start sessions, and record their calls, for ever.
+FRUITLESS_SESSIONS = 12
 
 
 STOPS_AGENT = STOPS_FOR_GOOD + ("failed",)  # this agent proposes no more (until --resume)
@@ -72,6 +75,7 @@ class Specialist(Reactor):
         self.retry_at, self.backoff = 0.0, 0.0
         self.raised = 0  # sessions in a row whose proposer raised
         self.failing = 0  # sessions in a row that ended in an error from the model's endpoint
+        self.fruitless = 0  # sessions in a row that ended at a limit, nothing submitted
         self.others_open: set[str] = set()  # sessions of other specialists under way
 
     def observe(self, rec: Record) -> None:
@@ -185,6 +189,12 @@ class Specialist(Reactor):
             self.raised = 0
             outcome = result if isinstance(result, Outcome) else Outcome(result, "submitted" if result else "exhausted")
             self.failing = self.failing + 1 if outcome.outcome == "error" else 0
+            self.fruitless = self.fruitless + 1 if outcome.outcome == "limit" else 0
+            if self.fruitless >= FRUITLESS_SESSIONS:
+                outcome = Outcome(None, "no_submission", f"{self.fruitless} sessions in a row ended without a "
+                                  f"submit, the last with: {outcome.detail}; the model does not finish within the "
+                                  "session's limits: raise them in --llm-config, or try another model, and --resume"
+                                  [:1000], turns=outcome.turns)
             if self.failing >= FAILING_SESSIONS:  # a server that errs on every call: no outage ends by itself here
                 outcome = Outcome(None, "endpoint_failing", f"{self.failing} sessions in a row failed at the model's "
                                   f"endpoint, the last with: {outcome.detail}; fix the endpoint and --resume"[:1000],

@@ -45,7 +45,7 @@ class Context:
 # neither its account, nor a server that refuses its key or model, nor one that is gone, nor a
 # context window too small for the first message; and an endpoint that has failed every session
 # for hours of back-off (endpoint_failing) has been waited for long enough.
-STOPS_FOR_GOOD = ("quota", "refused", "endpoint_down", "window_too_small", "endpoint_failing")
+STOPS_FOR_GOOD = ("quota", "refused", "endpoint_down", "window_too_small", "endpoint_failing", "no_submission")
 
 
 @dataclass(frozen=True)

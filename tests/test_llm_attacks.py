@@ -160,3 +160,19 @@ def test_text_replies_are_parsed_in_linear_time(text):
     with pytest.raises(text_protocol.FormatError):
         text_protocol.parse(text, ["knobs.py"], False)
     assert time.process_time() - started < 2.0
+
+
+def test_a_model_that_never_submits_stops_its_specialist_and_the_run_ends(tmp_path):
+    """Before: every session ended at its turn limit with no trial, so no budget was ever spent and
+    sessions (each one's calls recorded) started for ever."""
+    from actors.specialist import FRUITLESS_SESSIONS
+    from agents.llm.session import Limits
+
+    def reader(tag, api, body):
+        return {"tool_calls": [{"name": "read_file", "arguments": {"path": "knobs.py"}}]}
+
+    with FakeLLM(responder=reader) as fake:
+        records, st = _run(tmp_path / "r", {"alpha": LLMProposer(_endpoint(fake), limits=Limits(turns=2))}, trials=3)
+    ended = [r.event for r in records if r.type == "agent.session_ended"]
+    assert [e.outcome for e in ended] == ["limit"] * (FRUITLESS_SESSIONS - 1) + ["no_submission"]
+    assert "--resume" in ended[-1].detail and st.run.stopped
