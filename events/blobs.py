@@ -27,9 +27,8 @@ class BlobCorrupt(Exception):
 
 class BlobStore:
     def __init__(self, root: str | Path, fsync: bool = True):
-        self.root = Path(root)
+        self.root = Path(root)  # made by the first put: a store opened only to read creates nothing
         self.fsync = fsync
-        self.root.mkdir(parents=True, exist_ok=True)
 
     def path_of(self, sha256: str) -> Path:
         """The blob's path; refuses anything that is not a lowercase sha256 (no path tricks)."""
@@ -41,7 +40,7 @@ class BlobStore:
         ref = ref_of(data)
         path = self.path_of(ref.sha256)
         if not path.exists():
-            path.parent.mkdir(exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:

@@ -361,3 +361,17 @@ def test_output_piped_into_head_ends_quietly_with_the_pipes_status(tmp_path):
         proc.stdout.close()  # the reader goes away, as head does after its lines
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 141 and err == "", (args, err)
+
+
+def test_looking_at_a_run_creates_nothing_in_it(tmp_path):
+    """A read command re-created a blobs/ folder its user had removed."""
+    import shutil
+
+    run = tmp_path / "r"
+    assert CliRunner().invoke(main, ["synth", str(run), "--trials", "20"]).exit_code == 0
+    shutil.rmtree(run / "blobs")
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    for args in (["replay", run], ["log", run, "--limit", "3"], ["export", run, "--tsv"], ["show", run, "t000003"],
+                 ["replay", run, "--verify"]):
+        CliRunner().invoke(main, [str(a) for a in args])
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
