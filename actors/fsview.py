@@ -99,7 +99,7 @@ def _open_sources(work: str, readable: list[str]):
 
 def _build(libc, root: str, sources, links, proc: int, sys_: int, hide: tuple[str, ...]) -> None:
     """The new root on a tmpfs at `root`: fresh tmpfs for the temporary folders, the sources bound
-    in (and closed), /sys read-only, /dev's links to /proc, the hidden folders covered."""
+    in (and closed), /sys read-only, /dev's links to /proc, the hidden folders and files covered."""
     _tmpfs(libc, root, b"size=16m,mode=0755")
     for tmp in ("/tmp", "/var/tmp", "/dev/shm"):  # first: a work dir or venv under /tmp is bound over it
         _tmpfs(libc, root + tmp, b"size=256m,mode=1777")
@@ -117,10 +117,17 @@ def _build(libc, root: str, sources, links, proc: int, sys_: int, hide: tuple[st
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
-    for folder in hide:
-        inside = root + os.path.realpath(folder)
+    for hidden in hide:
+        inside = root + os.path.realpath(hidden)
         if os.path.isdir(inside):
             _tmpfs(libc, inside, b"size=4k,mode=0555", MS_NOSUID | MS_NODEV | MS_RDONLY)
+        elif os.path.isfile(inside):  # a file (an archive of the held-out data): an empty one over it
+            empty = root + "/.hidden"
+            open(empty, "w").close()
+            fd = os.open(empty, O_PATH)
+            _bind(libc, fd, inside, False)
+            os.close(fd)
+            libc.mount(None, inside.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
     os.chmod(root, 0o755)
 
 

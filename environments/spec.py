@@ -46,7 +46,7 @@ class Phase:
     optional: bool = False  # a failure here does not stop later phases
     heldout: tuple[str, ...] = ()  # held-out files this phase's judge reads; never where recipe code runs
     stages: tuple[Stage, ...] = ()  # timed parts, each with its own budget in the tier; none: the phase is one
-    hidden: tuple[Path, ...] = ()  # folders this phase must not see (an eval bundle while training)
+    hidden: tuple[Path, ...] = ()  # folders and files this phase must not see (an eval bundle while training)
     # A judge (a script relative to the spec's root) that drives this phase's process over two
     # pipes and alone computes what the score is made of. It runs as the executor's user, outside
     # the sandbox, with AUTORECIPE_HELDOUT (the prepared held-out folder), AUTORECIPE_CARRIED (the

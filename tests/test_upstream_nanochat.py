@@ -6,6 +6,7 @@ run for real (torchrun on CPU ranks, in the sandbox, under the wall caps)."""
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,8 @@ def chat(tmp_path_factory):
     (base / "eval_bundle").mkdir(parents=True)  # S3 is out of reach here: the bundle is pre-staged
     (base / "eval_bundle" / "core.yaml").write_text(BUNDLE)
     (base / "eval_bundle" / "eval_meta_data.csv").write_text(META)
+    with zipfile.ZipFile(base / "eval_bundle.zip", "w") as z:  # left beside it, as upstream's download leaves it
+        z.writestr("eval_bundle/core.yaml", BUNDLE)
     spec = registry.get("nanochat-d12", {**OPTIONS, "upstream": str(upstream), "base_dir": str(base)})
     said = []
     data = prepared_data(spec, root=root / "prepared", log=said.append)
@@ -123,10 +126,16 @@ def test_recipe_paths_match_by_the_recipe_path_they_end_with():
     ([Edit("scripts/base_train.py", "CRASH_AT_STEP = -1", "CRASH_AT_STEP = 10")], {}, "crash", "NaN loss"),
     ([Edit("nanochat/dataloader.py", "READ_EVAL_BUNDLE = False", "READ_EVAL_BUNDLE = True")], {}, "preflight_crash",
      "core.yaml"),
+    ([Edit("nanochat/dataloader.py", 'READ_EVAL_ZIP = ""', 'READ_EVAL_ZIP = "trial"')], {}, "preflight_crash",
+     "eval_bundle.zip"),
+    ([Edit("nanochat/dataloader.py", 'READ_EVAL_ZIP = ""', 'READ_EVAL_ZIP = "prepared"')], {}, "preflight_crash",
+     "eval_bundle.zip"),
     ([Edit("nanochat/gpt.py", "EXTRA_BLOCKS = 0", "EXTRA_BLOCKS = 1")], {}, "disqualified", "13 transformer blocks"),
     ([Edit("nanochat/gpt.py", "FORWARD_DELAY_S = 0.0", "FORWARD_DELAY_S = 1.0")], {"eval_s": "8"}, "eval_budget_overrun",
      "core ran"),  # 22 tasks of 1 s each under an 8 s budget
-], ids=["wall-cap", "train-crash", "smoke-crash: eval data is hidden while training", "depth", "eval-overrun"])
+], ids=["wall-cap", "train-crash", "smoke-crash: eval data is hidden while training",
+        "smoke-crash: so is the archive it came in", "smoke-crash: also where it was prepared", "depth",
+        "eval-overrun"])
 def test_each_failure_gets_its_label_and_evidence(chat, edits, changed, status, evidence):
     executed, ev = chat(*edits, **changed)
     assert ev.verdict == status, ev.feedback

@@ -20,7 +20,7 @@ class Limits:
     # (name, regex that starts it, wall seconds it may take): the first starts with the process
     stages: tuple[tuple[str, str, float], ...] = ()
     reach: tuple[str, ...] = ()  # folders outside the work dir the trial reads (datasets, checkouts)
-    hide: tuple[str, ...] = ()  # folders covered by an empty one for this process (held-out data)
+    hide: tuple[str, ...] = ()  # folders and files covered by empty ones for this process (held-out data)
     uid: int = NOBODY  # who the process runs as when isolated (uid and gid, no groups)
     disk_bytes: int | None = None  # what `disk_paths` may hold at once; checked a few times a second
     disk_paths: tuple[str, ...] = ()

@@ -98,7 +98,8 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
     budgets = {"smoke": Budget(o["smoke_s"], kill_factor=1.0, measure="wall"),
                "train": Budget(o["wall_s"], kill_factor=1.0, measure="wall"),
                "eval": Budget(o["eval_s"], kill_factor=1.0, measure="wall")}
-    bundle = base / "eval_bundle"
+    # the CORE tasks, and the archive they came in (upstream's download leaves it beside them)
+    held_out = (base / "eval_bundle", base / "eval_bundle.zip")
     return EnvironmentSpec(
         name="nanochat-d12",
         description="maximize CORE of nanochat at depth 12 under a 90-minute wall cap on 8 GPUs",
@@ -106,8 +107,8 @@ def build(given: dict[str, str]) -> EnvironmentSpec:
         recipe_files=recipe,
         harness_files=("nc_run.py", "nc_eval.py"),
         phases=(
-            Phase("smoke", ("{python}", "harness/nc_run.py", "--smoke"), hidden=(bundle,)),
-            Phase("train", ("{python}", "harness/nc_run.py"), hidden=(bundle,)),
+            Phase("smoke", ("{python}", "harness/nc_run.py", "--smoke"), hidden=held_out),
+            Phase("train", ("{python}", "harness/nc_run.py"), hidden=held_out),
             Phase("eval", ("{python}", "harness/nc_eval.py")),
         ),
         tiers={"full": Tier("full", budgets, env=env, limits={"depth": 12.0})},
@@ -142,7 +143,8 @@ def _steps(o: dict) -> list[tuple[str, object, list[Command]]]:
         ("eval bundle", lambda: (base / "eval_bundle" / "core.yaml").is_file(), [
             Command(("curl", "-fL", "-o", "eval_bundle.zip",
                      "https://karpathy-public.s3.us-west-2.amazonaws.com/eval_bundle.zip"), base, env),
-            Command(("unzip", "-q", "-o", "eval_bundle.zip"), base, env)]),
+            Command(("unzip", "-q", "-o", "eval_bundle.zip"), base, env),
+            Command(("rm", "-f", "eval_bundle.zip"), base, env)]),
     ]
 
 

@@ -17,9 +17,12 @@ E = os.environ
 base = os.path.abspath("out/base")
 os.makedirs(base, exist_ok=True)
 source = E["AUTORECIPE_NC_BASE_DIR"]
+# What training reads (nanochat/dataset.py's base_data_climbmix, tokenizer.py's tokenizer/), and
+# nothing else: not the eval bundle nor its zip, nor whatever else a base dir has come to hold.
+TRAINING_READS = ("base_data", "tokenizer")
 for name in sorted(os.listdir(source)):
-    if name in ("eval_bundle", "base_checkpoints", "report"):
-        continue  # held out until the eval phase / written by this run
+    if not name.startswith(TRAINING_READS):
+        continue
     link = os.path.join(base, name)
     if os.path.lexists(link):  # the smoke run's, or anything a run left there
         shutil.rmtree(link) if os.path.isdir(link) and not os.path.islink(link) else os.unlink(link)
