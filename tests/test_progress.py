@@ -21,8 +21,20 @@ LINES = {  # a line each harness prints, in the format of the file:line cited
     # the stand-ins print the upstream formats (tests/fixtures/upstream/...)
     "parameter-golf": "step:200/20000 train_loss:2.1000 train_time:8000ms step_avg:40.00ms",
     "nanochat-d12": "step 00100/21400 (0.47%) | loss: 3.2100 | dt: 40.00ms",
-    "airbench96": "|     3 | train_loss 0.6100 | val_acc 0.9500 |",
+    "airbench96": None,  # below: the fork's table row, built as it builds it
 }
+
+
+def airbench96_row(**values) -> str:
+    """A row of the fork's per-epoch table (multi_agent_cifar/airbench96.py:472-496): each value
+    right-justified to its column's name, floats as {:0.4f}, a missing one blank."""
+    cols = ["run   ", "epoch", "train_loss", "train_acc", "val_acc", "tta_val_acc", "total_time_seconds"]
+    cells = [(f"{v:0.4f}" if isinstance(v, float) else "" if v is None else str(v)).rjust(len(c))
+             for c, v in ((c, values.get(c.strip())) for c in cols)]
+    return "".join(f"|  {cell}  " for cell in cells) + "|"
+
+
+LINES["airbench96"] = airbench96_row(epoch=3, train_loss=0.61, train_acc=0.91, val_acc=0.95, total_time_seconds=8.5)
 
 
 def test_every_environment_that_runs_a_process_declares_a_progress_format_that_reads_its_lines():
@@ -37,6 +49,17 @@ def test_every_environment_that_runs_a_process_declares_a_progress_format_that_r
     golf = _upstream("parameter-golf")
     assert parse_line(golf, "step:400/20000 val_loss:2.0700 val_bpb:1.2244 train_time:16000ms")["metrics"] == {
         "val_loss": 2.07, "val_bpb": 1.2244}
+    # the April 2026 records' lines (2026-04-27_SmearGateBOSFix.../train_seed42.log), one with the
+    # unix time 2026-04-13_VarLenAttn_PhasingTTT2000/logs/train0.txt puts in front
+    got = parse_line(golf, "4500/20000 train_loss: 2.2778 train_time: 9.1m tok/s: 6516065")
+    assert (got["step"], got["total"], got["metrics"]) == (4500, 20000, {"train_loss": 2.2778})
+    got = parse_line(golf, "1776142990.123 4900/20000 val_loss: 2.3541 val_bpb: 1.0757")
+    assert (got["step"], got["metrics"]) == (4900, {"val_loss": 2.3541, "val_bpb": 1.0757})
+    # the first row of a run carries its number: the step is the epoch all the same
+    bench = _upstream("airbench96")
+    got = parse_line(bench, airbench96_row(run=7, epoch=0, train_loss=0.0012, train_acc=0.91, val_acc=0.94))
+    assert (got["step"], got["metrics"]) == (0, {"train_loss": 0.0012})
+    assert parse_line(bench, airbench96_row(run="run", epoch="epoch", train_loss="train_loss")) is None  # the head
 
 
 def test_a_recipe_printing_nonsense_gets_no_points_and_no_error():

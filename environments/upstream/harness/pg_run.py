@@ -4,7 +4,7 @@ Runs the record's train_gpt.py the way its README does, `torchrun --standalone
 --nproc_per_node=N train_gpt.py`, from out/ (upstream writes its logs/ and artifact next to the
 script), with the data, the seed, the 600 s training cap and the record's own variables in the
 environment. Both ways records find data are set: DATA_PATH + TOKENIZER_PATH + VOCAB_SIZE (the
-baseline, train_gpt.py:41-44) and DATA_DIR (records from 2026-04-01 on derive
+baseline, train_gpt.py:41,44,63) and DATA_DIR (records from 2026-04-01 on derive
 datasets/fineweb10B_sp<VOCAB_SIZE> and tokenizers/fineweb_<VOCAB_SIZE>_bpe.model from it). The
 venv's bin is put first on PATH, so records that call `pyminify` find it. The executor times the
 training and the evaluation separately from the log and kills either at its cap.
