@@ -114,14 +114,20 @@ def log_text(executed: TrialExecuted, blobs: BlobStore, phase: str) -> str:
 
 
 def audit_reports(executed: TrialExecuted, blobs: BlobStore) -> list[tuple[str, dict]]:
+    """(phase, report) for each line the audit hook wrote. The recipe holds the hook's descriptor
+    too, so a line may be anything: what is not a JSON object with a string `kind` is `garbled`,
+    never an exception (which would make the recipe's own doing a harness_abort)."""
     out = []
     for name, ref in executed.outputs.items():
         if name.startswith("audit/"):
             for line in blobs.get(ref).decode(errors="replace").splitlines():
                 try:
-                    out.append((name[6:], json.loads(line)))
+                    report = json.loads(line)
                 except ValueError:
-                    out.append((name[6:], {"kind": "garbled", "detail": line[:200]}))
+                    report = None
+                if not (isinstance(report, dict) and isinstance(report.get("kind"), str)):
+                    report = {"kind": "garbled", "detail": line[:200]}
+                out.append((name[6:], report))
     return out
 
 

@@ -525,3 +525,20 @@ def test_fills_the_disk_below_a_path_too_long_to_name(h):
     # (it drops dir_fd): disqualified comes before the crash, either is the recipe's own label
     assert verdict.verdict in ("crash", "disqualified"), verdict.feedback
     survives(h)
+
+
+def test_lines_written_on_the_audit_hooks_descriptor_are_the_recipes_doing_not_a_harness_abort(h):
+    """The recipe holds the audit hook's descriptor too: `[0]` on it made the evaluator raise, and the
+    trial a harness_abort (the infrastructure's label, hidden from the agents); with held-out data
+    also read, it would have hidden the disqualification."""
+    executed, verdict = hostile(h, """
+        import os
+        fd = int(os.environ["AUTORECIPE_REPORT_FD"])
+        for line in (b"[0]", b'{"kind": 5}', b"null", b'"x"', b'{"detail": "no kind"}'):
+            os.write(fd, line + b"\\n")
+        try:
+            open(os.path.join(os.environ["AUTORECIPE_PROTECTED"].split(os.pathsep)[0], "secret.txt")).read()
+        except OSError:
+            pass
+    """)
+    assert verdict.verdict == "disqualified" and "read held-out or protected data" in verdict.feedback, verdict.feedback
