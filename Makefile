@@ -32,11 +32,9 @@ run: setup
 	$(VENV)/bin/autorecipe replay $(RUN) --verify
 	$(VENV)/bin/autorecipe export $(RUN) --tsv -o $(RUN)/results.tsv
 
-# Three workers on two cores, whole files each (a file's module fixtures, its Ray and its prepared data,
-# stay in one process): many tests wait on subprocesses, Ray and sockets, so a third worker fills the
-# cores those waits leave idle (16:12 against 19:22 for two on a loaded machine, one commit apart). WORKERS=0 runs
-# everything in this process.
-WORKERS ?= 3
+# Two workers, whole files each: a file's module fixtures (its Ray, its prepared data) stay in
+# one process. WORKERS=0 runs everything in this process.
+WORKERS ?= 2
 test: setup
 	$(VENV)/bin/pytest -q -n $(WORKERS) --dist loadfile
 
