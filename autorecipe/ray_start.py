@@ -6,6 +6,7 @@ import os
 from contextlib import contextmanager
 
 import ray
+import ray._private.ray_constants
 import ray._private.utils
 
 from actors.eventlog import LOG_RESOURCE
@@ -36,16 +37,23 @@ def ensure_ray(address: str | None, num_cpus: int | None = None, num_gpus: int |
 
 @contextmanager
 def _sigterm_left_alone():
-    """ray.init's first step is to put its own SIGTERM handler (sys.exit) in place, which would
-    raise SystemExit wherever the signal lands, inside the core worker's construction too. While
-    `signals.held` holds the signals, that step is skipped; elsewhere Ray does as it always does."""
-    utils = ray._private.utils
+    """ray.init puts two SIGTERM handlers of its own in place: first a Python one (sys.exit), which
+    would raise SystemExit wherever the signal lands, inside the core worker's construction too;
+    then, in the core worker, absl's native failure-signal handler, which aborts the driver (exit
+    -6, '*** SIGTERM received') until `signals.held` puts ours back. While the signals are held,
+    neither is installed in this process (the second through RAY_DISABLE_FAILURE_SIGNAL_HANDLER as
+    ray_constants holds it, so Ray's own processes, which read their environment, keep theirs);
+    elsewhere Ray does as it always does."""
+    utils, constants = ray._private.utils, ray._private.ray_constants
     own = getattr(utils, "set_sigterm_handler", None)
     if own is None or not signals.holding():
         yield
         return
+    native = constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER
     utils.set_sigterm_handler = lambda handler: None
+    constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
     try:
         yield
     finally:
         utils.set_sigterm_handler = own
+        constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = native

@@ -80,3 +80,41 @@ def test_an_interrupt_while_ray_starts_exits_130_and_leaves_nothing_running(tmp_
         for entry in left:
             os.kill(int(entry.split()[0]), signal.SIGKILL)
     assert not left, f"still running after the driver exited: {left}"
+
+
+def test_ray_init_leaves_the_drivers_sigterm_handler_in_place_while_signals_are_held():
+    """The race the two cases above can only sometimes hit: the core worker put absl's native
+    failure-signal handler over ours, and a SIGTERM before `signals.held` ended aborted the driver
+    (exit -6, '*** SIGTERM received'), seen once in a fresh-clone CI on a loaded machine. Checked
+    directly: the process's SIGTERM handler at the kernel is the one Python installed, all through."""
+    code = """if True:
+        import ctypes, signal
+        from autorecipe import signals
+        from autorecipe.ray_start import ensure_ray
+        import ray
+
+        libc = ctypes.CDLL(None)
+        class Action(ctypes.Structure):
+            _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16), ("flags", ctypes.c_int),
+                        ("restorer", ctypes.c_void_p)]
+        def handler():
+            a = Action()
+            libc.sigaction(signal.SIGTERM, None, ctypes.byref(a))
+            return a.handler
+        signals.install()
+        python = handler()
+        seen = []
+        real_init = ray.init
+        def watched(*args, **kwargs):
+            out = real_init(*args, **kwargs)
+            seen.append(handler())  # still inside signals.held
+            return out
+        ray.init = watched
+        ensure_ray(None, num_cpus=1)
+        print("kept" if seen == [python] and handler() == python else f"replaced {seen} {python}")
+        ray.shutdown()
+    """
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip().splitlines()[-1:] == ["kept"], done.stdout + done.stderr[-2000:]
