@@ -87,11 +87,12 @@ def _int(request: Request, name: str, default: int) -> int:
     value = request.query_params.get(name)
     if value is None:
         return default
-    if not COUNT.fullmatch(value.strip()):
-        if value.strip().startswith("-") and COUNT.fullmatch(value.strip()[1:]):
+    text = value.strip()
+    if not COUNT.fullmatch(text):
+        if text.startswith("-") and COUNT.fullmatch(text[1:]):
             raise BadRequest(f"query parameter {name} must be >= 0")
         raise BadRequest(f"query parameter {name}={value[:40]!r} is not an integer (0 to 18 digits)")
-    return int(value)
+    return int(text)
 
 
 class BadRequest(ValueError):
