@@ -32,9 +32,9 @@ run: setup
 	$(VENV)/bin/autorecipe replay $(RUN) --verify
 	$(VENV)/bin/autorecipe export $(RUN) --tsv -o $(RUN)/results.tsv
 
-# Two workers, whole files each: a file's module fixtures (its Ray, its prepared data) stay in
+# Three workers, whole files each: a file's module fixtures (its Ray, its prepared data) stay in
 # one process. WORKERS=0 runs everything in this process.
-WORKERS ?= 2
+WORKERS ?= 3
 test: setup
 	$(VENV)/bin/pytest -q -n $(WORKERS) --dist loadfile
 
