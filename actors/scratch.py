@@ -19,6 +19,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from actors import trial_fs
+
 
 def scratch_root() -> Path:
     override = os.environ.get("AUTORECIPE_SCRATCH")
@@ -35,8 +37,10 @@ def scratch_dir(run_id: str, executor: str) -> Path:
     return run_scratch(run_id) / executor.replace("/", "-")
 
 
-# <trial id>-a<attempt>, and its judge's and carried files' folders beside it, as actors/trial_runner.py names them
-WORK_DIR = re.compile(r".+-a\d+(\.judge|\.carried)?")
+# <trial id>-a<attempt>, and its judge's and carried files' folders beside it, as actors/trial_runner.py names them,
+# and its own filesystem's mount point and image (actors/trial_fs.py)
+WORK_DIR = re.compile(r".+-a\d+(\.judge|\.carried|\.fs)?")
+IMAGE = re.compile(r".+-a\d+\.disk")
 
 
 def remove_tree(path: Path) -> None:
@@ -50,6 +54,10 @@ def remove_tree(path: Path) -> None:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
+def _work_of(entry: Path) -> Path:
+    return entry.parent / re.sub(r"\.(judge|carried|fs|disk)$", "", entry.name)
+
+
 def clear_work_dirs(folder: Path) -> None:
     """Remove the trial work dirs in an executor's scratch folder, and nothing else there."""
     try:
@@ -58,7 +66,10 @@ def clear_work_dirs(folder: Path) -> None:
         return
     for entry in entries:
         if WORK_DIR.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            trial_fs.release(_work_of(entry))
             remove_tree(entry)
+        elif IMAGE.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+            trial_fs.release(_work_of(entry))
 
 
 def clear(folder: Path) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from actors.sandbox import NOBODY, Limits, isolation_available, run, thread_env
 from actors.scratch import remove_tree
+from actors.trial_fs import OwnFilesystem, own_filesystem, release
 from actors.trial_uid import trial_uid
 from environments.spec import EnvironmentSpec
 from events import BlobStore, Phase, TrialExecuted
@@ -56,6 +57,7 @@ class TrialPaths:
 
 def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name: str, uid: int = NOBODY) -> Path:
     work = paths.scratch / name
+    release(work)  # what a killed attempt of the same name left mounted
     if work.exists():
         remove_tree(work)
     for sub in ("recipe", "harness", "data", "out", "tmp"):
@@ -119,6 +121,17 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                uid, progress=None) -> TrialExecuted:
     tier = spec.tier(tier_name)
     work = stage(spec, code, paths, f"{trial_id}-a{attempt}", uid)
+    try:
+        with own_filesystem(work, spec.resources.disk_bytes, uid, keep=keep_work, warn=log) as fs:
+            return _run_phases(spec, tier, code, paths, blobs, trial_id, attempt, executor, log, should_stop, seed,
+                               uid, progress, work, fs)
+    finally:  # after the filesystem is unmounted: out/ and tmp/ are its mount points till then
+        if not keep_work:
+            remove_tree(work)
+
+
+def _run_phases(spec, tier, code, paths, blobs, trial_id, attempt, executor, log, should_stop, seed, uid,
+                progress, work: Path, fs: OwnFilesystem | None) -> TrialExecuted:
     side = _private(work.parent / f"{work.name}.judge")  # root-only, outside what any trial sees
     carried = _private(work.parent / f"{work.name}.carried")
     base_env = _base_env(paths, seed)
@@ -135,7 +148,7 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
                 label = f"{phase.name}:{r}" if repeats > 1 else phase.name
                 fresh_start(work, carried, phase, uid)
                 argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
-                limits = _limits(spec, tier, phase, work, uid)
+                limits = _limits(spec, tier, phase, work, uid, fs)
                 env = {**base_env, "AUTORECIPE_TIER": tier.name, "AUTORECIPE_BUDGET_S": str(budget.seconds), **tier.env}
                 on_line = progress.phase(label, budget.seconds) if progress is not None else None
                 if phase.judge:
@@ -163,8 +176,6 @@ def _run_trial(spec, tier_name, code, paths, blobs, trial_id, attempt, executor,
             if failed:
                 break
     finally:
-        if not keep_work:
-            remove_tree(work)
         remove_tree(side)
         remove_tree(carried)
     wall = sum(p.wall_s for p in phases)
@@ -201,8 +212,15 @@ def _private(path: Path) -> Path:
 
 
 def _empty(folder: Path, uid: int) -> None:
-    remove_tree(folder)
-    folder.mkdir(mode=0o755)
+    """Empty `folder`, keeping the folder itself: it may be a mount point (actors/trial_fs.py)."""
+    folder.mkdir(mode=0o755, exist_ok=True)
+    with os.scandir(folder) as entries:
+        for entry in list(entries):
+            if entry.is_dir(follow_symlinks=False):
+                remove_tree(Path(entry.path))
+            else:
+                Path(entry.path).unlink(missing_ok=True)
+    os.chmod(folder, 0o755)
     if isolation_available():
         os.chown(folder, uid, uid)
 
@@ -312,7 +330,7 @@ def _judge_limits(address_space: int | None):
     return apply
 
 
-def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY) -> Limits:
+def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY, fs: OwnFilesystem | None = None) -> Limits:
     budget = tier.budgets[phase.name]
     stages = tuple((st.name, st.starts, tier.budgets[st.name].seconds * tier.budgets[st.name].kill_factor)
                    for st in phase.stages)
@@ -332,6 +350,8 @@ def _limits(spec: EnvironmentSpec, tier, phase, work: Path, uid: int = NOBODY) -
         uid=uid,
         disk_bytes=spec.resources.disk_bytes,
         disk_paths=(str(work / "out"), str(work / "tmp")),
+        disk_fs=fs.mount if fs is not None else None,
+        disk_fs_base=fs.base if fs is not None else 0,
         memory_bytes=ram_bytes(spec.resources),
     )
 

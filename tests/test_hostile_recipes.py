@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from actors import trial_fs
 from actors.sandbox import NOBODY, isolation_available, pid_namespace_available
 from actors.trial_uid import uid_range
 from environments.dryrun import SIZE_CAP
@@ -433,6 +434,43 @@ def test_leftovers_helper_sees_a_live_trial_process(h):
         stop.set()
         watcher.join()
     assert seen, "a running trial's process was not found by leftovers()"
+
+
+@pytest.mark.skipif(not trial_fs.available(), reason="without a filesystem of its own (root, loop devices, "
+                    "mkfs.ext4) the cap is a walk's, which cannot see a file held in a socket: RELIABILITY.md")
+def test_fills_the_disk_with_files_held_only_in_a_socket(h):
+    """Files in tmp/ grown with posix_fallocate, each sent to the process itself over a unix
+    socket (SCM_RIGHTS) and unlinked: on no name and in no /proc/PID/fd, so no walk or look at
+    its descriptors finds them, yet they take the disk (3 GB held against a 1 GiB cap, and a
+    scratch filesystem filled, before out/ and tmp/ had a filesystem of their own). Now what it
+    can hold is bounded by that filesystem, and it is stopped for its disk."""
+    executed, verdict = hostile(h, """
+        import os, socket, time
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for i in range(400):
+            name = f"tmp/hide-{i}"
+            fd = os.open(name, os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, 8 * 1024**2)
+            except OSError as e:
+                print("REFUSED", i, e, flush=True)
+                break
+            finally:
+                socket.send_fds(a, [b"x"], [fd])
+                os.close(fd)
+                os.unlink(name)
+            print("HELD", i + 1, flush=True)
+        time.sleep(30)
+    """)
+    phase = executed.phases[0]
+    log = log_text(executed, h.blobs, "train")
+    held = [int(line.split()[1]) for line in log.splitlines() if line.startswith("HELD ")]
+    assert held, log[-2000:]
+    assert held[-1] * 8 * 1024**2 <= trial_fs.image_bytes(DISK_CAP), log[-2000:]
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, (phase, log[-2000:])
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
+    assert not phase.timed_out, phase
+    survives(h)
 
 
 def test_fills_the_disk_with_files_it_deleted_but_holds_open(h):

@@ -6,7 +6,9 @@ What is enforced, and where:
   cap, keeping the head and the tail (where tracebacks are); a cap on what the writable folders
   hold (`disk_bytes`), looked at four times a second and once more at the end, so a phase
   overshoots it by at most what it writes in a quarter second (files it deleted but holds open
-  count too: its cgroup's processes, or its uid's where there is no cgroup);
+  count too: its cgroup's processes, or its uid's where there is no cgroup; where the folders
+  are a filesystem of their own, `Limits.disk_fs` (actors/trial_fs.py), its use counts, and its
+  size bounds them whatever holds the files);
 - as root on Linux (CI and the executors here):
   - a control group of its own (actors/cgroups.py), joined before anything else happens in the
     child: CPU seconds are the group's counter (every process, however started: a libc fork

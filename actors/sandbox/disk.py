@@ -117,10 +117,19 @@ def uid_pids(uid: int) -> list[int]:
     return out
 
 
+def filesystem_use(mount: str) -> int:
+    """Bytes in use on the filesystem mounted at `mount`: whatever holds them."""
+    st = os.statvfs(mount)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
 def over_disk(limits: Limits, pids=()) -> int | None:
-    """The bytes counted under `limits.disk_paths`, and in deleted files there that `pids` (the
-    phase's processes) still hold open, when they are past `limits.disk_bytes`, else None."""
+    """The bytes counted under `limits.disk_paths`, when they are past `limits.disk_bytes`, else
+    None. Added where the walk is under the cap: on a filesystem of their own, what it holds
+    (all of it); else what deleted files there that `pids` (the phase's processes) hold open take."""
     used = disk_use(limits.disk_paths, limits.disk_bytes)
-    if used <= limits.disk_bytes and pids:
+    if used <= limits.disk_bytes and limits.disk_fs is not None:
+        used = max(used, filesystem_use(limits.disk_fs) - limits.disk_fs_base)
+    elif used <= limits.disk_bytes and pids:
         used += held_unlinked(pids, limits.disk_paths)
     return used if used > limits.disk_bytes else None

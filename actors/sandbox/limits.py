@@ -24,6 +24,10 @@ class Limits:
     uid: int = NOBODY  # who the process runs as when isolated (uid and gid, no groups)
     disk_bytes: int | None = None  # what `disk_paths` may hold at once; checked a few times a second
     disk_paths: tuple[str, ...] = ()
+    # where `disk_paths` are on a filesystem of their own (actors/trial_fs.py): its mount point, and
+    # what it held when new. Its use counts too: files no walk can find (held in a socket) included
+    disk_fs: str | None = None
+    disk_fs_base: int = 0
     memory_bytes: int | None = None  # resident memory (and tmpfs) of the phase's cgroup, all processes together
     cgroup: bool = True  # count, cap and kill the phase's processes as a control group where one can be made
 

@@ -1,0 +1,106 @@
+"""A trial attempt's out/ and tmp/ on a filesystem of their own (actors/trial_fs.py): its size
+bounds what they hold, however it is held, and it leaves nothing mounted behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from actors import trial_fs
+from actors.sandbox.disk import filesystem_use
+from actors.scratch import clear_work_dirs
+
+pytestmark = pytest.mark.skipif(not trial_fs.available(), reason="needs root, loop devices and mkfs.ext4")
+
+CAP = 32 * 1024**2
+MiB = 1024**2
+
+
+@pytest.fixture
+def work(tmp_path):
+    work = tmp_path / "t1-a1"
+    for sub in ("out", "tmp"):
+        (work / sub).mkdir(parents=True)
+    yield work
+    trial_fs.release(work)
+
+
+def mounts_under(path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
+
+
+def test_out_and_tmp_share_one_filesystem_the_size_of_the_cap(work):
+    with trial_fs.own_filesystem(work, CAP, os.getuid()) as fs:
+        assert fs is not None
+        assert os.path.ismount(work / "out") and os.path.ismount(work / "tmp")
+        assert os.stat(work / "out").st_dev == os.stat(work / "tmp").st_dev == os.stat(fs.mount).st_dev
+        (work / "out" / "a").write_bytes(b"x" * 4 * MiB)
+        assert 4 * MiB <= filesystem_use(fs.mount) - fs.base < 5 * MiB
+        with pytest.raises(OSError) as full:
+            with open(work / "tmp" / "b", "wb") as f:
+                for _ in range(trial_fs.image_bytes(CAP) // MiB + 1):
+                    f.write(b"y" * MiB)
+                    f.flush()
+                    os.fsync(f.fileno())
+        assert full.value.errno == 28  # ENOSPC: the bound is the filesystem's, not a walk's
+    assert not mounts_under(work.parent), mounts_under(work.parent)
+    assert sorted(p.name for p in work.parent.iterdir()) == ["t1-a1"]  # no image, no mount point left
+    assert list((work / "out").iterdir()) == []  # the work dir's own out/ was never written
+
+
+def test_a_file_held_only_in_a_socket_is_counted(work):
+    """Unlinked, its one descriptor in a socket's queue: on no name and in no /proc/PID/fd, yet
+    it takes the filesystem's blocks, and statvfs counts them."""
+    with trial_fs.own_filesystem(work, CAP, os.getuid()) as fs:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        fd = os.open(work / "tmp" / "hidden", os.O_CREAT | os.O_RDWR, 0o600)
+        os.posix_fallocate(fd, 0, 24 * MiB)
+        socket.send_fds(a, [b"x"], [fd])
+        os.close(fd)
+        os.unlink(work / "tmp" / "hidden")
+        assert list((work / "tmp").iterdir()) == []
+        assert filesystem_use(fs.mount) - fs.base >= 24 * MiB
+        a.close()
+        b.close()
+
+
+def test_keep_copies_what_they_held_into_the_work_dir(work):
+    with trial_fs.own_filesystem(work, CAP, os.getuid(), keep=True):
+        (work / "out" / "model.pt").write_bytes(b"weights")
+        (work / "tmp" / "sub").mkdir()
+        (work / "tmp" / "sub" / "log").write_text("hi")
+    assert not mounts_under(work.parent)
+    assert (work / "out" / "model.pt").read_bytes() == b"weights"
+    assert (work / "tmp" / "sub" / "log").read_text() == "hi"
+
+
+def test_what_a_killed_attempt_left_mounted_is_cleared_when_the_executor_starts(work):
+    """An executor killed mid-trial leaves the mounts and the image; the next incarnation's
+    clearing of its scratch folder takes them all away."""
+    cm = trial_fs.own_filesystem(work, CAP, os.getuid())
+    cm.__enter__()  # never exited: the process that entered it is gone
+    (work / "out" / "f").write_bytes(b"x")
+    assert mounts_under(work.parent)
+    clear_work_dirs(work.parent)
+    assert not mounts_under(work.parent), mounts_under(work.parent)
+    assert list(work.parent.iterdir()) == []
+
+
+def test_no_cap_or_a_failure_to_make_one_leaves_the_walk_alone(work, monkeypatch):
+    with trial_fs.own_filesystem(work, None, os.getuid()) as fs:
+        assert fs is None and not os.path.ismount(work / "out")
+
+    def refuse(argv):
+        raise OSError(f"{argv[0]} exited 1: no loop device")
+
+    monkeypatch.setattr(trial_fs, "_tool", refuse)
+    monkeypatch.setattr(trial_fs, "_broken", None)
+    said = []
+    with trial_fs.own_filesystem(work, CAP, os.getuid(), warn=said.append) as fs:
+        assert fs is None and not os.path.ismount(work / "out")
+    assert len(said) == 1 and "no loop device" in said[0] and "disk cap" in said[0], said
+    assert not trial_fs.available()  # not tried again in this process
+    assert sorted(p.name for p in work.parent.iterdir()) == ["t1-a1"]
