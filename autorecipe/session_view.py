@@ -22,13 +22,15 @@ def session_view(run_dir: str | Path):
     return functools.partial(session_lines, str(run_dir))
 
 
-def session_lines(run_dir: str, trial_id: str) -> list[str]:
+def session_lines(run_dir: str, trial_id: str, until: int | None = None) -> list[str]:
+    """The trial's model session as text, from the log's records before offset `until` (the
+    gateway's folded end, so nothing it has not acknowledged; None: all of them)."""
     rd = RunDir(run_dir)
     blobs = rd.blobs()
-    sid = _session_of(rd, trial_id)
+    sid = _session_of(rd, trial_id, until)
     if not sid:
         return [f"{trial_id} came from no model session (the baseline, or a proposer without one)"]
-    started, calls, ended = _session_events(rd, sid)
+    started, calls, ended = _session_events(rd, sid, until)
     out = [f"session {sid}  agent {started.agent if started else '?'}  model {started.model if started else '?'}  "
            f"{len(calls)} call(s)"]
     shown = 0  # request messages already printed: each call shows only what is new
@@ -80,20 +82,20 @@ def session_lines(run_dir: str, trial_id: str) -> list[str]:
     return out
 
 
-def _session_of(rd: RunDir, trial_id: str) -> str | None:
+def _session_of(rd: RunDir, trial_id: str, until: int | None) -> str | None:
     """The session id of the trial's proposal; the log is read only as far as the proposal."""
-    for r in rd.reader().iter_records():
+    for r in rd.reader().iter_records(until=until):
         if isinstance(r.event, TrialProposed) and r.event.trial_id == trial_id:
             return r.event.session_id
     return None
 
 
-def _session_events(rd: RunDir, sid: str) -> tuple[AgentSessionStarted | None, list[LlmExchanged],
-                                                    AgentSessionEnded | None]:
+def _session_events(rd: RunDir, sid: str, until: int | None) -> tuple[AgentSessionStarted | None,
+                                                                       list[LlmExchanged], AgentSessionEnded | None]:
     """The session's start, its calls in order and its end, in one pass that stops at the end:
     nothing else of the log is kept, however long the run."""
     started, calls, ended = None, [], None
-    for r in rd.reader().iter_records():
+    for r in rd.reader().iter_records(until=until):
         ev = r.event
         if getattr(ev, "session_id", None) != sid:
             continue

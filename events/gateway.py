@@ -78,7 +78,7 @@ STATIC_FILES = {"uPlot.iife.min.js": "text/javascript", "uPlot.min.css": "text/c
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
-SessionView = Callable[[str], list[str]]  # trial id -> its model session, as lines of text
+SessionView = Callable[[str, int], list[str]]  # (trial id, the log's end to read to) -> its model session, as lines
 
 COUNT = re.compile(r"[0-9]{1,18}")  # ASCII digits, below any offset's 2^63: int() takes "²" and 4,000 digits too
 
@@ -274,7 +274,8 @@ def _trial_routes(feed: RunFeed, session_view: SessionView | None) -> list[Route
         if session_view is None:
             return _json({"error": "this gateway renders no model sessions (`autorecipe serve` does; so does "
                                    "`autorecipe show RUN TRIAL --session`)"}, 404)
-        lines = await asyncio.to_thread(session_view, tid)  # it reads the log: not on the event loop
+        # it reads the log (not on the event loop), no further than what this view has folded and serves
+        lines = await asyncio.to_thread(session_view, tid, feed.state.next_offset)
         return _json({"trial_id": tid, "lines": lines})
 
     return [Route("/trials", trials), Route("/trials/points", points), Route("/trials/{trial_id}", trial),

@@ -89,3 +89,27 @@ def test_the_dashboard_shows_the_session_when_its_box_is_opened(llm_run):
         assert page.locator("#session-box").count() == 0
         assert not errors, errors
         b.close()
+
+
+def test_the_session_is_served_only_as_far_as_the_log_is_acknowledged(llm_run, tmp_path):
+    """Records past COMMITTED (a batch written but not yet acknowledged) are not served by any
+    other route; the session page read the segments to their end and showed them."""
+    import shutil
+
+    from events import AgentSessionEnded
+    from events.store import COMMITTED
+
+    run = tmp_path / "run"
+    shutil.copytree(llm_run, run)
+    records = list(RunDir(run).reader().iter_records())
+    proposed = next(r.offset for r in records if getattr(r.event, "trial_id", None) == "t0001")
+    ended = next(r.offset for r in records if isinstance(r.event, AgentSessionEnded))
+    assert proposed < ended, "the cut must leave the trial in and its session's end out"
+    (run / "log" / COMMITTED).write_bytes(ended.to_bytes(8, "little"))
+    assert "ended      submitted" in "\n".join(session_lines(str(run), "t0001"))  # the segments hold it
+    with Served(create_app(run, session_view=session_view(run))) as served:
+        got = httpx.get(served.url + "/trials/t0001/session", timeout=30)
+        assert got.status_code == 200, got.text
+        text = "\n".join(got.json()["lines"])
+        assert "── call 2" in text and "ended " not in text, text
+        assert got.json()["lines"] == session_lines(str(run), "t0001", until=ended)
