@@ -8,7 +8,7 @@ An ext4 image beside the work dir (<work>.disk, sparse), loop-mounted at <work>.
 executor's, mount namespace, and bound over out/ and tmp/; a phase's private namespace inherits
 the mounts with the work dir. About 0.1 s an attempt. Where it cannot be made (not root, no loop
 devices or no mkfs.ext4, as in many containers), the cap is the walk's alone, and a warning says
-so once per process.
+so (once per process, as root).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ SLACK_BYTES = 64 * 1024**2
 MAX_INODES = 4 * 1024**2
 
 _broken: str | None = None  # why the last attempt to make one failed: not tried again
+_warned = False
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,29 @@ class OwnFilesystem:
 
 
 def available() -> bool:
-    return (sys.platform.startswith("linux") and os.geteuid() == 0 and _broken is None
-            and os.path.exists("/dev/loop-control") and shutil.which("mkfs.ext4") is not None
-            and shutil.which("mount") is not None)
+    return missing() is None
+
+
+def missing() -> str | None:
+    """Why no filesystem of its own can be made here, or None."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return "not root on Linux"
+    if _broken is not None:
+        return _broken
+    if not os.path.exists("/dev/loop-control"):
+        return "no loop devices (/dev/loop-control)"
+    for tool in ("mkfs.ext4", "mount"):
+        if shutil.which(tool) is None:
+            return f"no {tool} on PATH"
+    return None
+
+
+def _warn_once(warn, why: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warn(f"warning: no filesystem of its own for a trial's out/ and tmp/ ({why}); the disk cap is kept "
+             "by walking them, which cannot see a file held only in a socket")
 
 
 def image_bytes(cap: int) -> int:
@@ -60,7 +81,10 @@ def own_filesystem(work: Path, cap: int | None, uid: int, keep: bool = False,
     None where there is no cap or none can be made here. `keep`: copy what they hold back into
     the work dir's own out/ and tmp/ at the end (--keep-work)."""
     global _broken
-    if cap is None or not available():
+    why = missing()
+    if cap is None or why is not None:
+        if cap is not None and os.geteuid() == 0:  # as root the rest of the sandbox holds: say what is missing
+            _warn_once(warn, why)
         yield None
         return
     release(work)
@@ -69,8 +93,7 @@ def own_filesystem(work: Path, cap: int | None, uid: int, keep: bool = False,
     except (OSError, subprocess.SubprocessError) as e:
         _broken = str(e)
         _unmake(work)
-        warn(f"warning: no filesystem of its own for a trial's out/ and tmp/ ({e}); the disk cap is "
-             "kept by walking them, which cannot see a file held only in a socket")
+        _warn_once(warn, _broken)
         yield None
         return
     try:

@@ -98,9 +98,24 @@ def test_no_cap_or_a_failure_to_make_one_leaves_the_walk_alone(work, monkeypatch
 
     monkeypatch.setattr(trial_fs, "_tool", refuse)
     monkeypatch.setattr(trial_fs, "_broken", None)
+    monkeypatch.setattr(trial_fs, "_warned", False)
     said = []
-    with trial_fs.own_filesystem(work, CAP, os.getuid(), warn=said.append) as fs:
-        assert fs is None and not os.path.ismount(work / "out")
-    assert len(said) == 1 and "no loop device" in said[0] and "disk cap" in said[0], said
+    for _ in range(2):
+        with trial_fs.own_filesystem(work, CAP, os.getuid(), warn=said.append) as fs:
+            assert fs is None and not os.path.ismount(work / "out")
+    assert len(said) == 1 and "no loop device" in said[0] and "disk cap" in said[0], said  # once, not a trial
     assert not trial_fs.available()  # not tried again in this process
     assert sorted(p.name for p in work.parent.iterdir()) == ["t1-a1"]
+
+
+def test_a_machine_without_mkfs_says_so_once(work, monkeypatch):
+    import shutil
+
+    real = shutil.which
+    monkeypatch.setattr(trial_fs.shutil, "which", lambda tool: None if tool == "mkfs.ext4" else real(tool))
+    monkeypatch.setattr(trial_fs, "_warned", False)
+    said = []
+    for _ in range(2):
+        with trial_fs.own_filesystem(work, CAP, os.getuid(), warn=said.append) as fs:
+            assert fs is None
+    assert len(said) == 1 and "no mkfs.ext4 on PATH" in said[0], said
