@@ -12,14 +12,13 @@ left (a killed attempt); the driver removes the run's folder when the run ends.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-
-from actors import trial_fs
 
 
 def scratch_root() -> Path:
@@ -45,8 +44,11 @@ IMAGE = re.compile(r".+-a\d+\.disk")
 
 def remove_tree(path: Path) -> None:
     """Remove `path` and what is in it, however deep a trial nested its folders, never following
-    a link; a path that is not there is fine. Python 3.11's rmtree recurses a frame a level and
-    raises RecursionError (ignore_errors or not) past about a thousand: then GNU rm, which does not."""
+    a link nor descending into a mount: what is mounted at or below it (an attempt's own
+    filesystem, actors/trial_fs.py) is detached first. A path that is not there is fine. Python
+    3.11's rmtree recurses a frame a level and raises RecursionError (ignore_errors or not) past
+    about a thousand: then GNU rm, which does not."""
+    detach_mounts(path)
     try:
         shutil.rmtree(path, ignore_errors=True)
     except RecursionError:
@@ -54,8 +56,31 @@ def remove_tree(path: Path) -> None:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
-def _work_of(entry: Path) -> Path:
-    return entry.parent / re.sub(r"\.(judge|carried|fs|disk)$", "", entry.name)
+MNT_DETACH = 2
+
+
+def detach_mounts(path: Path) -> None:
+    """Detach (lazily) every mount at or below `path` in this mount namespace, deepest first."""
+    for point in mounts_at_or_under(path):
+        libc = ctypes.CDLL(None, use_errno=True)
+        while os.path.ismount(point) and libc.umount2(os.fsencode(point), MNT_DETACH) == 0:
+            pass
+
+
+def mounts_at_or_under(path: Path) -> list[str]:
+    """The mount points at or below `path`, deepest first ([] where /proc says nothing)."""
+    root = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            points = {os.fsdecode(_unescape(line.split()[4])) for line in f if len(line.split()) > 4}
+    except OSError:
+        return []
+    return sorted((p for p in points if p == root or p.startswith(root.rstrip("/") + "/")), key=len, reverse=True)
+
+
+def _unescape(field: bytes) -> bytes:
+    """mountinfo writes space, tab, newline and backslash in a path as three octal digits."""
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field)
 
 
 def clear_work_dirs(folder: Path) -> None:
@@ -66,10 +91,9 @@ def clear_work_dirs(folder: Path) -> None:
         return
     for entry in entries:
         if WORK_DIR.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-            trial_fs.release(_work_of(entry))
-            remove_tree(entry)
+            remove_tree(entry)  # its mounts first: an attempt's own filesystem, bound over out/ and tmp/
         elif IMAGE.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
-            trial_fs.release(_work_of(entry))
+            entry.unlink(missing_ok=True)  # the loop device that held it is released with the mount
 
 
 def clear(folder: Path) -> None:

@@ -5,17 +5,25 @@ a descriptor to it waits in a socket's queue (sent with SCM_RIGHTS) is on no nam
 and statvfs counts all of it (actors/sandbox/disk.py).
 
 An ext4 image beside the work dir (<work>.disk, sparse), loop-mounted at <work>.fs in this, the
-executor's, mount namespace, and bound over out/ and tmp/; a phase's private namespace inherits
-the mounts with the work dir. About 0.1 s an attempt. Where it cannot be made (not root, no loop
-devices or no mkfs.ext4, as in many containers), the cap is the walk's alone, and a warning says
-so (once per process, as root).
+executor's, mount namespace; out/ and tmp/ are folders on it, bound over the work dir's, and a
+phase's private namespace inherits the mounts with the work dir. Each phase that starts afresh
+gets new folders (`fresh`), never emptied ones: what is set on a folder itself (extended
+attributes, ACLs, times) would otherwise cross to the next phase. About 0.1 s an attempt.
+
+Where none can be made (not root, no loop devices or no mkfs.ext4, as in many containers, or
+the first try in this process failed), the cap is the walk's alone, and a warning says so once
+per process. Once one was made here, a failure to make another is the attempt's (an OSError:
+it is lost and runs again), never a silent fall back to the weaker cap.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import shutil
+import socket
+import stat
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -24,8 +32,9 @@ from pathlib import Path
 from typing import Iterator
 
 from actors.sandbox.disk import filesystem_use
+from actors.scratch import detach_mounts, remove_tree
 
-MS_BIND, MNT_DETACH = 0x1000, 2
+MS_BIND = 0x1000
 MOUNT_TIMEOUT_S = 60
 # past the cap: ext4's own metadata and its reserve for delayed allocation (16 MiB at most), and
 # room to see a phase over its cap (a verdict that says so) before its writes fail
@@ -33,9 +42,12 @@ SLACK_BYTES = 64 * 1024**2
 # the walk counts an entry as 4 KiB, so a cap's worth of entries is past the cap before the
 # inodes run out; a cap of hundreds of GiB would need tens of millions: bounded
 MAX_INODES = 4 * 1024**2
+FOLDERS = ("out", "tmp")
 
-_broken: str | None = None  # why the last attempt to make one failed: not tried again
+_broken: str | None = None  # why the first one could not be made here: not tried again
+_made_one = False
 _warned = False
+_serial = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -62,14 +74,6 @@ def missing() -> str | None:
     return None
 
 
-def _warn_once(warn, why: str) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        warn(f"warning: no filesystem of its own for a trial's out/ and tmp/ ({why}); the disk cap is kept "
-             "by walking them, which cannot see a file held only in a socket")
-
-
 def image_bytes(cap: int) -> int:
     return cap + cap // 32 + SLACK_BYTES
 
@@ -78,9 +82,9 @@ def image_bytes(cap: int) -> int:
 def own_filesystem(work: Path, cap: int | None, uid: int, keep: bool = False,
                    warn=lambda msg: print(msg, file=sys.stderr)) -> Iterator[OwnFilesystem | None]:
     """out/ and tmp/ of `work` on a filesystem of their own for the `with` block, owned by `uid`;
-    None where there is no cap or none can be made here. `keep`: copy what they hold back into
-    the work dir's own out/ and tmp/ at the end (--keep-work)."""
-    global _broken
+    None where there is no cap or none can be made here. `keep`: copy what they hold into the
+    work dir's own out/ and tmp/ at the end (--keep-work)."""
+    global _broken, _made_one
     why = missing()
     if cap is None or why is not None:
         if cap is not None and os.geteuid() == 0:  # as root the rest of the sandbox holds: say what is missing
@@ -91,35 +95,77 @@ def own_filesystem(work: Path, cap: int | None, uid: int, keep: bool = False,
     try:
         made = _make(work, cap, uid)
     except (OSError, subprocess.SubprocessError) as e:
+        release(work)
+        if _made_one:
+            raise OSError(f"could not give {work.name} a filesystem of its own: {e}") from e
         _broken = str(e)
-        _unmake(work)
         _warn_once(warn, _broken)
         yield None
         return
+    _made_one = True
     try:
         yield made
     finally:
-        if keep:
-            _keep(work)
-        _unmake(work)
+        try:
+            if keep:
+                _keep(work, warn)
+        finally:
+            release(work)
+
+
+def fresh(work: Path, sub: str, uid: int) -> None:
+    """A new, empty folder on the attempt's filesystem for out/ or tmp/ (`sub`), owned by `uid`,
+    bound over the work dir's; the one before goes whole."""
+    fs = _fs(work)
+    detach_mounts(work / sub)
+    for old in _folders(fs, sub):
+        remove_tree(old)
+    new = fs / f"{sub}.{next(_serial)}"
+    new.mkdir(mode=0o755)
+    os.chown(new, uid, uid)
+    _bind(new, work / sub)
 
 
 def release(work: Path) -> None:
-    """Unmount and remove what an attempt in `work` left (an executor killed mid-trial)."""
-    if any(os.path.ismount(p) for p in _mount_points(work)) or os.path.exists(_image(work)):
-        _unmake(work)
+    """Unmount and remove what an attempt in `work` has or left (an executor killed mid-trial):
+    the bindings, the filesystem (lazily: its loop device goes when nothing holds it) and the
+    image."""
+    for sub in FOLDERS:
+        detach_mounts(work / sub)
+    remove_tree(_fs(work))
+    _image(work).unlink(missing_ok=True)
+    # A file in flight in a cycle of unix sockets (each sent into the other) is freed only by the
+    # kernel's collector of such cycles, which runs when a unix socket is closed: close one, so
+    # the filesystem and its loop device go now and not at some later close on the machine.
+    for s in socket.socketpair():
+        s.close()
+
+
+def _fs(work: Path) -> Path:
+    return work.parent / f"{work.name}.fs"
 
 
 def _image(work: Path) -> Path:
     return work.parent / f"{work.name}.disk"
 
 
-def _mount_points(work: Path) -> tuple[Path, ...]:
-    return work / "out", work / "tmp", work.parent / f"{work.name}.fs"
+def _folders(fs: Path, sub: str) -> list[Path]:
+    try:
+        return [p for p in fs.iterdir() if p.name.split(".")[0] == sub]
+    except OSError:
+        return []
+
+
+def _warn_once(warn, why: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warn(f"warning: no filesystem of its own for a trial's out/ and tmp/ ({why}); the disk cap is kept "
+             "by walking them, which cannot see a file held only in a socket")
 
 
 def _make(work: Path, cap: int, uid: int) -> OwnFilesystem:
-    image, fs = _image(work), work.parent / f"{work.name}.fs"
+    image, fs = _image(work), _fs(work)
     with open(image, "wb") as f:  # sparse: the disk holds what is written, not the cap
         os.fchmod(f.fileno(), 0o600)
         f.truncate(image_bytes(cap))
@@ -129,11 +175,8 @@ def _make(work: Path, cap: int, uid: int) -> OwnFilesystem:
     fs.mkdir(mode=0o700, exist_ok=True)
     # noinit_itable: no kernel thread zeroing inode tables into the sparse image behind us
     _tool(["mount", "-o", "loop,nosuid,nodev,noinit_itable", str(image), str(fs)])
-    for sub in ("out", "tmp"):
-        inside = fs / sub
-        inside.mkdir(mode=0o755)
-        os.chown(inside, uid, uid)
-        _bind(inside, work / sub)
+    for sub in FOLDERS:
+        fresh(work, sub, uid)
     return OwnFilesystem(mount=str(fs), base=filesystem_use(str(fs)))
 
 
@@ -146,33 +189,31 @@ def _tool(argv: list[str]) -> None:
 
 def _bind(source: Path, target: Path) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(str(source).encode(), str(target).encode(), None, MS_BIND, None) != 0:
+    if libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND, None) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"bind {source} on {target}: {os.strerror(err)}")
 
 
-def _keep(work: Path) -> None:
-    """What out/ and tmp/ hold, copied under their mounts, into the work dir's own folders."""
-    fs = work.parent / f"{work.name}.fs"
-    for sub in ("out", "tmp"):
-        _detach(work / sub)
-        if (fs / sub).is_dir():
-            shutil.copytree(fs / sub, work / sub, symlinks=True, dirs_exist_ok=True)
+def _keep(work: Path, warn) -> None:
+    """What out/ and tmp/ hold, copied into the work dir's own folders under their mounts: files,
+    folders and links (a FIFO or a socket is no output, and is left out)."""
+    for sub in FOLDERS:
+        detach_mounts(work / sub)
+        for folder in _folders(_fs(work), sub):
+            try:
+                shutil.copytree(folder, work / sub, symlinks=True, dirs_exist_ok=True, ignore=_not_files)
+            except (OSError, shutil.Error) as e:
+                warn(f"warning: --keep-work kept only part of {work.name}/{sub}: {str(e)[:300]}")
 
 
-def _unmake(work: Path) -> None:
-    """Detach the bindings and the filesystem (lazily: the loop device goes when nothing holds
-    it) and remove the image."""
-    for point in _mount_points(work):
-        while os.path.ismount(point):
-            if not _detach(point):
-                break
-    fs = work.parent / f"{work.name}.fs"
-    if fs.is_dir() and not os.path.ismount(fs):
-        shutil.rmtree(fs, ignore_errors=True)
-    _image(work).unlink(missing_ok=True)
-
-
-def _detach(point: Path) -> bool:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.umount2(str(point).encode(), MNT_DETACH) == 0
+def _not_files(folder: str, names: list[str]) -> list[str]:
+    skip = []
+    for name in names:
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            skip.append(name)
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            skip.append(name)
+    return skip

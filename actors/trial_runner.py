@@ -29,6 +29,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors import trial_fs
 from actors.sandbox import NOBODY, Limits, isolation_available, run, thread_env
 from actors.scratch import remove_tree
 from actors.trial_fs import OwnFilesystem, own_filesystem, release
@@ -146,7 +147,7 @@ def _run_phases(spec, tier, code, paths, blobs, trial_id, attempt, executor, log
             failed = False
             for r in range(repeats):
                 label = f"{phase.name}:{r}" if repeats > 1 else phase.name
-                fresh_start(work, carried, phase, uid)
+                fresh_start(work, carried, phase, uid, fs)
                 argv = [a.format(python=sys.executable, seed=r, repeat=r) for a in phase.argv]
                 limits = _limits(spec, tier, phase, work, uid, fs)
                 env = {**base_env, "AUTORECIPE_TIER": tier.name, "AUTORECIPE_BUDGET_S": str(budget.seconds), **tier.env}
@@ -211,27 +212,25 @@ def _private(path: Path) -> Path:
     return path
 
 
-def _empty(folder: Path, uid: int) -> None:
-    """Empty `folder`, keeping the folder itself: it may be a mount point (actors/trial_fs.py)."""
-    folder.mkdir(mode=0o755, exist_ok=True)
-    with os.scandir(folder) as entries:
-        for entry in list(entries):
-            if entry.is_dir(follow_symlinks=False):
-                remove_tree(Path(entry.path))
-            else:
-                Path(entry.path).unlink(missing_ok=True)
-    os.chmod(folder, 0o755)
+def _fresh(work: Path, sub: str, uid: int, fs: OwnFilesystem | None) -> None:
+    """A new, empty out/ or tmp/ (`sub`): a folder that was only emptied would keep what was set on
+    it (extended attributes, ACLs, times), a channel from one phase to the next."""
+    if fs is not None:
+        trial_fs.fresh(work, sub, uid)
+        return
+    remove_tree(work / sub)
+    (work / sub).mkdir(mode=0o755)
     if isolation_available():
-        os.chown(folder, uid, uid)
+        os.chown(work / sub, uid, uid)
 
 
-def fresh_start(work: Path, carried: Path, phase, uid: int) -> None:
+def fresh_start(work: Path, carried: Path, phase, uid: int, fs: OwnFilesystem | None = None) -> None:
     """Before each phase and each repeat: a fresh tmp/; and, where the phase declares what crosses,
-    an out/ that holds only the files earlier phases carried, root-owned and read-only."""
-    _empty(work / "tmp", uid)
+    a fresh out/ that holds only the files earlier phases carried, root-owned and read-only."""
+    _fresh(work, "tmp", uid, fs)
     if phase.carries is None:
         return
-    _empty(work / "out", uid)
+    _fresh(work, "out", uid, fs)
     for f in sorted(carried.iterdir()):
         shutil.copy2(f, work / "out" / f.name)
         os.chmod(work / "out" / f.name, 0o444)

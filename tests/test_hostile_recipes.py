@@ -473,6 +473,32 @@ def test_fills_the_disk_with_files_held_only_in_a_socket(h):
     survives(h)
 
 
+def test_leaves_state_on_the_tmp_folder_itself_for_the_next_repeat(h):
+    """Extended attributes and times set on tmp/ itself, not on anything in it: with tmp/ a mount
+    point emptied in place, the second repeat read them (a channel between the two cold eval
+    processes). Each repeat gets a new folder."""
+    tier = dataclasses.replace(h.spec.tiers["micro"], repeats={"train": 2})
+    spec = h.spec
+    h.spec = dataclasses.replace(h.spec, tiers={"micro": tier})
+    try:
+        executed, verdict = hostile(h, """
+            import os
+            print("MTIME", os.stat("tmp").st_mtime_ns, flush=True)
+            try:
+                print("SEEN BY A LATER REPEAT:", os.getxattr("tmp", "user.carry"), flush=True)
+            except OSError as e:
+                print("FIRST REPEAT, leaving state on the folder", e, flush=True)
+                os.setxattr("tmp", "user.carry", b"window 17 was served")
+                os.utime("tmp", ns=(1, 1234567890123456789))
+        """)
+    finally:
+        h.spec = spec
+    first, second = (log_text(executed, h.blobs, f"train:{r}") for r in (0, 1))
+    for log in (first, second):
+        assert "FIRST REPEAT" in log and "MTIME 1234567890123456789" not in log, log[-2000:]
+    assert verdict.verdict == "valid", verdict.feedback
+
+
 def test_fills_the_disk_with_files_it_deleted_but_holds_open(h):
     """A file deleted while held open still takes the disk, but no walk of out/ and tmp/ finds a
     name for it: 40 such files of 8 MiB, over a 48 MiB cap, then it waits. Stopped for its disk
