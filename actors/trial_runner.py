@@ -250,12 +250,14 @@ def harvest(spec: EnvironmentSpec, phase, work: Path, carried: Path, blobs: Blob
             continue  # the event that records outputs could not be written: as if it wrote nothing
         if phase.carries is not None and (carried / f.name).exists():
             continue  # carried in: recorded when it was made
-        data = read_output(f)
+        wanted = any(fnmatch.fnmatch(f.name, pat) for pat in patterns)
+        carries = phase.carries is not None and any(fnmatch.fnmatch(f.name, pat) for pat in phase.carries)
+        data = read_output(f) if wanted or carries else None  # what nobody asked for is not read
         if data is None:
             continue
-        if any(fnmatch.fnmatch(f.name, pat) for pat in patterns):
+        if wanted:
             got[f"out/{f.name}"] = blobs.put(data)
-        if phase.carries is not None and any(fnmatch.fnmatch(f.name, pat) for pat in phase.carries):
+        if carries:
             (carried / f.name).write_bytes(data)
     return got
 

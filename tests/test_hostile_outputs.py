@@ -176,3 +176,23 @@ def test_a_judge_gets_no_more_memory_than_the_phase_it_judges(tmp_path):
                                 None)
     assert done.exit_code == 0
     assert "eval.json" not in files and b"MemoryError" in files["judge.log"], files
+
+
+def test_harvest_reads_only_the_files_an_environment_asks_for(tmp_path):
+    """out/ is the recipe's to fill: a file no pattern names is not opened by the (root) runner,
+    whatever it is or holds. Seen by its access time, which a read would move."""
+    import os
+
+    from actors.trial_runner import harvest
+
+    spec = registry.get("dryrun")
+    out, carried = tmp_path / "work" / "out", tmp_path / "carried"
+    out.mkdir(parents=True)
+    carried.mkdir()
+    (out / "knobs.py").write_text("A = 1.0\n")
+    junk = out / "junk.bin"
+    junk.write_bytes(b"x" * 4096)
+    os.utime(junk, ns=(1, 2_000_000_000_000_000_000))  # an access long before its change: any read moves it
+    got = harvest(spec, spec.phases[0], tmp_path / "work", carried, BlobStore(tmp_path / "blobs"))
+    assert list(got) == ["out/knobs.py"], got
+    assert os.stat(junk).st_atime_ns == 1, "the runner read a file no output pattern names"
