@@ -47,6 +47,7 @@ FOLDERS = ("out", "tmp")
 _broken: str | None = None  # why the first one could not be made here: not tried again
 _made_one = False
 _warned = False
+_warned_room = False
 _serial = itertools.count()
 
 
@@ -92,6 +93,7 @@ def own_filesystem(work: Path, cap: int | None, uid: int, keep: bool = False,
         yield None
         return
     release(work)
+    _check_room(work, cap, warn)
     try:
         made = _make(work, cap, uid)
     except (OSError, subprocess.SubprocessError) as e:
@@ -162,6 +164,18 @@ def _warn_once(warn, why: str) -> None:
         _warned = True
         warn(f"warning: no filesystem of its own for a trial's out/ and tmp/ ({why}); the disk cap is kept "
              "by walking them, which cannot see a file held only in a socket")
+
+
+def _check_room(work: Path, cap: int, warn) -> None:
+    """The image is sparse: nothing reserves its size. Say once where the scratch disk has less
+    room than one trial may fill, since that trial fills the disk (and a log beside it) first."""
+    global _warned_room
+    free = shutil.disk_usage(work.parent).free
+    if free < image_bytes(cap) and not _warned_room:
+        _warned_room = True
+        warn(f"warning: the scratch disk at {work.parent} has {free / 2**30:.1f} GiB free, less than the "
+             f"{image_bytes(cap) / 2**30:.1f} GiB a trial's out/ and tmp/ may fill (its disk cap): set "
+             "AUTORECIPE_SCRATCH to a larger disk, or lower Resources.disk_bytes")
 
 
 def _make(work: Path, cap: int, uid: int) -> OwnFilesystem:

@@ -204,3 +204,16 @@ def test_a_socket_cycle_does_not_keep_the_filesystem_after_the_attempt(work):
     while image in (loops := subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout):
         assert time.monotonic() < deadline, loops
         time.sleep(0.05)
+
+
+def test_a_scratch_disk_smaller_than_the_cap_is_said_once(work, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(trial_fs, "_warned_room", False)
+    said = []
+    huge = 1024**4  # 1 TiB: more than this disk has free; the image is sparse, so it is still made
+    assert shutil.disk_usage(work.parent).free < trial_fs.image_bytes(huge)
+    for _ in range(2):
+        with trial_fs.own_filesystem(work, huge, os.getuid(), warn=said.append) as fs:
+            assert fs is not None
+    assert len(said) == 1 and "AUTORECIPE_SCRATCH" in said[0] and "GiB free" in said[0], said
