@@ -436,6 +436,33 @@ def test_leftovers_helper_sees_a_live_trial_process(h):
     assert seen, "a running trial's process was not found by leftovers()"
 
 
+def test_without_a_filesystem_of_its_own_the_walk_keeps_the_cap(h, monkeypatch):
+    """Where none can be made (a container without loop devices), out/ and tmp/ are the work
+    dir's own folders, made afresh for each phase, and the walk keeps the cap: files it can
+    name, and deleted files its processes hold open."""
+    monkeypatch.setattr(trial_fs, "_broken", "simulated: no loop devices")
+    monkeypatch.setattr(trial_fs, "_warned", True)
+    executed, verdict = hostile(h, """
+        import os, time
+        held = []
+        for i in range(12):
+            f = open(f"tmp/fill-{i}", "wb")
+            f.write(b"x" * 8 * 1024**2)
+            f.flush()
+            if i % 2:
+                os.unlink(f.name)
+            held.append(f)
+            time.sleep(0.02)
+        time.sleep(30)
+    """)
+    phase = executed.phases[0]
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, phase
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
+    assert not phase.timed_out, phase
+    assert not any(str(h.scratch) in line for line in open("/proc/self/mountinfo")), "nothing was to be mounted"
+    survives(h)
+
+
 @pytest.mark.skipif(not trial_fs.available(), reason="without a filesystem of its own (root, loop devices, "
                     "mkfs.ext4) the cap is a walk's, which cannot see a file held in a socket: RELIABILITY.md")
 def test_fills_the_disk_with_files_held_only_in_a_socket(h):
@@ -473,10 +500,14 @@ def test_fills_the_disk_with_files_held_only_in_a_socket(h):
     survives(h)
 
 
-def test_leaves_state_on_the_tmp_folder_itself_for_the_next_repeat(h):
+@pytest.mark.parametrize("own_filesystem", [True, False], ids=["own-filesystem", "walk-only"])
+def test_leaves_state_on_the_tmp_folder_itself_for_the_next_repeat(h, monkeypatch, own_filesystem):
     """Extended attributes and times set on tmp/ itself, not on anything in it: with tmp/ a mount
     point emptied in place, the second repeat read them (a channel between the two cold eval
-    processes). Each repeat gets a new folder."""
+    processes). Each repeat gets a new folder, with a filesystem of its own or without."""
+    if not own_filesystem:
+        monkeypatch.setattr(trial_fs, "_broken", "simulated: no loop devices")
+        monkeypatch.setattr(trial_fs, "_warned", True)
     tier = dataclasses.replace(h.spec.tiers["micro"], repeats={"train": 2})
     spec = h.spec
     h.spec = dataclasses.replace(h.spec, tiers={"micro": tier})
