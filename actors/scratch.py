@@ -20,6 +20,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from actors.sandbox.kernel import MNT_DETACH
+
 
 def scratch_root() -> Path:
     override = os.environ.get("AUTORECIPE_SCRATCH")
@@ -56,13 +58,10 @@ def remove_tree(path: Path) -> None:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
-MNT_DETACH = 2
-
-
 def detach_mounts(path: Path) -> None:
     """Detach (lazily) every mount at or below `path` in this mount namespace, deepest first."""
+    libc = ctypes.CDLL(None, use_errno=True)
     for point in mounts_at_or_under(path):
-        libc = ctypes.CDLL(None, use_errno=True)
         while os.path.ismount(point) and libc.umount2(os.fsencode(point), MNT_DETACH) == 0:
             pass
 

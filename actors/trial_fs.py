@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from actors.sandbox.disk import filesystem_use
+from actors.sandbox.kernel import MS_BIND
 from actors.scratch import detach_mounts, remove_tree
 
-MS_BIND = 0x1000
 MOUNT_TIMEOUT_S = 60
 # past the cap: ext4's own metadata and its reserve for delayed allocation (16 MiB at most), and
 # room to see a phase over its cap (a verdict that says so) before its writes fail
@@ -170,8 +169,10 @@ def _check_room(work: Path, cap: int, warn) -> None:
     """The image is sparse: nothing reserves its size. Say once where the scratch disk has less
     room than one trial may fill, since that trial fills the disk (and a log beside it) first."""
     global _warned_room
+    if _warned_room:
+        return
     free = shutil.disk_usage(work.parent).free
-    if free < image_bytes(cap) and not _warned_room:
+    if free < image_bytes(cap):
         _warned_room = True
         warn(f"warning: the scratch disk at {work.parent} has {free / 2**30:.1f} GiB free, less than the "
              f"{image_bytes(cap) / 2**30:.1f} GiB a trial's out/ and tmp/ may fill (its disk cap): set "
@@ -191,7 +192,7 @@ def _make(work: Path, cap: int, uid: int) -> OwnFilesystem:
     _tool(["mount", "-o", "loop,nosuid,nodev,noinit_itable", str(image), str(fs)])
     for sub in FOLDERS:
         fresh(work, sub, uid)
-    return OwnFilesystem(mount=str(fs), base=filesystem_use(str(fs)))
+    return OwnFilesystem(mount=str(fs), base=shutil.disk_usage(fs).used)
 
 
 def _tool(argv: list[str]) -> None:

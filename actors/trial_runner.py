@@ -29,10 +29,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors import trial_fs
 from actors.sandbox import NOBODY, Limits, isolation_available, run, thread_env
 from actors.scratch import remove_tree
-from actors.trial_fs import OwnFilesystem, own_filesystem, release
+from actors.trial_fs import OwnFilesystem, fresh, own_filesystem
 from actors.trial_uid import trial_uid
 from environments.spec import EnvironmentSpec
 from events import BlobStore, Phase, TrialExecuted
@@ -58,7 +57,6 @@ class TrialPaths:
 
 def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name: str, uid: int = NOBODY) -> Path:
     work = paths.scratch / name
-    release(work)  # what a killed attempt of the same name left mounted
     if work.exists():
         remove_tree(work)
     for sub in ("recipe", "harness", "data", "out", "tmp"):
@@ -216,7 +214,7 @@ def _fresh(work: Path, sub: str, uid: int, fs: OwnFilesystem | None) -> None:
     """A new, empty out/ or tmp/ (`sub`): a folder that was only emptied would keep what was set on
     it (extended attributes, ACLs, times), a channel from one phase to the next."""
     if fs is not None:
-        trial_fs.fresh(work, sub, uid)
+        fresh(work, sub, uid)
         return
     remove_tree(work / sub)
     (work / sub).mkdir(mode=0o755)

@@ -90,6 +90,13 @@ def leftovers(h: Harness) -> list[str]:
     return found
 
 
+def stopped_for_its_disk(phase, verdict, context=None) -> None:
+    """Stopped by the disk cap (counted past it, a crash that says so), not by its budget."""
+    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, context or phase
+    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
+    assert not phase.timed_out, phase
+
+
 def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -356,9 +363,7 @@ def test_fills_the_disk_with_many_files(h, pace_s):
     """, keep_work=True)
     phase = executed.phases[0]
     held = sum(f.stat().st_size for f in (h.scratch / f"{executed.trial_id}-a1" / "out").iterdir())
-    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, phase
-    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
-    assert not phase.timed_out
+    stopped_for_its_disk(phase, verdict)
     if pace_s:  # stopped while it ran: well before it wrote everything
         assert phase.signal is not None and held < DISK_CAP + 64 * 1024**2, (phase, held)
         assert "[autorecipe] stopped" in log_text(executed, h.blobs, "train")
@@ -456,9 +461,7 @@ def test_without_a_filesystem_of_its_own_the_walk_keeps_the_cap(h, monkeypatch):
         time.sleep(30)
     """)
     phase = executed.phases[0]
-    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, phase
-    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
-    assert not phase.timed_out, phase
+    stopped_for_its_disk(phase, verdict)
     assert not any(str(h.scratch) in line for line in open("/proc/self/mountinfo")), "nothing was to be mounted"
     survives(h)
 
@@ -494,9 +497,7 @@ def test_fills_the_disk_with_files_held_only_in_a_socket(h):
     held = [int(line.split()[1]) for line in log.splitlines() if line.startswith("HELD ")]
     assert held, log[-2000:]
     assert held[-1] * 8 * 1024**2 <= trial_fs.image_bytes(DISK_CAP), log[-2000:]
-    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, (phase, log[-2000:])
-    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
-    assert not phase.timed_out, phase
+    stopped_for_its_disk(phase, verdict, (phase, log[-2000:]))
     survives(h)
 
 
@@ -548,9 +549,7 @@ def test_fills_the_disk_with_files_it_deleted_but_holds_open(h):
         time.sleep(30)
     """)
     phase = executed.phases[0]
-    assert phase.disk_bytes is not None and phase.disk_bytes > DISK_CAP, phase
-    assert verdict.verdict == "crash" and "over the trial's disk cap" in verdict.feedback, verdict.feedback
-    assert not phase.timed_out, phase
+    stopped_for_its_disk(phase, verdict)
     survives(h)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 from actors.sandbox.limits import Limits
@@ -117,19 +118,13 @@ def uid_pids(uid: int) -> list[int]:
     return out
 
 
-def filesystem_use(mount: str) -> int:
-    """Bytes in use on the filesystem mounted at `mount`: whatever holds them."""
-    st = os.statvfs(mount)
-    return (st.f_blocks - st.f_bfree) * st.f_frsize
-
-
 def over_disk(limits: Limits, pids=()) -> int | None:
     """The bytes counted under `limits.disk_paths`, when they are past `limits.disk_bytes`, else
     None. Added where the walk is under the cap: on a filesystem of their own, what it holds
     (all of it); else what deleted files there that `pids` (the phase's processes) hold open take."""
     used = disk_use(limits.disk_paths, limits.disk_bytes)
     if used <= limits.disk_bytes and limits.disk_fs is not None:
-        used = max(used, filesystem_use(limits.disk_fs) - limits.disk_fs_base)
+        used = max(used, shutil.disk_usage(limits.disk_fs).used - limits.disk_fs_base)
     elif used <= limits.disk_bytes and pids:
         used += held_unlinked(pids, limits.disk_paths)
     return used if used > limits.disk_bytes else None
