@@ -161,7 +161,7 @@ def _run_phases(spec, tier, code, paths, blobs, trial_id, attempt, executor, log
                     done = run(argv, work, env, limits, should_stop, on_line=on_line)
                 if done.cancelled:
                     raise TrialStopped(f"{trial_id} attempt {attempt} was stopped during {label}")
-                phases.extend(_measured(phase, label, budget, tier, done))
+                phases.extend(_measured(phase, label, budget, tier, done, disk_bound(limits)))
                 outputs[f"logs/{label}"] = blobs.put(done.log)
                 if done.reports:
                     outputs[f"audit/{label}"] = blobs.put(("\n".join(done.reports) + "\n").encode())
@@ -365,14 +365,21 @@ def ram_bytes(resources) -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
 
 
-def _measured(phase, label: str, budget, tier, done) -> list[Phase]:
+def disk_bound(limits: Limits) -> str:
+    """What kept the phase under its disk cap, as its Phase records it ("" with no cap)."""
+    if limits.disk_bytes is None:
+        return ""
+    return "filesystem" if limits.disk_fs is not None else "walk"
+
+
+def _measured(phase, label: str, budget, tier, done, bound: str) -> list[Phase]:
     """The phase as measured; a phase with stages is one record per stage it reached, each against
     its own budget (earlier stages ended when the next began, so they count as exit 0)."""
     measured = done.cpu_s if budget.measure == "cpu" else done.wall_s
     whole = Phase(name=label, exit_code=done.exit_code, wall_s=round(done.wall_s, 6), cpu_s=round(done.cpu_s, 6),
                   budget_s=budget.seconds, timed_out=done.killed_by_watchdog or measured > budget.seconds,
                   signal=done.signal, peak_rss_bytes=done.peak_rss_bytes, disk_bytes=done.disk_over,
-                  cpu_clock=done.cpu_clock)
+                  cpu_clock=done.cpu_clock, disk_bound=bound)
     if not phase.stages:
         return [whole]
     out = []
@@ -383,5 +390,6 @@ def _measured(phase, label: str, budget, tier, done) -> list[Phase]:
                          cpu_s=round(done.cpu_s, 6) if last else 0.0, budget_s=allowed,
                          timed_out=done.killed_in == name or wall > allowed or (last and done.killed_by_watchdog),
                          signal=done.signal if last else None, peak_rss_bytes=done.peak_rss_bytes,
-                         disk_bytes=done.disk_over if last else None, cpu_clock=done.cpu_clock))
+                         disk_bytes=done.disk_over if last else None, cpu_clock=done.cpu_clock,
+                         disk_bound=bound))
     return out

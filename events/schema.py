@@ -78,6 +78,9 @@ class Phase(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=T
     peak_rss_bytes: int | None = None
     disk_bytes: int | None = None  # set only when over the disk cap: what it held, counted until past the cap
     cpu_clock: str = ""  # what counted cpu_s: a cgroup (every process of the phase) or wait4 (reaped children only)
+    # what kept out/ and tmp/ under the disk cap: "filesystem" (one of the attempt's own, so the kernel
+    # counts whatever holds a file) or "walk" (its folders walked: a file held only in a socket is unseen)
+    disk_bound: str = ""
 
 
 class Check(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):

@@ -462,6 +462,7 @@ def test_without_a_filesystem_of_its_own_the_walk_keeps_the_cap(h, monkeypatch):
     """)
     phase = executed.phases[0]
     stopped_for_its_disk(phase, verdict)
+    assert phase.disk_bound == "walk", "the record says which bound held"
     assert not any(str(h.scratch) in line for line in open("/proc/self/mountinfo")), "nothing was to be mounted"
     survives(h)
 
@@ -498,6 +499,7 @@ def test_fills_the_disk_with_files_held_only_in_a_socket(h):
     assert held, log[-2000:]
     assert held[-1] * 8 * 1024**2 <= trial_fs.image_bytes(DISK_CAP), log[-2000:]
     stopped_for_its_disk(phase, verdict, (phase, log[-2000:]))
+    assert phase.disk_bound == "filesystem", phase
     survives(h)
 
 
