@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -47,15 +48,43 @@ IMAGE = re.compile(r".+-a\d+\.disk")
 def remove_tree(path: Path) -> None:
     """Remove `path` and what is in it, however deep a trial nested its folders, never following
     a link nor descending into a mount: what is mounted at or below it (an attempt's own
-    filesystem, actors/trial_fs.py) is detached first. A path that is not there is fine. Python
-    3.11's rmtree recurses a frame a level and raises RecursionError (ignore_errors or not) past
-    about a thousand: then GNU rm, which does not."""
+    filesystem, actors/trial_fs.py) is detached first. A path that is not there is fine. Folders
+    in it that their owner may not write or read (a staged tree made read-only where trials run
+    as this user, or one a trial made so) are given the owner's permissions back. Python 3.11's
+    rmtree recurses a frame a level and raises RecursionError (ignore_errors or not) past about
+    a thousand: then GNU chmod and rm, which do not."""
     detach_mounts(path)
     try:
-        shutil.rmtree(path, ignore_errors=True)
+        _rmtree(path, _unlocking(os.fspath(path)))
     except RecursionError:
-        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        for argv in (["chmod", "-R", "u+rwx"], ["rm", "-rf", "--one-file-system"]):
+            subprocess.run([*argv, "--", str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+
+
+def _unlocking(top: str):
+    """rmtree's error handler for the tree at `top`: where a removal is refused, the folder it is
+    in (never the one `top` is in) and the path itself get their owner's permissions, and it is
+    tried again; any other failure is left, as ignore_errors would."""
+    def retry(func, path: str, error) -> None:
+        if not isinstance(error[1] if isinstance(error, tuple) else error, PermissionError):
+            return
+        try:
+            if path != top:
+                os.chmod(os.path.dirname(path), 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+                _rmtree(path, retry)
+            else:
+                func(path)
+        except OSError:
+            pass
+    return retry
+
+
+def _rmtree(path, handler) -> None:
+    """rmtree with an error handler: `onexc` from Python 3.12 (which deprecates `onerror`)."""
+    shutil.rmtree(path, **{"onexc" if sys.version_info >= (3, 12) else "onerror": handler})
 
 
 def detach_mounts(path: Path) -> None:

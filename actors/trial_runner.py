@@ -83,7 +83,20 @@ def stage(spec: EnvironmentSpec, code: dict[str, bytes], paths: TrialPaths, name
     if isolation_available():
         for sub in ("out", "tmp"):
             os.chown(work / sub, uid, uid)
+    else:  # the trial runs as this user: the modes alone keep an ordinary write out, as another uid would be kept
+        for sub in ("recipe", "harness", "data"):
+            read_only(work / sub)
     return work
+
+
+def read_only(folder: Path) -> None:
+    """Take the write bits off `folder`, the folders in it and their files (links are left alone)."""
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o444)
+        os.chmod(root, 0o555)
 
 
 def read_output(path: Path) -> bytes | None:

@@ -14,12 +14,17 @@ import numpy as np
 import pytest
 import torch
 
+from actors.sandbox import isolation_available
 from agents.changes import apply_edits
 from autorecipe.local_trial import local_trial, prepared_data
 from environments import registry
 from environments.spec import Edit
 from events import BlobStore
 
+# without root, trials run as this user in its view of the files: a documented gap, not a failure
+NEEDS_OWN_ROOT = pytest.mark.skipif(not isolation_available(),
+                                    reason="the data folder is read-only in the trial's own root "
+                                    "(namespaces: root only; it is the user's own folder, its modes are left alone)")
 FIXTURE = Path(__file__).parent / "fixtures" / "upstream" / "airbench"
 S = "multi_agent_cifar/airbench96.py"
 OPTIONS = dict(seeds="3", seed_s="120", smoke_s="120")  # wall caps with room for a loaded machine
@@ -121,8 +126,9 @@ def test_fewer_epochs_are_faster_and_still_pass_the_gate(bench):
 
 
 @pytest.mark.parametrize("edits,status,evidence", [
-    ([Edit(S, "'train.pt' if train else 'test.pt'", "'train.pth' if train else 'test.pth'")], "preflight_crash",
-     "permission denied"),  # the data is read-only to trials: the cache can only be made by prepare
+    pytest.param([Edit(S, "'train.pt' if train else 'test.pt'", "'train.pth' if train else 'test.pth'")],
+                 "preflight_crash", "permission denied", marks=NEEDS_OWN_ROOT),  # the data is read-only to trials:
+    # the cache can only be made by prepare
     ([Edit(S, "CRASH_ON_SEED = -1", "CRASH_ON_SEED = 2")], "crash", "run:2 failed: runtimeerror: cuda out of memory"),
     ([Edit(S, 'MAGENT_SEED = int(os.environ.get("MAGENT_SEED", "0"))', "MAGENT_SEED = 0")], "crash",
      "run:1 wrote no run_seed1.jsonl"),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from actors.sandbox import isolation_available
 from agents.changes import apply_edits
 from autorecipe.cli import main
 from autorecipe.cli_envs import recipe_key
@@ -20,6 +21,10 @@ from environments import registry
 from environments.spec import Edit
 from events import BlobStore
 
+# without root, trials run as this user in its view of the files: a documented gap, not a failure
+NEEDS_OWN_ROOT = pytest.mark.skipif(not isolation_available(),
+                                    reason="the folder it was prepared in is hidden by the trial's own root "
+                                    "(namespaces: root only; README, containment)")
 FIXTURE = Path(__file__).parent / "fixtures" / "upstream" / "nanochat"
 OPTIONS = dict(gpus="1", wall_s="120", smoke_s="120", eval_s="120", shards="2")  # room for a loaded machine
 # the bundle's format (scripts/base_eval.py:68-83): core.yaml's icl_tasks, eval_meta_data.csv's random baselines
@@ -128,8 +133,8 @@ def test_recipe_paths_match_by_the_recipe_path_they_end_with():
      "core.yaml"),
     ([Edit("nanochat/dataloader.py", 'READ_EVAL_ZIP = ""', 'READ_EVAL_ZIP = "trial"')], {}, "preflight_crash",
      "eval_bundle.zip"),
-    ([Edit("nanochat/dataloader.py", 'READ_EVAL_ZIP = ""', 'READ_EVAL_ZIP = "prepared"')], {}, "preflight_crash",
-     "eval_bundle.zip"),
+    pytest.param([Edit("nanochat/dataloader.py", 'READ_EVAL_ZIP = ""', 'READ_EVAL_ZIP = "prepared"')], {},
+                 "preflight_crash", "eval_bundle.zip", marks=NEEDS_OWN_ROOT),
     ([Edit("nanochat/gpt.py", "EXTRA_BLOCKS = 0", "EXTRA_BLOCKS = 1")], {}, "disqualified", "13 transformer blocks"),
     ([Edit("nanochat/gpt.py", "FORWARD_DELAY_S = 0.0", "FORWARD_DELAY_S = 1.0")], {"eval_s": "8"}, "eval_budget_overrun",
      "core ran"),  # 22 tasks of 1 s each under an 8 s budget
