@@ -392,7 +392,7 @@ def _measured(phase, label: str, budget, tier, done, bound: str) -> list[Phase]:
     whole = Phase(name=label, exit_code=done.exit_code, wall_s=round(done.wall_s, 6), cpu_s=round(done.cpu_s, 6),
                   budget_s=budget.seconds, timed_out=done.killed_by_watchdog or measured > budget.seconds,
                   signal=done.signal, peak_rss_bytes=done.peak_rss_bytes, disk_bytes=done.disk_over,
-                  cpu_clock=done.cpu_clock, disk_bound=bound)
+                  cpu_clock=done.cpu_clock, disk_bound=bound, isolation=done.isolation)
     if not phase.stages:
         return [whole]
     out = []
@@ -404,5 +404,5 @@ def _measured(phase, label: str, budget, tier, done, bound: str) -> list[Phase]:
                          timed_out=done.killed_in == name or wall > allowed or (last and done.killed_by_watchdog),
                          signal=done.signal if last else None, peak_rss_bytes=done.peak_rss_bytes,
                          disk_bytes=done.disk_over if last else None, cpu_clock=done.cpu_clock,
-                         disk_bound=bound))
+                         disk_bound=bound, isolation=done.isolation))
     return out

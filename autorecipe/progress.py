@@ -8,7 +8,7 @@ import time
 import click
 
 from agents.proposer import STOPS_FOR_GOOD
-from events import AgentSessionEnded, Record, RunStopped, RunStopRequested, TrialEvaluated
+from events import AgentSessionEnded, Phase, Record, RunStopped, RunStopRequested, TrialEvaluated, TrialExecuted
 from events.projections.trials import CLAIMED, EXECUTED, RUNNABLE
 
 STATUS_EVERY_S = 15.0
@@ -22,12 +22,28 @@ def cause_of(detail: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", detail.split("\n")[0])[:160]
 
 
+def weaker_containment(phases: list[Phase]) -> list[str]:
+    """What the executor's machine did not give a trial's phases that root on Linux gives them
+    (README, what the sandbox enforces), in words for the run's console."""
+    notes = []
+    if any(p.isolation == "rlimits" for p in phases):
+        notes.append("no namespaces or uid of its own (the executor is not root there): it ran as the executor's "
+                     "user, with its network and its files")
+    if any(p.cpu_clock and not p.cpu_clock.startswith("cgroup") for p in phases):
+        notes.append("CPU counted by wait4 (no control group): processes never reaped are not charged")
+    if any(p.disk_bound == "walk" for p in phases):
+        notes.append("the disk cap kept by walking out/ and tmp/ (no filesystem of its own): a file held only in a "
+                     "socket is not seen")
+    return notes
+
+
 class Progress:
     def __init__(self, total: int, echo=click.echo):
         self.total, self.echo = total, echo
         self.started = time.monotonic()
         self.last_status = self.started
         self.failures: dict[tuple[str, str, str], list] = {}  # (agent, outcome, cause) -> [count, shown, detail]
+        self.containment_said: set[str] = set()  # each weaker containment note once a run
 
     def _elapsed(self) -> str:
         s = int(time.monotonic() - self.started)
@@ -48,6 +64,12 @@ class Progress:
                 line += f"  — {row.feedback[:80]}"
             fg = COLORS.get(status, "red")
             self.echo(click.style(line, fg=fg) if fg else line)  # click.echo drops the colour when not a terminal
+        elif isinstance(ev, TrialExecuted):
+            new = [n for n in weaker_containment(ev.phases) if n not in self.containment_said]
+            if new:
+                self.containment_said.update(new)
+                self.echo(click.style(f"[{self._elapsed()}] note: {ev.executor} ran {ev.trial_id} with less "
+                                      f"containment than root gives: " + "; ".join(new), fg="yellow"))
         elif isinstance(ev, AgentSessionEnded) and ev.outcome in FAILED_SESSIONS:
             key = (ev.agent, ev.outcome, cause_of(ev.detail))
             entry = self.failures.setdefault(key, [0, 0, ev.detail])

@@ -1,7 +1,8 @@
 """What holds where the executor is not root, so trials run as its own user (a Slurm login, a
 container without privileges): the staged recipe, harness and data are read-only by their modes,
 so an ordinary write there fails as it does for a trial of another uid, and every work dir is
-removed however its folders' modes were left.
+removed however its folders' modes were left. A trial still runs to its verdict, and its record
+says how it was contained, so the run's console can say so.
 
 Run as root, the test's process gives up its capabilities first (`setpriv`): uid 0 without
 CAP_DAC_OVERRIDE obeys modes as any user does, and cannot make namespaces."""
@@ -15,6 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from autorecipe.progress import Progress, weaker_containment
+from events import Phase, Record, TrialExecuted
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +64,22 @@ print("held")
 """
 
 
+TRIAL = r"""
+import sys
+from pathlib import Path
+
+from autorecipe.local_trial import local_trial, prepared_data
+from environments.registry import get
+from events import BlobStore
+
+where = Path(sys.argv[1])
+spec = get("examples.polyfit:SPEC")
+data = prepared_data(spec, root=where / "data", log=lambda m: None)
+executed, verdict = local_trial(spec, "micro", spec.baseline_code(), BlobStore(where / "blobs"), where / "work", data)
+print(verdict.verdict, sorted({(p.isolation, p.disk_bound) for p in executed.phases}))
+"""
+
+
 def without_privileges(argv: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return argv
@@ -69,9 +89,34 @@ def without_privileges(argv: list[str]) -> list[str]:
     return [setpriv, "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
 
 
-def test_without_root_the_staged_tree_is_read_only_and_every_work_dir_is_removed(tmp_path):
-    where = tmp_path / "t"
+def unprivileged(script: str, where: Path) -> str:
     where.mkdir()
-    done = subprocess.run(without_privileges([sys.executable, "-c", SCRIPT, str(where)]), cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "held", done.stdout + done.stderr
+    done = subprocess.run(without_privileges([sys.executable, "-c", script, str(where)]), cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_without_root_the_staged_tree_is_read_only_and_every_work_dir_is_removed(tmp_path):
+    assert unprivileged(SCRIPT, tmp_path / "t") == "held"
+
+
+def test_without_root_a_trial_reaches_its_verdict_and_says_how_it_was_contained(tmp_path):
+    assert unprivileged(TRIAL, tmp_path / "t") == "valid [('rlimits', 'walk')]"
+
+
+def phase(**kw) -> Phase:
+    return Phase(name="train", exit_code=0, wall_s=1.0, cpu_s=1.0, **kw)
+
+
+def test_the_console_says_once_what_containment_a_trial_ran_without():
+    said: list[str] = []
+    progress = Progress(10, echo=said.append)
+    contained = phase(isolation="namespaces+uid 61200", cpu_clock="cgroup v1", disk_bound="filesystem")
+    assert weaker_containment([contained]) == [] and weaker_containment([phase()]) == []  # older logs: unrecorded
+    for i, executor in enumerate(["executor/0", "executor/0", "executor/1"]):
+        progress.record(Record(offset=i, stream=f"trial/t{i}", stream_version=1, event_id=f"e{i}", producer=executor,
+                               event=TrialExecuted(trial_id=f"t{i}", attempt=1, executor=executor, phases=[
+                                   contained, phase(isolation="rlimits", cpu_clock="wait4", disk_bound="walk")])), None)
+    assert len(said) == 1, said
+    assert "executor/0 ran t0" in said[0] and all(w in said[0] for w in ("not root", "wait4", "socket")), said
