@@ -8,6 +8,7 @@ import sys
 import msgspec
 import pytest
 
+from actors.sandbox import isolation_available
 from autorecipe.local_trial import prepared_data
 from environments.airbench_mini.faults import FAULTS
 from environments.data import prepared
@@ -39,9 +40,17 @@ def test_hostile_recipes_leave_no_trace_and_the_executor_goes_on(env):
     work = env.scratch / "hostile-a1"
     assert ev.verdict == "disqualified"
     assert (work / "harness" / "run_seed.py").read_bytes() == (SPEC.root / "harness" / "run_seed.py").read_bytes()
-    assert not (env.scratch / "escaped.txt").exists()
     _, again = env.trial(SPEC.baseline_code(), trial_id="after")
     assert again.verdict == "valid"
+
+
+@pytest.mark.skipif(not isolation_available(), reason="without root the trial is the executor's user, and may write "
+                    "where that user may (README, what the sandbox enforces)")
+def test_a_recipe_writing_beside_its_work_dir_is_refused_and_leaves_nothing(env):
+    escaped = env.scratch / "escaped.txt"
+    escaped.unlink(missing_ok=True)
+    _, ev = env.trial(env.edited(FAULTS["write_outside"][1]), trial_id="outside")
+    assert ev.verdict == "disqualified" and not escaped.exists()
 
 
 def test_the_evaluator_gives_the_same_bytes_in_another_process(env):
