@@ -81,8 +81,9 @@ class Phase(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=T
     # what kept out/ and tmp/ under the disk cap: "filesystem" (one of the attempt's own, so the kernel
     # counts whatever holds a file) or "walk" (its folders walked: a file held only in a socket is unseen)
     disk_bound: str = ""
-    # how it was contained: "namespaces+uid N" (network, mount and PID namespaces, a root and a uid of its
-    # own) or "rlimits" (where the executor is not root: the executor's user, network and files)
+    # how it was contained: "namespaces+uid N" or "namespaces+nobody" (network, mount and PID namespaces, a
+    # root and a uid of its own; ", no PID namespace ..." where that one could not be made) or "rlimits"
+    # (where the executor is not root: the executor's user, network and files); as actors/sandbox/phase.py says it
     isolation: str = ""
 
 
