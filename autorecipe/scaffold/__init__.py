@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import keyword
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,20 @@ def find_knob(source: str) -> Knob | None:
     return None
 
 
+def frameworks(source: str, beside: Path) -> tuple[str, ...]:
+    """The installed packages the recipe imports (top-level names, neither the standard library's
+    nor files beside the recipe): the harness imports them before its audit hook, whose reports
+    are for what the recipe does, not for a framework's own start-up."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
+    return tuple(sorted(n for n in names if n not in sys.stdlib_module_names and n != "__future__"
+                        and not (beside / f"{n}.py").exists() and not (beside / n).is_dir()))
+
+
 def scaffold(name: str, recipe: Path, where: Path, metric: str = "loss", direction: str = "minimize",
              budget_s: float = 300.0) -> Path:
     """Write the package `where/name` and return its folder."""
@@ -69,7 +84,7 @@ def scaffold(name: str, recipe: Path, where: Path, metric: str = "loss", directi
         raise ScaffoldError(f"{folder} already exists; pick another NAME or remove it")
     source = recipe.read_text()
     knob = find_knob(source)
-    fields = {"NAME": name, "RECIPE": recipe.name, "METRIC": metric, "DIRECTION": direction,
+    fields = {"NAME": name, "RECIPE": recipe.name, "FRAMEWORKS": repr(frameworks(source, recipe.parent)), "METRIC": metric, "DIRECTION": direction,
               "BUDGET_S": f"{budget_s:g}", "SPEC_NAME": name.replace("_", "-")}
     folder.mkdir(parents=True)
     try:

@@ -3,8 +3,14 @@ imported and reports, on the pipe AUTORECIPE_REPORT_FD names, every attempt to r
 data, write outside out/ and tmp/, change harness or recipe files, use the network, or start
 processes. The operating system already refuses most of these (see actors/sandbox/); the
 report is how the evaluator learns why, so the verdict can say so. An audit hook cannot be
-removed once installed."""
+removed once installed.
 
+The frameworks the harness names are imported before the hook, since their own start-up is not the
+recipe's doing: PyPI's CUDA build of torch runs `/sbin/ldconfig -p` while it is imported (its
+cuda.pathfinder calls ctypes.util.find_library), which the hook would report as the recipe
+starting a process, and every trial on a GPU node would be disqualified."""
+
+import importlib
 import json
 import os
 import sys
@@ -14,7 +20,12 @@ _ALLOWED_DEVICES = ("/dev/null", "/dev/urandom", "/dev/random", "/dev/zero", "/d
 _MAX_REPORTS = 50
 
 
-def install_audit() -> None:
+def install_audit(frameworks: tuple[str, ...] = ()) -> None:
+    for name in frameworks:  # before the recipe's folder is on sys.path: the installed ones
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the recipe's own import will fail, and say so, where the recipe can see it
     fd = int(os.environ.get("AUTORECIPE_REPORT_FD", "-1"))
     if fd < 0:
         return

@@ -10,7 +10,7 @@ from audit import install_audit
 
 
 def main() -> None:
-    install_audit()
+    install_audit(frameworks=("numpy", "torch"))
     import numpy as np
     import torch
     import wire
