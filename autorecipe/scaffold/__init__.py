@@ -84,8 +84,9 @@ def scaffold(name: str, recipe: Path, where: Path, metric: str = "loss", directi
         raise ScaffoldError(f"{folder} already exists; pick another NAME or remove it")
     source = recipe.read_text()
     knob = find_knob(source)
-    fields = {"NAME": name, "RECIPE": recipe.name, "FRAMEWORKS": repr(frameworks(source, recipe.parent)), "METRIC": metric, "DIRECTION": direction,
-              "BUDGET_S": f"{budget_s:g}", "SPEC_NAME": name.replace("_", "-")}
+    fields = {"NAME": name, "RECIPE": recipe.name, "METRIC": metric, "DIRECTION": direction,
+              "BUDGET_S": f"{budget_s:g}", "SPEC_NAME": name.replace("_", "-"),
+              "FRAMEWORKS": repr(frameworks(source, recipe.parent))}
     folder.mkdir(parents=True)
     try:
         for template in sorted(TEMPLATES.rglob("*.tmpl")):
