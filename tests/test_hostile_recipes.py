@@ -4,7 +4,8 @@ attack was contained (with evidence that could have failed), that the verdict ha
 label and useful evidence, and that the executor still runs a normal trial afterwards.
 
 Most cases use dryrun (its recipe is run by the harness in the sandbox; a trial costs ~0.1 s) with
-a 1.5 s wall budget, so overrunning cases are killed within 3 s; one forged-score case runs
+a 5 s wall budget (a Python that starts slowly on a busy machine still finishes an honest case
+well inside it), so overrunning cases are killed within 10 s; one forged-score case runs
 golf-mini's micro tier for real."""
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ pytestmark = [pytest.mark.hostile,
 
 R = "knobs.py"
 SECRET = "hostile-secret-7f3a91c2"
-BUDGET_S = 1.5
+BUDGET_S = 5.0
 DISK_CAP = 48 * 1024**2
 
 
 @pytest.fixture(scope="module")
 def h(tmp_path_factory) -> Harness:
-    """dryrun with a 1.5 s wall budget, 32 MiB files, 48 MiB on disk, and a secret in its held-out
+    """dryrun with a 5 s wall budget, 32 MiB files, 48 MiB on disk, and a secret in its held-out
     folder."""
     h = Harness("dryrun", tmp_path_factory.mktemp("hostile-data"), tmp_path_factory.mktemp("hostile"))
     tier = Tier("micro", {"train": Budget(BUDGET_S, measure="wall")}, env={"DRYRUN_DELAY_S": "0"},
@@ -58,9 +59,12 @@ def h(tmp_path_factory) -> Harness:
 _ids = iter(range(1000))
 
 
-def hostile(h: Harness, code: str, **kw):
-    """Run the baseline recipe with `code` run first when the harness loads it."""
+def hostile(h: Harness, code: str, budget_s: float | None = None, **kw):
+    """Run the baseline recipe with `code` run first when the harness loads it (within `budget_s`
+    of wall time, when given, for a recipe that runs until the watchdog stops it)."""
     edit = Edit(R, "# region alpha\n", textwrap.dedent(code).strip() + "\n\n# region alpha\n")
+    if budget_s is not None:
+        return h.trial_within(h.edited([edit]), "train", budget_s, trial_id=f"hostile{next(_ids)}", **kw)
     return h.trial(h.edited([edit]), trial_id=f"hostile{next(_ids)}", **kw)
 
 
@@ -271,7 +275,7 @@ def test_a_fork_bomb_leaves_a_trial_beside_it_its_processes(h):
 
 
 def test_allocates_without_bound(h):
-    """A 256 MiB limit for this one: a gigabyte of page faults takes longer than the 1.5 s wall
+    """A 256 MiB limit for this one: a gigabyte of page faults takes longer than the wall
     budget on a busy machine."""
     spec = h.spec
     h.spec = dataclasses.replace(spec, resources=dataclasses.replace(spec.resources, memory_bytes=256 * 1024**2))
@@ -325,7 +329,7 @@ def test_writes_a_10_gb_log(h):
         chunk = b"x" * 1024**2
         for _ in range(10 * 1024):  # 10 GiB, unless stopped first
             sys.stdout.buffer.write(chunk)
-    """)
+    """, budget_s=1.5)  # stopped long before the 10 GiB, however fast the pipe
     log = h.blobs.get(executed.outputs["logs/train"])
     assert log.startswith(b"HEAD OF THE LOG") and b"bytes of output dropped" in log
     assert len(log) < 1024**2 + 256 * 1024 + 200, "the stored log is not capped"

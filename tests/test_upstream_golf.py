@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.sandbox import TERM_GRACE_S
 from agents.changes import apply_edits
 from autorecipe.local_trial import local_trial, prepared_data
 from environments import registry
@@ -77,7 +78,7 @@ def test_a_valid_run_is_scored_from_the_round_trip_line_and_the_files(golf):
     ([Edit(R, "HONOUR_WALLCLOCK = True", "HONOUR_WALLCLOCK = False")], "train_budget_overrun", "watchdog"),
     ([Edit(R, 'CRASH_IN = ""', 'CRASH_IN = "eval"')], "crash", "shape mismatch"),
     ([Edit(R, "PRINT_ROUNDTRIP = True", "PRINT_ROUNDTRIP = False")], "crash", "incomplete"),
-    ([Edit(R, "EVAL_MS = 150", "EVAL_MS = 8000")], "eval_budget_overrun", "evaluation ran"),
+    ([Edit(R, "EVAL_MS = 150", "EVAL_MS = 30000")], "eval_budget_overrun", "evaluation ran"),
 ], ids=["smoke-crash", "smoke-size-gate", "size-from-files", "train-time-logged", "train-watchdog", "crash",
         "incomplete", "eval-watchdog"])
 def test_each_failure_gets_its_label_and_evidence(golf, edits, status, evidence):
@@ -88,7 +89,7 @@ def test_each_failure_gets_its_label_and_evidence(golf, edits, status, evidence)
     assert ev.score is None
     if status == "eval_budget_overrun":  # killed at its own cap, not at the end of the whole run
         eval_stage = next(p for p in executed.phases if p.name == "eval")
-        assert eval_stage.timed_out and eval_stage.wall_s < 6 + 2.5
+        assert eval_stage.timed_out and eval_stage.wall_s < 6 + TERM_GRACE_S + 4  # not its 30 s
     if "watchdog" in evidence and status == "train_budget_overrun":
         train = next(p for p in executed.phases if p.name == "train")
         assert train.timed_out and train.wall_s < 1.5 + STARTUP_S + 2.5
