@@ -3,6 +3,10 @@
     async for record in follow("http://host:8000", from_offset=0):
         ...   # each a JSON-ready dict with "offset", "type", "event", ...
 
+    async with contextlib.aclosing(follow(url)) as records:   # to leave early (break, return):
+        async for record in records:                          # the connection closes at once
+            ...
+
 Delivery is at-least-once over the network and exactly-once to the caller: after a dropped
 connection the client reconnects with Last-Event-ID (the last offset it handed out), and drops
 anything at or below it. Store the last offset you processed to resume across restarts.

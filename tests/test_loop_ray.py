@@ -4,6 +4,7 @@ the driver killed and the run resumed — with no trial lost and none judged twi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -482,10 +483,11 @@ def test_run_serve_streams_the_run_while_it_runs(ray_address, tmp_path):
     async def consume():
         for _ in range(600):  # the gateway starts a moment after the log
             try:
-                async for rec in follow(f"http://127.0.0.1:{port}", 0, reconnect=False):
-                    types.append(rec["event"]["type"])
-                    if types[-1] == "run.stop_requested":
-                        return
+                async with contextlib.aclosing(follow(f"http://127.0.0.1:{port}", 0, reconnect=False)) as records:
+                    async for rec in records:  # closed here on return, not later by the collector
+                        types.append(rec["event"]["type"])
+                        if types[-1] == "run.stop_requested":
+                            return
             except Exception:  # noqa: BLE001 - not up yet
                 await asyncio.sleep(0.1)
 
