@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from environments.source import parse
 from events.ranking import DIRECTIONS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -33,7 +34,7 @@ class Knob:
 
 def find_knob(source: str) -> Knob | None:
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError as exc:
         raise ScaffoldError(f"the recipe does not parse: line {exc.lineno}: {exc.msg}") from None
     lines = source.splitlines()
@@ -58,7 +59,7 @@ def frameworks(source: str, beside: Path) -> tuple[str, ...]:
     nor files beside the recipe): the harness imports them before its audit hook, whose reports
     are for what the recipe does, not for a framework's own start-up."""
     names = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse(source)):
         if isinstance(node, ast.Import):
             names.update(alias.name.partition(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
