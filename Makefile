@@ -30,7 +30,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@# First from the indexes and wheels pip is configured with, then from PyTorch's CPU index.
-	$(PY) -m pip install -q '$(TORCH)' 2>/dev/null || $(PY) -m pip install -q '$(TORCH)' --index-url $(TORCH_INDEX) || { \
+	@echo "$(PY) -m pip install -q '$(TORCH)'"
+	@$(PY) -m pip install -q '$(TORCH)' 2>/dev/null || $(PY) -m pip install -q '$(TORCH)' --index-url $(TORCH_INDEX) || { \
 		echo "could not install $(TORCH) for $$($(PY) --version): it is in none of pip's configured indexes" \
 		     "and $(TORCH_INDEX) did not serve it. Install a torch (2.4 or newer) into $(VENV) yourself," \
 		     "or name one: make $(MAKECMDGOALS) TORCH=torch==2.13.0 (PyPI's CUDA build, several GB)" >&2; exit 2; }
